@@ -1,0 +1,384 @@
+package quant
+
+import (
+	"math"
+	"unsafe"
+
+	"github.com/mycel-network/mycel/internal/gguf"
+)
+
+// Vec is an activation vector prepared for dot products with weight rows.
+// Load sets the values; Prepare(t) builds the quantised form that rows of
+// type t are multiplied with (Q8_0 blocks for Q4_0/Q8_0, Q8_K blocks for
+// Q4_K/Q6_K, the float32 values themselves for float types). Prepare must be
+// called before DotVec is used from several goroutines at once; afterwards a
+// Vec is read-only and safe for concurrent use until the next Load.
+type Vec struct {
+	x []float32
+	// Q8_0 form.
+	q80D    []float32
+	q80Q    []int8
+	q80Sum  []int32 // per-block sum of q80Q (for Q4_0's -8 offset)
+	q80OK   bool
+	q8KD    []float32
+	q8KQ    []int8
+	q8KBsum []int16
+	q8KOK   bool
+}
+
+// Load copies x into v and invalidates any prepared forms.
+func (v *Vec) Load(x []float32) {
+	v.x = append(v.x[:0], x...)
+	v.q80OK, v.q8KOK = false, false
+}
+
+// Len returns the number of values in v.
+func (v *Vec) Len() int { return len(v.x) }
+
+// Values returns the float32 values of v (read-only).
+func (v *Vec) Values() []float32 { return v.x }
+
+// Prepare builds the form of v used with rows of type t. It is a no-op if the
+// form is already built or t is a float type. len must be a multiple of the
+// type's block size (checked by the caller when shapes are validated).
+func (v *Vec) Prepare(t gguf.Type) {
+	switch t {
+	case gguf.TypeQ4_0, gguf.TypeQ8_0:
+		if !v.q80OK {
+			v.prepareQ80()
+		}
+	case gguf.TypeQ4_K, gguf.TypeQ6_K:
+		if !v.q8KOK {
+			v.prepareQ8K()
+		}
+	}
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// prepareQ80 quantises v.x to Q8_0 blocks as ggml's quantize_row_q8_0_ref,
+// keeping the scale rounded through float16 as ggml stores it.
+func (v *Vec) prepareQ80() {
+	nb := len(v.x) / QK8_0
+	v.q80D = grow(v.q80D, nb)
+	v.q80Q = grow(v.q80Q, nb*QK8_0)
+	v.q80Sum = grow(v.q80Sum, nb)
+	tab := fp16Table()
+	for b := 0; b < nb; b++ {
+		x := v.x[b*QK8_0 : (b+1)*QK8_0]
+		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0]
+		var amax float32
+		for _, f := range x {
+			amax = max(amax, abs32(f))
+		}
+		d := amax / 127
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		v.q80D[b] = tab[FP32ToFP16(d)]
+		var s int32
+		for j, f := range x {
+			q[j] = int8(math.Round(float64(f * id)))
+			s += int32(q[j])
+		}
+		v.q80Sum[b] = s
+	}
+	v.q80OK = true
+}
+
+// prepareQ8K quantises v.x to Q8_K blocks as ggml's quantize_row_q8_K_ref.
+func (v *Vec) prepareQ8K() {
+	nb := len(v.x) / QKK
+	v.q8KD = grow(v.q8KD, nb)
+	v.q8KQ = grow(v.q8KQ, nb*QKK)
+	v.q8KBsum = grow(v.q8KBsum, nb*QKK/16)
+	for b := 0; b < nb; b++ {
+		x := v.x[b*QKK : (b+1)*QKK]
+		q := v.q8KQ[b*QKK : (b+1)*QKK]
+		var mx, amax float32
+		for _, f := range x {
+			if a := abs32(f); a > amax {
+				amax, mx = a, f
+			}
+		}
+		if amax == 0 {
+			v.q8KD[b] = 0
+			clear(q)
+			clear(v.q8KBsum[b*16 : b*16+16])
+			continue
+		}
+		iscale := -127 / mx
+		for j, f := range x {
+			q[j] = int8(min(127, nearestInt(iscale*f)))
+		}
+		for j := 0; j < 16; j++ {
+			var s int32
+			for _, qq := range q[j*16 : j*16+16] {
+				s += int32(qq)
+			}
+			v.q8KBsum[b*16+j] = int16(s)
+		}
+		v.q8KD[b] = 1 / iscale
+	}
+	v.q8KOK = true
+}
+
+// Dot returns the dot product of one encoded row of type t with x. It
+// prepares x on every call; use a Vec and DotVec in loops.
+func Dot(t gguf.Type, row []byte, x []float32) float32 {
+	var v Vec
+	v.Load(x)
+	v.Prepare(t)
+	return DotVec(t, row, &v)
+}
+
+// DotVec returns the dot product of one encoded row of type t with v.
+// len(row) must be RowBytes(t, v.Len()); the engine guarantees this by
+// validating tensor shapes at load time.
+func DotVec(t gguf.Type, row []byte, v *Vec) float32 {
+	v.Prepare(t)
+	switch t {
+	case gguf.TypeF32:
+		return dotF32(bytesAsF32(row), v.x)
+	case gguf.TypeF16:
+		return dotF16(bytesAsU16(row), v.x)
+	case gguf.TypeBF16:
+		return dotBF16(bytesAsU16(row), v.x)
+	case gguf.TypeQ4_0:
+		return dotQ4_0(row, v)
+	case gguf.TypeQ8_0:
+		return dotQ8_0(row, v)
+	case gguf.TypeQ4_K:
+		return dotQ4K(row, v)
+	case gguf.TypeQ6_K:
+		return dotQ6K(row, v)
+	}
+	return float32(math.NaN())
+}
+
+func bytesAsF32(b []byte) []float32 {
+	if len(b) < 4 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
+}
+
+func bytesAsU16(b []byte) []uint16 {
+	if len(b) < 2 {
+		return nil
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2)
+}
+
+// DotF32 is the float32 dot product used for activations (attention scores):
+// four accumulators, element i into accumulator i%4, result (a0+a1)+(a2+a3).
+func DotF32(a, b []float32) float32 { return dotF32(a, b) }
+
+func dotF32(w, x []float32) float32 {
+	n := len(x)
+	w = w[:n]
+	var a0, a1, a2, a3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		a0 += float32(w[i] * x[i])
+		a1 += float32(w[i+1] * x[i+1])
+		a2 += float32(w[i+2] * x[i+2])
+		a3 += float32(w[i+3] * x[i+3])
+	}
+	for ; i < n; i++ {
+		switch i % 4 {
+		case 0:
+			a0 += float32(w[i] * x[i])
+		case 1:
+			a1 += float32(w[i] * x[i])
+		case 2:
+			a2 += float32(w[i] * x[i])
+		default:
+			a3 += float32(w[i] * x[i])
+		}
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+func dotF16(w []uint16, x []float32) float32 {
+	tab := fp16Table()
+	n := len(x)
+	w = w[:n]
+	var a0, a1, a2, a3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		a0 += float32(tab[w[i]] * x[i])
+		a1 += float32(tab[w[i+1]] * x[i+1])
+		a2 += float32(tab[w[i+2]] * x[i+2])
+		a3 += float32(tab[w[i+3]] * x[i+3])
+	}
+	for ; i < n; i++ {
+		p := float32(tab[w[i]] * x[i])
+		switch i % 4 {
+		case 0:
+			a0 += p
+		case 1:
+			a1 += p
+		case 2:
+			a2 += p
+		default:
+			a3 += p
+		}
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+func dotBF16(w []uint16, x []float32) float32 {
+	n := len(x)
+	w = w[:n]
+	var a0, a1, a2, a3 float32
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		a0 += float32(BF16ToFP32(w[i]) * x[i])
+		a1 += float32(BF16ToFP32(w[i+1]) * x[i+1])
+		a2 += float32(BF16ToFP32(w[i+2]) * x[i+2])
+		a3 += float32(BF16ToFP32(w[i+3]) * x[i+3])
+	}
+	for ; i < n; i++ {
+		p := float32(BF16ToFP32(w[i]) * x[i])
+		switch i % 4 {
+		case 0:
+			a0 += p
+		case 1:
+			a1 += p
+		case 2:
+			a2 += p
+		default:
+			a3 += p
+		}
+	}
+	return (a0 + a1) + (a2 + a3)
+}
+
+// dotQ4_0: per block, sumi = Σ q4[j]*q8[j] - 8*Σq8 (exact), then
+// sum += float32(sumi) * (dw*dx), blocks in order.
+func dotQ4_0(row []byte, v *Vec) float32 {
+	tab := fp16Table()
+	nb := len(v.q80D)
+	row = row[:nb*q4_0Bytes]
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q4_0Bytes : (b+1)*q4_0Bytes : (b+1)*q4_0Bytes]
+		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0 : (b+1)*QK8_0]
+		qs := blk[2:18]
+		var s0, s1 int32
+		for j := 0; j < 16; j += 4 {
+			s0 += int32(qs[j]&0xF)*int32(q[j]) + int32(qs[j+1]&0xF)*int32(q[j+1]) +
+				int32(qs[j+2]&0xF)*int32(q[j+2]) + int32(qs[j+3]&0xF)*int32(q[j+3])
+			s1 += int32(qs[j]>>4)*int32(q[j+16]) + int32(qs[j+1]>>4)*int32(q[j+17]) +
+				int32(qs[j+2]>>4)*int32(q[j+18]) + int32(qs[j+3]>>4)*int32(q[j+19])
+		}
+		sumi := s0 + s1 - 8*v.q80Sum[b]
+		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * v.q80D[b])
+		sum += float32(float32(sumi) * d)
+	}
+	return sum
+}
+
+func dotQ8_0(row []byte, v *Vec) float32 {
+	tab := fp16Table()
+	nb := len(v.q80D)
+	row = row[:nb*q8_0Bytes]
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q8_0Bytes : (b+1)*q8_0Bytes : (b+1)*q8_0Bytes]
+		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0 : (b+1)*QK8_0]
+		qs := blk[2:34]
+		var s0, s1 int32
+		for j := 0; j < 32; j += 4 {
+			s0 += int32(int8(qs[j]))*int32(q[j]) + int32(int8(qs[j+1]))*int32(q[j+1])
+			s1 += int32(int8(qs[j+2]))*int32(q[j+2]) + int32(int8(qs[j+3]))*int32(q[j+3])
+		}
+		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * v.q80D[b])
+		sum += float32(float32(s0+s1) * d)
+	}
+	return sum
+}
+
+// dotQ4K: per block, isum = Σ_j scale_j Σ q4*q8 and msum = Σ_j min_j bsum_j
+// (both exact), then sum += dx*d*isum - dx*dmin*msum, blocks in order.
+func dotQ4K(row []byte, v *Vec) float32 {
+	tab := fp16Table()
+	nb := len(v.q8KD)
+	row = row[:nb*q4KBytes]
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q4KBytes : (b+1)*q4KBytes : (b+1)*q4KBytes]
+		q8 := v.q8KQ[b*QKK : (b+1)*QKK : (b+1)*QKK]
+		bs := v.q8KBsum[b*16 : b*16+16 : b*16+16]
+		sc := blk[4:16]
+		qs := blk[16:144]
+		var isum, msum int32
+		for j := 0; j < 4; j++ {
+			s1, m1 := scaleMinK4(2*j, sc)
+			s2, m2 := scaleMinK4(2*j+1, sc)
+			q := qs[32*j : 32*j+32 : 32*j+32]
+			lo := q8[64*j : 64*j+32 : 64*j+32]
+			hi := q8[64*j+32 : 64*j+64 : 64*j+64]
+			var a, c int32
+			for l := 0; l < 32; l += 4 {
+				a += int32(q[l]&0xF)*int32(lo[l]) + int32(q[l+1]&0xF)*int32(lo[l+1]) +
+					int32(q[l+2]&0xF)*int32(lo[l+2]) + int32(q[l+3]&0xF)*int32(lo[l+3])
+				c += int32(q[l]>>4)*int32(hi[l]) + int32(q[l+1]>>4)*int32(hi[l+1]) +
+					int32(q[l+2]>>4)*int32(hi[l+2]) + int32(q[l+3]>>4)*int32(hi[l+3])
+			}
+			isum += int32(s1)*a + int32(s2)*c
+			msum += int32(m1)*(int32(bs[4*j])+int32(bs[4*j+1])) + int32(m2)*(int32(bs[4*j+2])+int32(bs[4*j+3]))
+		}
+		dx := v.q8KD[b]
+		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * dx)
+		dmin := float32(tab[uint16(blk[2])|uint16(blk[3])<<8] * dx)
+		sum += float32(d*float32(isum)) - float32(dmin*float32(msum))
+	}
+	return sum
+}
+
+// dotQ6K: per block, isum = Σ_16-groups scale_g Σ (q6-32)*q8 (exact), then
+// sum += (d*dx)*isum, blocks in order.
+func dotQ6K(row []byte, v *Vec) float32 {
+	tab := fp16Table()
+	nb := len(v.q8KD)
+	row = row[:nb*q6KBytes]
+	var sum float32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q6KBytes : (b+1)*q6KBytes : (b+1)*q6KBytes]
+		q8 := v.q8KQ[b*QKK : (b+1)*QKK : (b+1)*QKK]
+		var isum int32
+		for n := 0; n < 2; n++ {
+			ql := blk[64*n : 64*n+64 : 64*n+64]
+			qh := blk[128+32*n : 128+32*n+32 : 128+32*n+32]
+			sc := blk[192+8*n : 192+8*n+8 : 192+8*n+8]
+			y := q8[128*n : 128*n+128 : 128*n+128]
+			for half := 0; half < 2; half++ {
+				var a1, a2, a3, a4 int32
+				for l := 16 * half; l < 16*half+16; l++ {
+					h := qh[l]
+					q1 := int32((ql[l]&0xF)|(h&3)<<4) - 32
+					q2 := int32((ql[l+32]&0xF)|((h>>2)&3)<<4) - 32
+					q3 := int32((ql[l]>>4)|((h>>4)&3)<<4) - 32
+					q4 := int32((ql[l+32]>>4)|((h>>6)&3)<<4) - 32
+					a1 += q1 * int32(y[l])
+					a2 += q2 * int32(y[l+32])
+					a3 += q3 * int32(y[l+64])
+					a4 += q4 * int32(y[l+96])
+				}
+				isum += int32(int8(sc[half]))*a1 + int32(int8(sc[half+2]))*a2 +
+					int32(int8(sc[half+4]))*a3 + int32(int8(sc[half+6]))*a4
+			}
+		}
+		d := float32(tab[uint16(blk[208])|uint16(blk[209])<<8] * v.q8KD[b])
+		sum += float32(d * float32(isum))
+	}
+	return sum
+}
