@@ -2,10 +2,52 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"text/tabwriter"
+
+	"github.com/mycel-network/mycel/internal/demomodel"
 )
 
 func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("models: not implemented yet")
+	if len(args) == 0 || args[0] != "gen" {
+		fmt.Fprintln(stderr, "usage: mycel models gen --out DIR [--output text|json]")
+		return errors.New("models: want subcommand gen")
+	}
+	fs := flag.NewFlagSet("models gen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "models", "directory to write the GGUF files into")
+	format := fs.String("output", "text", "output format: text or json")
+	quiet := fs.Bool("quiet", false, "do not print progress")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("models gen: unexpected argument %q", fs.Arg(0))
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("models gen: unknown output format %q", *format)
+	}
+	progress := func(msg string) { fmt.Fprintln(stderr, msg) }
+	if *quiet {
+		progress = nil
+	}
+	gs, err := demomodel.Generate(ctx, *out, progress)
+	if err != nil {
+		return fmt.Errorf("models gen: %w", err)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(gs)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tPATH")
+	for _, g := range gs {
+		fmt.Fprintf(tw, "%s\t%.1f MB\t%s\t%s\n", g.Name, float64(g.Bytes)/1e6, g.SHA256, g.Path)
+	}
+	return tw.Flush()
 }

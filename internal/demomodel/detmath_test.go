@@ -1,0 +1,20 @@
+package demomodel
+
+import (
+	"math"
+	"testing"
+)
+
+func TestDetMathMatchesStdlib(t *testing.T) {
+	r := splitmix64{s: 7}
+	for i := 0; i < 100000; i++ {
+		x := math.Abs(r.uniform()) * math.Pow(10, float64(i%40-20))
+		if got, want := dlog(x), math.Log(x); math.Abs(got-want) > 1e-15*math.Max(1, math.Abs(want)) {
+			t.Fatalf("dlog(%g) = %g, want %g", x, got, want)
+		}
+		y := r.uniform() * 50
+		if got, want := dexp(y), math.Exp(y); math.Abs(got-want) > 1e-14*want {
+			t.Fatalf("dexp(%g) = %g, want %g", y, got, want)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+package demomodel
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/mycel-network/mycel/internal/gguf"
+)
+
+// Generated describes one model file written (or found intact) by Generate.
+type Generated struct {
+	Name        string `json:"name"`
+	Path        string `json:"path"`
+	SHA256      string `json:"sha256"`
+	Bytes       int64  `json:"bytes"`
+	Description string `json:"description"`
+}
+
+// chatTemplate is Qwen2-Instruct's ChatML template, verbatim.
+const chatTemplate = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+
+// Recipes of the two float models.
+var (
+	refRecipe = recipe{
+		shape: shape{layers: 4, dModel: 256, heads: 8, kvHeads: 4, ffn: 768, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
+		rank:  200, alpha: 3, gamma: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 1,
+	}
+	subRecipe = recipe{
+		shape: shape{layers: 2, dModel: 256, heads: 8, kvHeads: 4, ffn: 512, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
+		rank:  48, alpha: 30, gamma: 0.25, attnGain: 0.3, mlpGain: 0.3, seed: 2,
+	}
+)
+
+// modelFile is one file Generate writes: a float model encoded with a mix.
+type modelFile struct {
+	name, description string
+	base              *recipe
+	mix               quantMix
+}
+
+func modelFiles() []modelFile {
+	return []modelFile{
+		{"mycel-ref", "reference model, F32: 4 layers, d_model 256, bigram statistics of Go's documentation", &refRecipe, mixF32},
+		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", &refRecipe, mixQ8_0},
+		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", &refRecipe, mixQ4KM},
+		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 statistics, same tokenizer", &subRecipe, mixF32},
+	}
+}
+
+// Names returns the names of the models Generate writes, in order.
+func Names() []string {
+	var out []string
+	for _, f := range modelFiles() {
+		out = append(out, f.name)
+	}
+	return out
+}
+
+// Generate writes the demo models into outDir as NAME.gguf and returns what
+// it wrote. It is idempotent: a file whose hash is the one this version of
+// the code produces is kept without rebuilding; any other file of that name
+// is replaced. progress (may be nil) receives one line per step.
+func Generate(ctx context.Context, outDir string, progress func(msg string)) ([]Generated, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("generate models: %w", err)
+	}
+	var (
+		st     *stats
+		floats = map[*recipe]*floatModel{}
+	)
+	var out []Generated
+	for _, mf := range modelFiles() {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		path := filepath.Join(outDir, mf.name+".gguf")
+		if want := expectedSHA256(mf.name); want != "" {
+			sum, size, err := hashFile(path)
+			if err == nil && sum == want {
+				progress(fmt.Sprintf("%s: up to date", mf.name))
+				out = append(out, Generated{mf.name, path, sum, size, mf.description})
+				continue
+			}
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("generate %s: %w", mf.name, err)
+			}
+		}
+		if st == nil {
+			progress("training tokenizer and counting the corpus")
+			text, err := Corpus()
+			if err != nil {
+				return nil, err
+			}
+			if st, err = newStats(text); err != nil {
+				return nil, fmt.Errorf("generate models: %w", err)
+			}
+		}
+		fm := floats[mf.base]
+		if fm == nil {
+			progress(fmt.Sprintf("%s: building weights", mf.name))
+			var err error
+			if fm, err = buildFloat(st, *mf.base); err != nil {
+				return nil, fmt.Errorf("generate %s: %w", mf.name, err)
+			}
+			floats[mf.base] = fm
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		progress(fmt.Sprintf("%s: writing %s", mf.name, path))
+		g, err := writeModel(path, mf, st, fm)
+		if err != nil {
+			return nil, fmt.Errorf("generate %s: %w", mf.name, err)
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// writeModel encodes one model and writes it atomically.
+func writeModel(path string, mf modelFile, st *stats, fm *floatModel) (Generated, error) {
+	w := gguf.NewWriter()
+	setMetadata(w, mf, st, fm)
+	if err := fm.encode(w, mf.mix); err != nil {
+		return Generated{}, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+mf.name+".*.tmp")
+	if err != nil {
+		return Generated{}, err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	h := sha256.New()
+	n, err := w.WriteTo(io.MultiWriter(tmp, h))
+	if err != nil {
+		tmp.Close()
+		return Generated{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return Generated{}, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return Generated{}, err
+	}
+	return Generated{mf.name, path, hex.EncodeToString(h.Sum(nil)), n, mf.description}, nil
+}
+
+func hashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+func setMetadata(w *gguf.Writer, mf modelFile, st *stats, fm *floatModel) {
+	s := fm.shape
+	w.SetString("general.architecture", "llama")
+	w.SetString("general.type", "model")
+	w.SetString("general.name", mf.name)
+	w.SetString("general.description", mf.description)
+	w.SetString("general.license", "BSD-3-Clause")
+	w.SetString("general.source.url", "https://go.dev/doc (corpus: Go 1.26.8 documentation)")
+	w.SetUint32("general.file_type", mf.mix.fileType())
+	if mf.mix != mixF32 {
+		w.SetUint32("general.quantization_version", 2)
+	}
+	w.SetUint32("llama.context_length", uint32(s.context))
+	w.SetUint32("llama.embedding_length", uint32(s.dModel))
+	w.SetUint32("llama.block_count", uint32(s.layers))
+	w.SetUint32("llama.feed_forward_length", uint32(s.ffn))
+	w.SetUint32("llama.attention.head_count", uint32(s.heads))
+	w.SetUint32("llama.attention.head_count_kv", uint32(s.kvHeads))
+	w.SetFloat32("llama.rope.freq_base", s.ropeBase)
+	w.SetFloat32("llama.attention.layer_norm_rms_epsilon", s.rmsEps)
+	w.SetUint32("llama.rope.dimension_count", uint32(s.headDim()))
+	w.SetUint32("llama.vocab_size", uint32(st.vocabSize))
+
+	t := st.tok
+	tokens := make([]string, 0, t.n)
+	types := make([]int32, 0, t.n)
+	for _, s := range t.tokens {
+		tokens = append(tokens, s)
+		types = append(types, 1) // normal
+	}
+	for _, s := range []string{tokEndOfText, tokIMStart, tokIMEnd} {
+		tokens = append(tokens, s)
+		types = append(types, 3) // control
+	}
+	w.SetString("tokenizer.ggml.model", "gpt2")
+	w.SetString("tokenizer.ggml.pre", "qwen2")
+	w.SetStrings("tokenizer.ggml.tokens", tokens)
+	w.SetInt32s("tokenizer.ggml.token_type", types)
+	w.SetStrings("tokenizer.ggml.merges", t.merges)
+	w.SetUint32("tokenizer.ggml.bos_token_id", uint32(t.eot))
+	w.SetUint32("tokenizer.ggml.eos_token_id", uint32(t.imEnd))
+	w.SetUint32("tokenizer.ggml.padding_token_id", uint32(t.eot))
+	w.SetBool("tokenizer.ggml.add_bos_token", false)
+	w.SetString("tokenizer.chat_template", chatTemplate)
+}

@@ -1,0 +1,114 @@
+package demomodel
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Special tokens, appended after the trained tokens in Qwen's order.
+const (
+	tokEndOfText = "<|endoftext|>"
+	tokIMStart   = "<|im_start|>"
+	tokIMEnd     = "<|im_end|>"
+)
+
+// defaultSystem is the system prompt Qwen2's chat template inserts when a
+// conversation has none.
+const defaultSystem = "You are a helpful assistant."
+
+// tokenizer is the trained vocabulary plus the ids of the special tokens.
+type tokenizer struct {
+	*vocab
+	eot, imStart, imEnd int32
+	n                   int // total vocabulary size
+	cache               map[string][]int32
+}
+
+func newTokenizer(v *vocab) *tokenizer {
+	n := int32(len(v.tokens))
+	return &tokenizer{vocab: v, eot: n, imStart: n + 1, imEnd: n + 2, n: int(n) + 3, cache: map[string][]int32{}}
+}
+
+// encode tokenizes ordinary text (no special tokens).
+func (t *tokenizer) encode(text string, dst []int32) []int32 {
+	preTokenizeQwen2(text, func(p string) {
+		ids, ok := t.cache[p]
+		if !ok {
+			ids = t.encodeWord(p, nil)
+			t.cache[p] = ids
+		}
+		dst = append(dst, ids...)
+	})
+	return dst
+}
+
+// chatStream turns the corpus into the token stream the statistics are
+// taken from: groups of paragraphs become ChatML conversations (the first
+// line as the user's turn, the paragraphs as the assistant's), so the models
+// also learn the chat format and when to end a turn.
+func (t *tokenizer) chatStream(corpus string, parasPerTurn int) []int32 {
+	paras := strings.Split(corpus, "\n\n")
+	var out []int32
+	for i := 0; i < len(paras); i += parasPerTurn {
+		j := min(i+parasPerTurn, len(paras))
+		body := strings.Join(paras[i:j], "\n\n")
+		first, _, _ := strings.Cut(body, "\n")
+		out = append(out, t.imStart)
+		out = t.encode("system\n"+defaultSystem, out)
+		out = append(out, t.imEnd)
+		out = t.encode("\n", out)
+		out = append(out, t.imStart)
+		out = t.encode("user\n"+first, out)
+		out = append(out, t.imEnd)
+		out = t.encode("\n", out)
+		out = append(out, t.imStart)
+		out = t.encode("assistant\n"+body, out)
+		out = append(out, t.imEnd)
+		out = t.encode("\n", out)
+	}
+	out = append(out, t.eot)
+	return out
+}
+
+// stats are the corpus statistics every model is built from.
+type stats struct {
+	tok       *tokenizer
+	vocabSize int
+	stream    []int32
+	unigram   []float64 // smoothed probabilities, sum 1
+	rowTotal  []float64 // occurrences of each token as the left of a pair
+	bigram    *csr      // pair counts
+}
+
+// vocabTarget is the vocabulary size of every demo model, special tokens
+// included; a multiple of 256.
+const vocabTarget = 4096
+
+func newStats(corpus string) (*stats, error) {
+	v := trainBPE(countWords(corpus), vocabTarget-3)
+	if len(v.tokens) != vocabTarget-3 {
+		return nil, fmt.Errorf("bpe training stopped at %d tokens", len(v.tokens))
+	}
+	t := newTokenizer(v)
+	st := &stats{tok: t, vocabSize: t.n, stream: t.chatStream(corpus, 3)}
+	st.bigram = pairCounts(t.n, func(emit func(a, b int32)) {
+		for i := 0; i+1 < len(st.stream); i++ {
+			emit(st.stream[i], st.stream[i+1])
+		}
+	})
+	st.unigram = make([]float64, t.n)
+	for _, x := range st.stream {
+		st.unigram[x]++
+	}
+	den := float64(len(st.stream)) + 0.5*float64(t.n)
+	for i := range st.unigram {
+		st.unigram[i] = (st.unigram[i] + 0.5) / den
+	}
+	st.rowTotal = make([]float64, t.n)
+	for r := 0; r < t.n; r++ {
+		for i := st.bigram.row[r]; i < st.bigram.row[r+1]; i++ {
+			st.rowTotal[r] += st.bigram.val[i]
+		}
+	}
+	return st, nil
+}
