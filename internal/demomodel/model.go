@@ -191,7 +191,6 @@ func (q quantMix) tensorType(name string, layer, layers int, oneDim bool) gguf.T
 	return gguf.TypeQ4_K
 }
 
-
 // encode writes the tensors of m into w with the types of the mix.
 func (m *floatModel) encode(w *gguf.Writer, q quantMix) error {
 	for _, t := range m.tensors {
