@@ -50,7 +50,7 @@ func spend(m any) uint64 {
 func (l *Ledger) runTx(o *overlay, raw []byte, height int64) ([]Event, error) {
 	t, err := tx.Decode(raw)
 	if err != nil {
-		return nil, fail(CodeDecode, "malformed transaction: %v", err)
+		return nil, fail(CodeDecode, "%v", err)
 	}
 	b := t.Body
 	if b.ChainID != l.chainID {

@@ -78,38 +78,38 @@ func MustMsg(m interface{ Type() string }) Msg {
 func (m Msg) Decode() (any, error) {
 	switch m.Type {
 	case TypeSend:
-		return decodeAs[Send](m.Value)
+		return decodeAs[Send](m)
 	case TypeRegisterModel:
-		return decodeAs[RegisterModel](m.Value)
+		return decodeAs[RegisterModel](m)
 	case TypeRegisterProvider:
-		return decodeAs[RegisterProvider](m.Value)
+		return decodeAs[RegisterProvider](m)
 	case TypeUpdateProvider:
-		return decodeAs[UpdateProvider](m.Value)
+		return decodeAs[UpdateProvider](m)
 	case TypeRegisterVerifier:
-		return decodeAs[RegisterVerifier](m.Value)
+		return decodeAs[RegisterVerifier](m)
 	case TypeUnbond:
-		return decodeAs[Unbond](m.Value)
+		return decodeAs[Unbond](m)
 	case TypeOpenChannel:
-		return decodeAs[OpenChannel](m.Value)
+		return decodeAs[OpenChannel](m)
 	case TypeTopUpChannel:
-		return decodeAs[TopUpChannel](m.Value)
+		return decodeAs[TopUpChannel](m)
 	case TypeRedeemVoucher:
-		return decodeAs[RedeemVoucher](m.Value)
+		return decodeAs[RedeemVoucher](m)
 	case TypeCloseChannel:
-		return decodeAs[CloseChannel](m.Value)
+		return decodeAs[CloseChannel](m)
 	default:
-		return nil, fmt.Errorf("%.64q: %w", m.Type, ErrUnknownMsg)
+		return nil, unknownf("%.64q", m.Type)
 	}
 }
 
-func decodeAs[T any](raw []byte) (any, error) {
+func decodeAs[T any](m Msg) (any, error) {
 	var v T
-	if err := strictUnmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("decode %T: %w", v, err)
+	if err := strictUnmarshal(m.Value, &v); err != nil {
+		return nil, fmt.Errorf("%s value: %w", m.Type, err)
 	}
 	again, err := json.Marshal(v)
-	if err != nil || !bytes.Equal(again, raw) {
-		return nil, fmt.Errorf("decode %T: not in canonical encoding: %w", v, ErrMalformed)
+	if err != nil || !bytes.Equal(again, m.Value) {
+		return nil, malformedf("%s value: not in canonical encoding", m.Type)
 	}
 	return v, nil
 }
@@ -126,10 +126,10 @@ func (Send) Type() string { return TypeSend }
 // ValidateBasic implements Message.
 func (m Send) ValidateBasic() error {
 	if err := address.Validate(m.To); err != nil {
-		return fmt.Errorf("to: %v: %w", err, ErrInvalid)
+		return invalidf("to: %v", err)
 	}
 	if m.Amount == 0 {
-		return fmt.Errorf("amount must be positive: %w", ErrInvalid)
+		return invalidf("amount must be positive")
 	}
 	return nil
 }
@@ -154,7 +154,7 @@ func (m RegisterModel) ValidateBasic() error {
 		return err
 	}
 	if len(m.SHA256) != 64 || strings.Trim(m.SHA256, "0123456789abcdef") != "" {
-		return fmt.Errorf("sha256 must be 64 lower-case hex digits: %w", ErrInvalid)
+		return invalidf("sha256 must be 64 lower-case hex digits")
 	}
 	if err := shortString("architecture", m.Architecture, true); err != nil {
 		return err
@@ -166,10 +166,10 @@ func (m RegisterModel) ValidateBasic() error {
 		return err
 	}
 	if m.Parameters == 0 {
-		return fmt.Errorf("parameters must be positive: %w", ErrInvalid)
+		return invalidf("parameters must be positive")
 	}
 	if m.ContextLength == 0 {
-		return fmt.Errorf("context length must be positive: %w", ErrInvalid)
+		return invalidf("context length must be positive")
 	}
 	return nil
 }
@@ -177,12 +177,12 @@ func (m RegisterModel) ValidateBasic() error {
 // ValidateModelID checks a model id: 1..128 characters from [a-z0-9._:-].
 func ValidateModelID(id string) error {
 	if id == "" || len(id) > MaxModelIDLen {
-		return fmt.Errorf("model id must have 1..%d characters: %w", MaxModelIDLen, ErrInvalid)
+		return invalidf("model id must have 1..%d characters", MaxModelIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
-			return fmt.Errorf("model id %q: character %q not in [a-z0-9._:-]: %w", id, c, ErrInvalid)
+			return invalidf("model id %q: character %q not in [a-z0-9._:-]", id, c)
 		}
 	}
 	return nil
@@ -190,14 +190,14 @@ func ValidateModelID(id string) error {
 
 func shortString(field, s string, required bool) error {
 	if required && s == "" {
-		return fmt.Errorf("%s is required: %w", field, ErrInvalid)
+		return invalidf("%s is required", field)
 	}
 	if len(s) > maxShortString {
-		return fmt.Errorf("%s longer than %d bytes: %w", field, maxShortString, ErrInvalid)
+		return invalidf("%s longer than %d bytes", field, maxShortString)
 	}
 	for _, r := range s {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%s contains a control character: %w", field, ErrInvalid)
+			return invalidf("%s contains a control character", field)
 		}
 	}
 	return nil
@@ -222,7 +222,7 @@ func (h Hardware) Validate() error {
 		return err
 	}
 	if len(h.GPUs) > MaxGPUs {
-		return fmt.Errorf("%d gpus, limit %d: %w", len(h.GPUs), MaxGPUs, ErrInvalid)
+		return invalidf("%d gpus, limit %d", len(h.GPUs), MaxGPUs)
 	}
 	for _, g := range h.GPUs {
 		if err := shortString("gpu", g, true); err != nil {
@@ -241,10 +241,10 @@ type ServedModel struct {
 
 func validateServed(models []ServedModel, required bool) error {
 	if required && len(models) == 0 {
-		return fmt.Errorf("at least one served model is required: %w", ErrInvalid)
+		return invalidf("at least one served model is required")
 	}
 	if len(models) > MaxServedModels {
-		return fmt.Errorf("%d served models, limit %d: %w", len(models), MaxServedModels, ErrInvalid)
+		return invalidf("%d served models, limit %d", len(models), MaxServedModels)
 	}
 	seen := make(map[string]bool, len(models))
 	for _, m := range models {
@@ -252,7 +252,7 @@ func validateServed(models []ServedModel, required bool) error {
 			return err
 		}
 		if seen[m.ModelID] {
-			return fmt.Errorf("model %q listed twice: %w", m.ModelID, ErrInvalid)
+			return invalidf("model %q listed twice", m.ModelID)
 		}
 		seen[m.ModelID] = true
 	}
@@ -262,17 +262,17 @@ func validateServed(models []ServedModel, required bool) error {
 // ValidateEndpoint checks a provider endpoint: an absolute http or https URL with a host.
 func ValidateEndpoint(s string) error {
 	if s == "" || len(s) > MaxEndpointLen {
-		return fmt.Errorf("endpoint must have 1..%d bytes: %w", MaxEndpointLen, ErrInvalid)
+		return invalidf("endpoint must have 1..%d bytes", MaxEndpointLen)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("endpoint %q: %v: %w", s, err, ErrInvalid)
+		return invalidf("endpoint %q: %v", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("endpoint %q: scheme must be http or https: %w", s, ErrInvalid)
+		return invalidf("endpoint %q: scheme must be http or https", s)
 	}
 	if u.Host == "" || u.User != nil {
-		return fmt.Errorf("endpoint %q: want a host and no user info: %w", s, ErrInvalid)
+		return invalidf("endpoint %q: want a host and no user info", s)
 	}
 	return nil
 }
@@ -291,7 +291,7 @@ func (RegisterProvider) Type() string { return TypeRegisterProvider }
 // ValidateBasic implements Message.
 func (m RegisterProvider) ValidateBasic() error {
 	if m.Stake == 0 {
-		return fmt.Errorf("stake must be positive: %w", ErrInvalid)
+		return invalidf("stake must be positive")
 	}
 	if err := ValidateEndpoint(m.Endpoint); err != nil {
 		return err
@@ -328,7 +328,7 @@ func (m UpdateProvider) ValidateBasic() error {
 		return err
 	}
 	if m.Endpoint == "" && m.Hardware.IsZero() && len(m.Models) == 0 && m.AddStake == 0 {
-		return fmt.Errorf("nothing to update: %w", ErrInvalid)
+		return invalidf("nothing to update")
 	}
 	return nil
 }
@@ -344,7 +344,7 @@ func (RegisterVerifier) Type() string { return TypeRegisterVerifier }
 // ValidateBasic implements Message.
 func (m RegisterVerifier) ValidateBasic() error {
 	if m.Stake == 0 {
-		return fmt.Errorf("stake must be positive: %w", ErrInvalid)
+		return invalidf("stake must be positive")
 	}
 	return nil
 }
@@ -361,10 +361,10 @@ func (Unbond) Type() string { return TypeUnbond }
 // ValidateBasic implements Message.
 func (m Unbond) ValidateBasic() error {
 	if m.Role != RoleProvider && m.Role != RoleVerifier {
-		return fmt.Errorf("role %.32q: want provider or verifier: %w", m.Role, ErrInvalid)
+		return invalidf("role %.32q: want provider or verifier", m.Role)
 	}
 	if m.Amount == 0 {
-		return fmt.Errorf("amount must be positive: %w", ErrInvalid)
+		return invalidf("amount must be positive")
 	}
 	return nil
 }
@@ -381,10 +381,10 @@ func (OpenChannel) Type() string { return TypeOpenChannel }
 // ValidateBasic implements Message.
 func (m OpenChannel) ValidateBasic() error {
 	if err := address.Validate(m.Provider); err != nil {
-		return fmt.Errorf("provider: %v: %w", err, ErrInvalid)
+		return invalidf("provider: %v", err)
 	}
 	if m.Deposit == 0 {
-		return fmt.Errorf("deposit must be positive: %w", ErrInvalid)
+		return invalidf("deposit must be positive")
 	}
 	return nil
 }
@@ -401,10 +401,10 @@ func (TopUpChannel) Type() string { return TypeTopUpChannel }
 // ValidateBasic implements Message.
 func (m TopUpChannel) ValidateBasic() error {
 	if m.ChannelID == 0 {
-		return fmt.Errorf("channel id must be positive: %w", ErrInvalid)
+		return invalidf("channel id must be positive")
 	}
 	if m.Amount == 0 {
-		return fmt.Errorf("amount must be positive: %w", ErrInvalid)
+		return invalidf("amount must be positive")
 	}
 	return nil
 }
@@ -422,13 +422,13 @@ func (RedeemVoucher) Type() string { return TypeRedeemVoucher }
 func (m RedeemVoucher) ValidateBasic() error {
 	v := m.Voucher
 	if v.ChainID == "" || len(v.ChainID) > MaxChainID {
-		return fmt.Errorf("voucher chain id must have 1..%d bytes: %w", MaxChainID, ErrInvalid)
+		return invalidf("voucher chain id must have 1..%d bytes", MaxChainID)
 	}
 	if v.ChannelID == 0 {
-		return fmt.Errorf("voucher channel id must be positive: %w", ErrInvalid)
+		return invalidf("voucher channel id must be positive")
 	}
 	if v.Amount == 0 {
-		return fmt.Errorf("voucher amount must be positive: %w", ErrInvalid)
+		return invalidf("voucher amount must be positive")
 	}
 	return nil
 }
@@ -445,7 +445,7 @@ func (CloseChannel) Type() string { return TypeCloseChannel }
 // ValidateBasic implements Message.
 func (m CloseChannel) ValidateBasic() error {
 	if m.ChannelID == 0 {
-		return fmt.Errorf("channel id must be positive: %w", ErrInvalid)
+		return invalidf("channel id must be positive")
 	}
 	return nil
 }

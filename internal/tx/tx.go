@@ -98,24 +98,24 @@ func Encode(t Tx) ([]byte, error) {
 // Decode parses wire bytes strictly: it rejects oversize input, unknown fields, trailing bytes
 // and any encoding that is not byte-identical to Encode of the result, so every transaction has
 // exactly one encoding. It does not validate contents; see ValidateBasic and VerifySignature.
-// Errors wrap ErrMalformed (or ErrTooLarge).
+// Errors match ErrMalformed (or ErrTooLarge) with errors.Is.
 func Decode(raw []byte) (Tx, error) {
 	if len(raw) > MaxTxBytes {
-		return Tx{}, fmt.Errorf("decode tx: %d bytes, limit %d: %w", len(raw), MaxTxBytes, ErrTooLarge)
+		return Tx{}, tooLargef("transaction too large: %d bytes, limit %d", len(raw), MaxTxBytes)
 	}
 	if !utf8.Valid(raw) {
-		return Tx{}, fmt.Errorf("decode tx: invalid utf-8: %w", ErrMalformed)
+		return Tx{}, malformedf("malformed transaction: invalid utf-8")
 	}
 	var t Tx
 	if err := strictUnmarshal(raw, &t); err != nil {
-		return Tx{}, fmt.Errorf("decode tx: %w", err)
+		return Tx{}, fmt.Errorf("malformed transaction: %w", err)
 	}
 	again, err := Encode(t)
 	if err != nil {
-		return Tx{}, fmt.Errorf("decode tx: %v: %w", err, ErrMalformed)
+		return Tx{}, malformedf("malformed transaction: %v", err)
 	}
 	if !bytes.Equal(again, raw) {
-		return Tx{}, fmt.Errorf("decode tx: not in canonical encoding: %w", ErrMalformed)
+		return Tx{}, malformedf("malformed transaction: not in canonical encoding")
 	}
 	return t, nil
 }
@@ -125,10 +125,10 @@ func strictUnmarshal(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrMalformed)
+		return malformedf("%v", err)
 	}
 	if dec.InputOffset() != int64(len(raw)) {
-		return fmt.Errorf("trailing bytes after json value: %w", ErrMalformed)
+		return malformedf("trailing bytes after json value")
 	}
 	return nil
 }
@@ -143,20 +143,20 @@ func Hash(raw []byte) []byte {
 // that Signature signs SignBytes(Body). Errors wrap ErrSignature.
 func (t Tx) VerifySignature() error {
 	if len(t.PubKey) != ed25519.PublicKeySize {
-		return fmt.Errorf("public key has %d bytes, want %d: %w", len(t.PubKey), ed25519.PublicKeySize, ErrSignature)
+		return signaturef("public key has %d bytes, want %d", len(t.PubKey), ed25519.PublicKeySize)
 	}
 	if got := address.FromPubKey(t.PubKey); got != t.Body.Sender {
-		return fmt.Errorf("public key belongs to %s, not sender %s: %w", got, t.Body.Sender, ErrSignature)
+		return signaturef("public key belongs to %s, not sender %s", got, t.Body.Sender)
 	}
 	if len(t.Signature) != ed25519.SignatureSize {
-		return fmt.Errorf("signature has %d bytes, want %d: %w", len(t.Signature), ed25519.SignatureSize, ErrSignature)
+		return signaturef("signature has %d bytes, want %d", len(t.Signature), ed25519.SignatureSize)
 	}
 	sb, err := signBytes(t.Body)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, ErrSignature)
+		return signaturef("%v", err)
 	}
 	if !ed25519.Verify(t.PubKey, sb, t.Signature) {
-		return fmt.Errorf("signature does not verify: %w", ErrSignature)
+		return signaturef("signature does not verify")
 	}
 	return nil
 }
@@ -167,16 +167,16 @@ func (t Tx) VerifySignature() error {
 func (t Tx) ValidateBasic() error {
 	b := t.Body
 	if b.ChainID == "" || len(b.ChainID) > MaxChainID {
-		return fmt.Errorf("chain id must have 1..%d bytes: %w", MaxChainID, ErrInvalid)
+		return invalidf("chain id must have 1..%d bytes", MaxChainID)
 	}
 	if err := address.Validate(b.Sender); err != nil {
-		return fmt.Errorf("sender: %v: %w", err, ErrInvalid)
+		return invalidf("sender: %v", err)
 	}
 	if len(b.Msgs) == 0 || len(b.Msgs) > MaxMsgs {
-		return fmt.Errorf("%d messages, want 1..%d: %w", len(b.Msgs), MaxMsgs, ErrInvalid)
+		return invalidf("%d messages, want 1..%d", len(b.Msgs), MaxMsgs)
 	}
 	if len(b.Memo) > MaxMemoBytes {
-		return fmt.Errorf("memo has %d bytes, limit %d: %w", len(b.Memo), MaxMemoBytes, ErrInvalid)
+		return invalidf("memo has %d bytes, limit %d", len(b.Memo), MaxMemoBytes)
 	}
 	for i, m := range b.Msgs {
 		v, err := m.Decode()
@@ -188,4 +188,30 @@ func (t Tx) ValidateBasic() error {
 		}
 	}
 	return nil
+}
+
+// kindError is an error message that matches one of the package's sentinel errors with
+// errors.Is without repeating the sentinel's text.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+func invalidf(format string, args ...any) error {
+	return &kindError{ErrInvalid, fmt.Sprintf(format, args...)}
+}
+func malformedf(format string, args ...any) error {
+	return &kindError{ErrMalformed, fmt.Sprintf(format, args...)}
+}
+func signaturef(format string, args ...any) error {
+	return &kindError{ErrSignature, fmt.Sprintf(format, args...)}
+}
+func tooLargef(format string, args ...any) error {
+	return &kindError{ErrTooLarge, fmt.Sprintf(format, args...)}
+}
+func unknownf(format string, args ...any) error {
+	return &kindError{ErrUnknownMsg, fmt.Sprintf(format, args...)}
 }
