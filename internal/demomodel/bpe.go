@@ -2,27 +2,15 @@ package demomodel
 
 import (
 	"container/heap"
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mycel-network/mycel/internal/tokenizer"
 )
 
-// byteToUnicode is GPT-2's reversible mapping of bytes to printable runes,
-// which byte-level BPE vocabularies are written in.
-func byteToUnicode(b byte) rune {
-	switch {
-	case b >= '!' && b <= '~', b >= 0xA1 && b <= 0xAC, b >= 0xAE:
-		return rune(b)
-	}
-	// The remaining bytes are numbered 256, 257, ... in byte order.
-	n := 0
-	for c := 0; c < int(b); c++ {
-		cb := byte(c)
-		if !(cb >= '!' && cb <= '~' || cb >= 0xA1 && cb <= 0xAC || cb >= 0xAE) {
-			n++
-		}
-	}
-	return rune(256 + n)
-}
+// preTokenizer is the tokenizer.ggml.pre of every demo model.
+const preTokenizer = "qwen2"
 
 // vocab is a trained byte-level BPE vocabulary. Token i < 256 is byte i.
 type vocab struct {
@@ -45,17 +33,23 @@ type wordCount struct {
 	count int64
 }
 
-// countWords pre-tokenizes text and returns the distinct pieces sorted by
-// their bytes, so the result does not depend on map order.
-func countWords(text string) []wordCount {
+// countWords pre-tokenizes text as Qwen2 does and returns the distinct
+// pieces sorted by their bytes, so the result does not depend on map order.
+func countWords(text string) ([]wordCount, error) {
+	pieces, err := tokenizer.PreTokenize(preTokenizer, text)
+	if err != nil {
+		return nil, fmt.Errorf("count words: %w", err)
+	}
 	m := map[string]int64{}
-	preTokenizeQwen2(text, func(p string) { m[p]++ })
+	for _, p := range pieces {
+		m[p]++
+	}
 	out := make([]wordCount, 0, len(m))
 	for w, c := range m {
 		out = append(out, wordCount{w, c})
 	}
 	slices.SortFunc(out, func(a, b wordCount) int { return strings.Compare(a.word, b.word) })
-	return out
+	return out, nil
 }
 
 // pairItem is a heap entry: a candidate merge with the count it had when
@@ -93,7 +87,7 @@ func trainBPE(words []wordCount, size int) *vocab {
 	v := &vocab{rank: map[[2]int32]mergeResult{}}
 	ids := map[string]int32{}
 	for b := 0; b < 256; b++ {
-		s := string(byteToUnicode(byte(b)))
+		s := string(tokenizer.ByteToUnicode(byte(b)))
 		v.tokens = append(v.tokens, s)
 		v.tokBytes = append(v.tokBytes, string([]byte{byte(b)}))
 		ids[s] = int32(b)

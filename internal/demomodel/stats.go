@@ -3,6 +3,8 @@ package demomodel
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mycel-network/mycel/internal/tokenizer"
 )
 
 // Special tokens, appended after the trained tokens in Qwen's order.
@@ -16,63 +18,72 @@ const (
 // conversation has none.
 const defaultSystem = "You are a helpful assistant."
 
-// tokenizer is the trained vocabulary plus the ids of the special tokens.
-type tokenizer struct {
+// bpeTokenizer is the trained vocabulary plus the ids of the special tokens.
+type bpeTokenizer struct {
 	*vocab
 	eot, imStart, imEnd int32
 	n                   int // total vocabulary size
 	cache               map[string][]int32
 }
 
-func newTokenizer(v *vocab) *tokenizer {
+func newTokenizer(v *vocab) *bpeTokenizer {
 	n := int32(len(v.tokens))
-	return &tokenizer{vocab: v, eot: n, imStart: n + 1, imEnd: n + 2, n: int(n) + 3, cache: map[string][]int32{}}
+	return &bpeTokenizer{vocab: v, eot: n, imStart: n + 1, imEnd: n + 2, n: int(n) + 3, cache: map[string][]int32{}}
 }
 
 // encode tokenizes ordinary text (no special tokens).
-func (t *tokenizer) encode(text string, dst []int32) []int32 {
-	preTokenizeQwen2(text, func(p string) {
+func (t *bpeTokenizer) encode(text string, dst []int32) ([]int32, error) {
+	pieces, err := tokenizer.PreTokenize(preTokenizer, text)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pieces {
 		ids, ok := t.cache[p]
 		if !ok {
 			ids = t.encodeWord(p, nil)
 			t.cache[p] = ids
 		}
 		dst = append(dst, ids...)
-	})
-	return dst
+	}
+	return dst, nil
 }
 
 // chatStream turns the corpus into the token stream the statistics are
 // taken from: groups of paragraphs become ChatML conversations (the first
 // line as the user's turn, the paragraphs as the assistant's), so the models
 // also learn the chat format and when to end a turn.
-func (t *tokenizer) chatStream(corpus string, parasPerTurn int) []int32 {
+func (t *bpeTokenizer) chatStream(corpus string, parasPerTurn int) ([]int32, error) {
 	paras := strings.Split(corpus, "\n\n")
 	var out []int32
+	var err error
+	turn := func(role, content string) {
+		if err != nil {
+			return
+		}
+		out = append(out, t.imStart)
+		if out, err = t.encode(role+"\n"+content, out); err != nil {
+			return
+		}
+		out = append(out, t.imEnd)
+		out, err = t.encode("\n", out)
+	}
 	for i := 0; i < len(paras); i += parasPerTurn {
 		j := min(i+parasPerTurn, len(paras))
 		body := strings.Join(paras[i:j], "\n\n")
 		first, _, _ := strings.Cut(body, "\n")
-		out = append(out, t.imStart)
-		out = t.encode("system\n"+defaultSystem, out)
-		out = append(out, t.imEnd)
-		out = t.encode("\n", out)
-		out = append(out, t.imStart)
-		out = t.encode("user\n"+first, out)
-		out = append(out, t.imEnd)
-		out = t.encode("\n", out)
-		out = append(out, t.imStart)
-		out = t.encode("assistant\n"+body, out)
-		out = append(out, t.imEnd)
-		out = t.encode("\n", out)
+		turn("system", defaultSystem)
+		turn("user", first)
+		turn("assistant", body)
 	}
-	out = append(out, t.eot)
-	return out
+	if err != nil {
+		return nil, fmt.Errorf("tokenize corpus: %w", err)
+	}
+	return append(out, t.eot), nil
 }
 
 // stats are the corpus statistics every model is built from.
 type stats struct {
-	tok       *tokenizer
+	tok       *bpeTokenizer
 	vocabSize int
 	stream    []int32
 	unigram   []float64 // smoothed probabilities, sum 1
@@ -85,12 +96,20 @@ type stats struct {
 const vocabTarget = 4096
 
 func newStats(corpus string) (*stats, error) {
-	v := trainBPE(countWords(corpus), vocabTarget-3)
+	words, err := countWords(corpus)
+	if err != nil {
+		return nil, err
+	}
+	v := trainBPE(words, vocabTarget-3)
 	if len(v.tokens) != vocabTarget-3 {
 		return nil, fmt.Errorf("bpe training stopped at %d tokens", len(v.tokens))
 	}
 	t := newTokenizer(v)
-	st := &stats{tok: t, vocabSize: t.n, stream: t.chatStream(corpus, 3)}
+	stream, err := t.chatStream(corpus, 3)
+	if err != nil {
+		return nil, err
+	}
+	st := &stats{tok: t, vocabSize: t.n, stream: stream}
 	st.bigram = pairCounts(t.n, func(emit func(a, b int32)) {
 		for i := 0; i+1 < len(st.stream); i++ {
 			emit(st.stream[i], st.stream[i+1])
