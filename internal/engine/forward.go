@@ -1,0 +1,268 @@
+package engine
+
+import (
+	"math"
+
+	"github.com/mycel-network/mycel/internal/quant"
+)
+
+// kvCache holds one sequence's keys and values: [layer][position][kvDim].
+type kvCache struct {
+	k, v  []float32
+	cap   int // positions
+	kvDim int
+}
+
+func newKVCache(m *Model, positions int) *kvCache {
+	kvDim := m.hp.nHeadKV * m.hp.headDim
+	n := m.hp.nLayer * positions * kvDim
+	return &kvCache{k: make([]float32, n), v: make([]float32, n), cap: positions, kvDim: kvDim}
+}
+
+func (c *kvCache) at(buf []float32, layer, pos int) []float32 {
+	off := (layer*c.cap + pos) * c.kvDim
+	return buf[off : off+c.kvDim : off+c.kvDim]
+}
+
+// fwdToken is one token of a forward batch.
+type fwdToken struct {
+	id     int32
+	pos    int
+	kv     *kvCache
+	logits bool // compute logits for this token
+}
+
+// scratch holds the buffers of forward passes, reused between steps.
+type scratch struct {
+	n                            int // tokens the buffers hold
+	x, xn, q, k, v, att, o, g, u []float32
+	logits                       []float32 // [tokens wanting logits][vocab]
+	vecs                         []quant.Vec
+	scores                       [][]float32 // per worker, attention scores
+	logitIdx                     []int
+}
+
+func (s *scratch) ensure(m *Model, n, nLogits, threads int) {
+	hp := &m.hp
+	if n > s.n {
+		qDim, kvDim := hp.nHead*hp.headDim, hp.nHeadKV*hp.headDim
+		s.x = make([]float32, n*hp.nEmbd)
+		s.xn = make([]float32, n*hp.nEmbd)
+		s.q = make([]float32, n*qDim)
+		s.att = make([]float32, n*qDim)
+		s.k = make([]float32, n*kvDim)
+		s.v = make([]float32, n*kvDim)
+		s.o = make([]float32, n*hp.nEmbd)
+		s.g = make([]float32, n*hp.nFF)
+		s.u = make([]float32, n*hp.nFF)
+		s.vecs = make([]quant.Vec, n)
+		s.n = n
+	}
+	if len(s.logits) < nLogits*hp.nVocab {
+		s.logits = make([]float32, nLogits*hp.nVocab)
+	}
+	for len(s.scores) < threads {
+		s.scores = append(s.scores, nil)
+	}
+}
+
+// forward runs one forward pass over toks, writing their keys and values
+// into their caches. For tokens with logits set, the logits are in
+// s.logits, in the order those tokens appear in toks; forward returns how
+// many there are.
+func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
+	hp := &m.hp
+	n := len(toks)
+	nLogits := 0
+	for _, t := range toks {
+		if t.logits {
+			nLogits++
+		}
+	}
+	s.ensure(m, n, nLogits, p.threads)
+	d := hp.nEmbd
+	qDim, kvDim := hp.nHead*hp.headDim, hp.nHeadKV*hp.headDim
+
+	p.run(n, func(_, b int) {
+		if err := quant.Dequantize(m.embd.typ, m.embd.row(int(toks[b].id)), s.x[b*d:(b+1)*d]); err != nil {
+			panic("engine: embedding row: " + err.Error()) // shapes validated at load
+		}
+	})
+	for li := range m.layers {
+		l := &m.layers[li]
+		p.run(n, func(_, b int) {
+			rmsNorm(s.xn[b*d:(b+1)*d], s.x[b*d:(b+1)*d], l.attnNorm, hp.eps)
+			s.vecs[b].Load(s.xn[b*d : (b+1)*d])
+		})
+		m.matmul(p, s, &l.wq, n, s.q, qDim, l.bq)
+		m.matmul(p, s, &l.wk, n, s.k, kvDim, l.bk)
+		m.matmul(p, s, &l.wv, n, s.v, kvDim, l.bv)
+		p.run(n, func(_, b int) {
+			t := &toks[b]
+			q := s.q[b*qDim : (b+1)*qDim]
+			k := s.k[b*kvDim : (b+1)*kvDim]
+			for h := 0; h < hp.nHead; h++ {
+				m.rope(q[h*hp.headDim:(h+1)*hp.headDim], t.pos)
+			}
+			for h := 0; h < hp.nHeadKV; h++ {
+				m.rope(k[h*hp.headDim:(h+1)*hp.headDim], t.pos)
+			}
+			copy(t.kv.at(t.kv.k, li, t.pos), k)
+			copy(t.kv.at(t.kv.v, li, t.pos), s.v[b*kvDim:(b+1)*kvDim])
+		})
+		p.run(n*hp.nHead, func(w, i int) {
+			b, h := i/hp.nHead, i%hp.nHead
+			m.attention(s, w, &toks[b], li, h, s.q[b*qDim+h*hp.headDim:b*qDim+(h+1)*hp.headDim],
+				s.att[b*qDim+h*hp.headDim:b*qDim+(h+1)*hp.headDim])
+		})
+		p.run(n, func(_, b int) { s.vecs[b].Load(s.att[b*qDim : (b+1)*qDim]) })
+		m.matmul(p, s, &l.wo, n, s.o, d, nil)
+		p.run(n, func(_, b int) {
+			x := s.x[b*d : (b+1)*d]
+			for i, o := range s.o[b*d : (b+1)*d] {
+				x[i] += o
+			}
+			rmsNorm(s.xn[b*d:(b+1)*d], x, l.ffnNorm, hp.eps)
+			s.vecs[b].Load(s.xn[b*d : (b+1)*d])
+		})
+		m.matmul(p, s, &l.gate, n, s.g, hp.nFF, nil)
+		m.matmul(p, s, &l.up, n, s.u, hp.nFF, nil)
+		p.run(n, func(_, b int) {
+			g := s.g[b*hp.nFF : (b+1)*hp.nFF]
+			u := s.u[b*hp.nFF : (b+1)*hp.nFF]
+			for i := range g {
+				g[i] = float32(silu(g[i]) * u[i])
+			}
+			s.vecs[b].Load(g)
+		})
+		m.matmul(p, s, &l.down, n, s.o, d, nil)
+		p.run(n, func(_, b int) {
+			x := s.x[b*d : (b+1)*d]
+			for i, o := range s.o[b*d : (b+1)*d] {
+				x[i] += o
+			}
+		})
+	}
+	if nLogits == 0 {
+		return 0
+	}
+	// Final norm and output head for the tokens that want logits.
+	s.logitIdx = s.logitIdx[:0]
+	for b, t := range toks {
+		if t.logits {
+			s.logitIdx = append(s.logitIdx, b)
+		}
+	}
+	p.run(nLogits, func(_, j int) {
+		b := s.logitIdx[j]
+		rmsNorm(s.xn[j*d:(j+1)*d], s.x[b*d:(b+1)*d], m.outNrm, hp.eps)
+		s.vecs[j].Load(s.xn[j*d : (j+1)*d])
+	})
+	m.matmul(p, s, &m.output, nLogits, s.logits, hp.nVocab, nil)
+	return nLogits
+}
+
+// rowsPerTask is how many weight rows one task of a matrix product covers;
+// the rows of a task are multiplied with every vector of the batch while they
+// are in cache.
+const rowsPerTask = 16
+
+// matmul computes out[b*stride+r] = W[r]·vec[b] (+bias[r]) for b < n. Each
+// output element is one quant.DotVec call.
+func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, stride int, bias []float32) {
+	p.run(n, func(_, b int) { s.vecs[b].Prepare(w.typ) })
+	tasks := (w.rows + rowsPerTask - 1) / rowsPerTask
+	p.run(tasks, func(_, t int) {
+		r0, r1 := t*rowsPerTask, min((t+1)*rowsPerTask, w.rows)
+		for r := r0; r < r1; r++ {
+			row := w.row(r)
+			var bv float32
+			if bias != nil {
+				bv = bias[r]
+			}
+			for b := 0; b < n; b++ {
+				out[b*stride+r] = quant.DotVec(w.typ, row, &s.vecs[b]) + bv
+			}
+		}
+	})
+}
+
+// rmsNorm writes x / sqrt(mean(x²) + eps) * w to dst, as ggml: squares are
+// summed in index order in float64.
+func rmsNorm(dst, x, w []float32, eps float32) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(float32(v * v))
+	}
+	mean := float32(sum / float64(len(x)))
+	scale := float32(1 / math.Sqrt(float64(mean+eps)))
+	w = w[:len(x)]
+	dst = dst[:len(x)]
+	for i, v := range x {
+		dst[i] = float32(v*scale) * w[i]
+	}
+}
+
+func silu(x float32) float32 {
+	return x / (1 + float32(math.Exp(float64(-x))))
+}
+
+// rope rotates one head vector in place for position pos: adjacent pairs
+// (x[2i], x[2i+1]) for llama, half-split pairs (x[i], x[i+n/2]) for qwen2
+// (NEOX layout). Only the first ropeDim elements rotate.
+func (m *Model) rope(x []float32, pos int) {
+	half := m.hp.ropeDim / 2
+	for i := 0; i < half; i++ {
+		theta := float64(pos) * m.invFreq[i]
+		c, sn := float32(math.Cos(theta)), float32(math.Sin(theta))
+		var a, b *float32
+		if m.hp.ropeNeox {
+			a, b = &x[i], &x[i+half]
+		} else {
+			a, b = &x[2*i], &x[2*i+1]
+		}
+		x0, x1 := *a, *b
+		*a = float32(x0*c) - float32(x1*sn)
+		*b = float32(x0*sn) + float32(x1*c)
+	}
+}
+
+// attention computes one head of one token: softmax(q·K/sqrt(d)) V over the
+// sequence's positions 0..pos, in position order.
+func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out []float32) {
+	hd := m.hp.headDim
+	kvh := h / (m.hp.nHead / m.hp.nHeadKV)
+	n := t.pos + 1
+	if cap(s.scores[worker]) < n {
+		s.scores[worker] = make([]float32, n, max(n, 256))
+	}
+	sc := s.scores[worker][:n]
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	mx := float32(math.Inf(-1))
+	for j := 0; j < n; j++ {
+		k := t.kv.at(t.kv.k, li, j)[kvh*hd : (kvh+1)*hd]
+		v := quant.DotF32(q, k) * scale
+		sc[j] = v
+		if v > mx {
+			mx = v
+		}
+	}
+	var sum float32
+	for j := range sc {
+		e := float32(math.Exp(float64(sc[j] - mx)))
+		sc[j] = e
+		sum += e
+	}
+	clear(out)
+	for j := 0; j < n; j++ {
+		v := t.kv.at(t.kv.v, li, j)[kvh*hd : (kvh+1)*hd]
+		pj := sc[j]
+		for i := range out {
+			out[i] += float32(pj * v[i])
+		}
+	}
+	inv := 1 / sum
+	for i := range out {
+		out[i] *= inv
+	}
+}

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+)
+
+// Score teacher-forces output after prompt and returns, for every output
+// token, its log-probability and the topK most likely tokens at its
+// position, from batched prefill passes (matrix-matrix products). The values
+// are bit-identical to the ones Generate reports when it produces the same
+// tokens. Score runs in the caller's goroutine and shares the KV budget with
+// generation, waiting while it is full.
+func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([]TokenScore, error) {
+	if err := e.validate(prompt); err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	for i, id := range output {
+		if id < 0 || int(id) >= e.m.hp.nVocab {
+			return nil, fmt.Errorf("score: output token %d: id %d outside vocabulary of %d", i, id, e.m.hp.nVocab)
+		}
+	}
+	if topK < 0 || topK > 100 {
+		return nil, fmt.Errorf("score: top k %d out of range [0, 100]", topK)
+	}
+	if len(output) == 0 {
+		return nil, nil
+	}
+	total := len(prompt) + len(output)
+	if total > e.m.hp.nCtx {
+		return nil, fmt.Errorf("score: %d tokens do not fit the context of %d", total, e.m.hp.nCtx)
+	}
+	// The last output token is never fed: its logprob comes from the
+	// position before it.
+	positions := total - 1
+	kvBytes := int64(positions) * e.m.kvBytesPerToken()
+	if kvBytes > e.budget.total {
+		return nil, fmt.Errorf("score: %d tokens need %d bytes of KV cache, budget is %d: %w", positions, kvBytes, e.budget.total, ErrKVBudget)
+	}
+	if err := e.budget.acquire(ctx, kvBytes); err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	defer e.budget.release(kvBytes)
+	kv := newKVCache(e.m, positions)
+	all := append(append(make([]int32, 0, total), prompt...), output...)
+	out := make([]TokenScore, 0, len(output))
+	var sc scratch
+	var toks []fwdToken
+	var top []TopLogprob
+	vocab := e.m.hp.nVocab
+	for start := 0; start < positions; start += e.cfg.PrefillChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("score: %w", err)
+		}
+		end := min(start+e.cfg.PrefillChunk, positions)
+		toks = toks[:0]
+		for pos := start; pos < end; pos++ {
+			toks = append(toks, fwdToken{id: all[pos], pos: pos, kv: kv, logits: pos >= len(prompt)-1})
+		}
+		n := e.m.forward(&sc, &e.pool, toks)
+		for j := 0; j < n; j++ {
+			pos := end - n + j
+			target := all[pos+1]
+			logits := sc.logits[j*vocab : (j+1)*vocab]
+			lse := logSumExp(logits)
+			ts := TokenScore{ID: target, Logprob: logprobOf(logits, lse, target)}
+			if topK > 0 {
+				top = topLogprobs(top, logits, lse, topK)
+				ts.Top = append([]TopLogprob(nil), top...)
+			}
+			out = append(out, ts)
+		}
+	}
+	return out, nil
+}
