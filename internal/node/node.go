@@ -22,8 +22,9 @@ import (
 // Node is one CometBFT node. Build it with New, run it once with Run.
 type Node struct {
 	cfg    *cmtcfg.Config
-	cmt    *nm.Node
-	logger *slog.Logger
+	cmt     *nm.Node
+	logger  *slog.Logger
+	closers []func() error // run after the node stopped
 }
 
 // New builds a node from cfg (whose RootDir is the home directory, see
@@ -63,6 +64,10 @@ func New(ctx context.Context, cfg *cmtcfg.Config, cc proxy.ClientCreator, logger
 // node cleanly and returns nil) or the node stops on its own (an error).
 func (n *Node) Run(ctx context.Context) error {
 	if err := n.cmt.Start(); err != nil {
+		for _, c := range n.closers {
+			c()
+		}
+		n.closers = nil
 		return fmt.Errorf("start node: %w", err)
 	}
 	var err error
@@ -77,6 +82,12 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 	n.cmt.Wait()
+	for _, c := range n.closers {
+		if cerr := c(); cerr != nil && err == nil {
+			err = fmt.Errorf("close: %w", cerr)
+		}
+	}
+	n.closers = nil
 	return err
 }
 
