@@ -21,7 +21,7 @@ import (
 
 // Node is one CometBFT node. Build it with New, run it once with Run.
 type Node struct {
-	cfg    *cmtcfg.Config
+	cfg     *cmtcfg.Config
 	cmt     *nm.Node
 	logger  *slog.Logger
 	closers []func() error // run after the node stopped
