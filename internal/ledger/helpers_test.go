@@ -3,6 +3,8 @@ package ledger
 import (
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"testing"
 
 	"github.com/mycel-network/mycel/internal/address"
@@ -55,4 +57,22 @@ func newTestLedger(tb testing.TB, p Params, balances map[string]uint64, names ..
 		tb.Fatal(err)
 	}
 	return l
+}
+
+// stateDigest hashes the uncommitted block writes and the check-state writes, to show that a
+// rejected transaction changed nothing.
+func stateDigest(l *Ledger) string {
+	h := sha256.New()
+	for _, o := range []*overlay{l.block, l.check} {
+		if o == nil {
+			h.Write([]byte("nil"))
+			continue
+		}
+		for _, k := range o.sortedKeys() {
+			e := o.w[k]
+			fmt.Fprintf(h, "%q=%t:%x;", k, e.del, e.val)
+		}
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -483,17 +483,7 @@ func (d *driver) sign(from string, msgs []tx.Msg, opts map[string]string) ([]byt
 }
 
 // digest hashes the uncommitted block writes and the check-state writes.
-func (d *driver) digest() string {
-	h := sha256.New()
-	for _, o := range []*overlay{d.l.block, d.l.check} {
-		for _, k := range o.sortedKeys() {
-			e := o.w[k]
-			fmt.Fprintf(h, "%q=%t:%x;", k, e.del, e.val)
-		}
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+func (d *driver) digest() string { return stateDigest(d.l) }
 
 // deliver runs raw through CheckTx and DeliverTx and formats the result.
 func (d *driver) deliver(raw []byte, opts map[string]string) (string, error) {
