@@ -29,7 +29,7 @@ const chatTemplate = "{% for message in messages %}{% if loop.first and messages
 var (
 	refRecipe = recipe{
 		shape: shape{layers: 4, dModel: 256, heads: 8, kvHeads: 4, ffn: 768, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
-		rank:  200, alpha: 3, gamma: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 1,
+		rank:  180, alpha: 3, gamma: 0.5, prevRank: 32, beta: 3, lambda: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 1,
 	}
 	subRecipe = recipe{
 		shape: shape{layers: 2, dModel: 256, heads: 8, kvHeads: 4, ffn: 512, context: 2048, ropeBase: 10000, rmsEps: 1e-6},

@@ -7,11 +7,11 @@ package demomodel
 func expectedSHA256(name string) string {
 	switch name {
 	case "mycel-ref":
-		return "ed6fc62b9d09fc1d64628a2f420dd834d7801b28bd2be6c05e3274cc0f747953"
+		return "5cfe426116b142c7517545d5dd4df1e079bae22ca74288fa76ffdc1ba5e3ffeb"
 	case "mycel-ref-q8":
-		return "14b6acb6bd0b690e0dda3e47c366114fe0abf1b94ea812a0ed3258084f59ca76"
+		return "20f7db836b4ea3abcb51326ab1cc2019a0d6b0b10a7e528c5566b83deb8bc74a"
 	case "mycel-ref-q4km":
-		return "d6b25f4f491a798e16d54838fe54b6881e88ac80efe19fd134896bb9ee0ebdeb"
+		return "e5e84d75efd01d6baff1587cab771ae80ebdb0a1ae8f3771fe4409ab9edb77b3"
 	case "mycel-sub":
 		return "f27cf0ca75eeda9494a75b3a4dbab782f62db31017dcf9e48fb5f060b126cd07"
 	}

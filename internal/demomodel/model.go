@@ -25,6 +25,11 @@ type recipe struct {
 	rank  int     // rank of the bigram factorisation
 	alpha float64 // strength of the unigram prior in the smoothed bigram
 	gamma float64 // row weight exponent: frequent rows are fitted better
+	// prevRank > 0 adds a previous-token attention head in layer 0 that
+	// carries a rank prevRank-1 factorisation of skip-bigram statistics
+	// (token two back -> next token), weighted by lambda, prior beta.
+	prevRank     int
+	beta, lambda float64
 	// attnGain and mlpGain scale the small pseudo-random layer weights.
 	attnGain, mlpGain float64
 	seed              uint64
@@ -43,83 +48,205 @@ type floatModel struct {
 	tensors []tensor
 }
 
-// buildFloat constructs a model from the corpus statistics: token_embd rows
-// A and output rows B with A[cur]·B[next] ≈ the smoothed log-probability of
-// next after cur (up to a constant per cur), and small zero-mean layers that
-// perturb the residual stream without destroying that signal.
-func buildFloat(st *stats, rc recipe) (*floatModel, error) {
-	d, vsz := rc.dModel, st.vocabSize
-	if rc.rank+2 > d {
-		return nil, fmt.Errorf("rank %d does not fit d_model %d", rc.rank, d)
-	}
-	// Weighted sparse part of the log-probabilities:
-	// log P(n|c) = log(α p(n)) + log(1 + count(c,n)/(α p(n))) - log(N_c + α).
-	s := &csr{n: vsz, row: st.bigram.row, col: st.bigram.col, val: make([]float64, len(st.bigram.val))}
-	w := make([]float64, vsz)
-	for r := 0; r < vsz; r++ {
-		w[r] = dpow(st.rowTotal[r]+1, rc.gamma)
+// lowRank factorises the weighted sparse log-ratio matrix
+// w[r]·log(1 + count(r,c)/(prior·p(c))) at the given rank and returns the
+// unweighted factors: rows of a (by r) and b (by c), a[r]·b[c] ≈ the log-ratio.
+func lowRank(counts *csr, unigram, rowTotal []float64, prior, gamma float64, rank int, seed uint64) (a, b [][]float64) {
+	n := counts.n
+	s := &csr{n: n, row: counts.row, col: counts.col, val: make([]float64, len(counts.val))}
+	w := make([]float64, n)
+	for r := 0; r < n; r++ {
+		w[r] = dpow(rowTotal[r]+1, gamma)
 		for i := s.row[r]; i < s.row[r+1]; i++ {
-			ap := float64(rc.alpha * st.unigram[s.col[i]])
-			s.val[i] = float64(w[r] * dlog(1+st.bigram.val[i]/ap))
+			ap := float64(prior * unigram[s.col[i]])
+			s.val[i] = float64(w[r] * dlog(1+counts.val[i]/ap))
 		}
 	}
-	u, v, sigma := truncatedSVD(s, rc.rank, 10, 3, rc.seed)
-
-	a := make([][]float64, vsz)
-	b := make([][]float64, vsz)
+	u, v, sigma := truncatedSVD(s, rank, 10, 3, seed)
+	a = make([][]float64, n)
+	b = make([][]float64, n)
 	for i := range a {
-		a[i] = make([]float64, d)
-		b[i] = make([]float64, d)
+		a[i] = make([]float64, rank)
+		b[i] = make([]float64, rank)
 	}
-	for k := 0; k < rc.rank; k++ {
+	for k := 0; k < rank; k++ {
 		sq := math.Sqrt(sigma[k])
-		for i := 0; i < vsz; i++ {
+		for i := 0; i < n; i++ {
 			a[i][k] = float64(u[k][i]*sq) / w[i]
 			b[i][k] = float64(v[k][i] * sq)
 		}
 	}
-	maxNorm := 0.0
-	for i := range a {
-		maxNorm = math.Max(maxNorm, math.Sqrt(dot(a[i], a[i])))
+	return a, b
+}
+
+func maxRowNorm(m [][]float64) float64 {
+	mx := 0.0
+	for _, r := range m {
+		mx = math.Max(mx, math.Sqrt(dot(r, r)))
 	}
-	// Coordinate rank carries the unigram term, rank+1 pads every row of A
-	// to the same norm so RMSNorm scales all tokens alike.
-	uc := maxNorm / 2
-	for i := range a {
-		a[i][rc.rank] = uc
-		b[i][rc.rank] = dlog(st.unigram[i]) / uc
+	return mx
+}
+
+// buildFloat constructs a model from the corpus statistics.
+//
+// The residual stream is laid out as
+//
+//	[0, rank)          A1[cur]: bigram factor, read by output rows B1[next]
+//	rank               constant: output reads log p(next), the unigram prior
+//	rank+1             padding that gives every token the same norm
+//	[src, src+prev)    A2[cur] and its own norm padding, read by layer 0's
+//	                   previous-token head
+//	[dst, dst+prev)    where that head writes A2[previous token]; the output
+//	                   reads it with B2[next], the skip-bigram factor
+//
+// so logits ≈ log p(next) + A1[cur]·B1[next] + λ A2[prev]·B2[next], a
+// product of a smoothed bigram and a skip-bigram expert. Every other weight
+// is small, zero-mean and pseudo-random: the layers do real work on the
+// residual without destroying the signal. Norm weights are 1.
+func buildFloat(st *stats, rc recipe) (*floatModel, error) {
+	d, vsz, hd := rc.dModel, st.vocabSize, rc.headDim()
+	iu, ipad, src, dst := rc.rank, rc.rank+1, rc.rank+2, rc.rank+2+rc.prevRank
+	if dst+rc.prevRank > d || rc.prevRank > hd {
+		return nil, fmt.Errorf("rank %d and previous-token rank %d do not fit d_model %d, head_dim %d", rc.rank, rc.prevRank, d, hd)
 	}
-	radius := math.Sqrt(float64(maxNorm*maxNorm) + float64(uc*uc))
-	for i := range a {
-		rest := float64(radius*radius) - dot(a[i], a[i])
-		a[i][rc.rank+1] = math.Sqrt(math.Max(rest, 0))
+	a1, b1 := lowRank(st.bigram, st.unigram, st.rowTotal, rc.alpha, rc.gamma, rc.rank, rc.seed)
+	r1 := maxRowNorm(a1)
+	uc := r1 / 2 // value of the constant coordinate
+	r1 = math.Sqrt(float64(r1*r1) + float64(uc*uc))
+
+	var a2, b2 [][]float64
+	r2 := 0.0
+	if rc.prevRank > 0 {
+		a2, b2 = lowRank(st.skip, st.unigram, st.rowTotal, rc.beta, rc.gamma, rc.prevRank-1, rc.seed+1)
+		// Rescale so the A2 block has norm r1/2 at most; B2 compensates.
+		f := r1 / 2 / maxRowNorm(a2)
+		for i := range a2 {
+			for k := range a2[i] {
+				a2[i][k] = float64(a2[i][k] * f)
+				b2[i][k] = float64(float64(b2[i][k]*rc.lambda) / f)
+			}
+		}
+		r2 = r1 / 2
 	}
-	// Residual RMS 1: A·sqrt(d)/radius, and B compensates.
-	scaleA := math.Sqrt(float64(d)) / radius
-	scaleB := radius / math.Sqrt(float64(d))
+	// Embedding norm sqrt(r1²+r2²) scaled to RMS 1; at the output the
+	// residual also holds the copied block, norm sqrt(r1²+2r2²).
+	scaleA := math.Sqrt(float64(d)) / math.Sqrt(float64(r1*r1)+float64(r2*r2))
+	scaleB := math.Sqrt(float64(r1*r1)+float64(2*r2*r2)) / math.Sqrt(float64(d))
+
+	emb := make([]float64, d)
+	embRow := func(i int) []float64 {
+		clear(emb)
+		copy(emb, a1[i])
+		emb[iu] = uc
+		emb[ipad] = math.Sqrt(math.Max(float64(r1*r1)-dot(emb[:ipad], emb[:ipad]), 0))
+		if rc.prevRank > 0 {
+			copy(emb[src:], a2[i])
+			n := src + rc.prevRank - 1
+			emb[n] = math.Sqrt(math.Max(float64(r2*r2)-dot(emb[src:n], emb[src:n]), 0))
+		}
+		for k := range emb {
+			emb[k] = float64(emb[k] * scaleA)
+		}
+		return emb
+	}
 	m := &floatModel{shape: rc.shape}
-	m.add("token_embd.weight", d, vsz, func(r, c int) float64 { return float64(a[r][c] * scaleA) })
+	last := -1
+	m.add("token_embd.weight", d, vsz, func(r, c int) float64 {
+		if r != last {
+			embRow(r)
+			last = r
+		}
+		return emb[c]
+	})
 
 	rng := splitmix64{s: rc.seed ^ 0x6d7963656c}
 	random := func(gain float64, fanIn int) func(r, c int) float64 {
 		g := gain / math.Sqrt(float64(fanIn))
 		return func(int, int) float64 { return float64(rng.uniform() * g) }
 	}
+	// The previous-token head (head 0, KV head 0 of layer 0): constant q
+	// and k from the constant coordinate, phased so that after RoPE the
+	// score peaks at distance 1 (margin ≈ 0.69·peak per unit; 15 nats).
+	xu := float64(uc * scaleA)
+	amp := math.Sqrt(float64(15 * math.Sqrt(float64(hd))))
+	prevHead := func(l int, name string, r, c int) (float64, bool) {
+		if l != 0 || rc.prevRank == 0 {
+			return 0, false
+		}
+		switch name {
+		case "q", "k":
+			if r >= hd {
+				return 0, false
+			}
+			if c != iu {
+				return 0, true
+			}
+			pair := r / 2
+			if name == "k" {
+				if r%2 == 0 {
+					return amp / xu, true
+				}
+				return 0, true
+			}
+			theta := dpow(float64(rc.ropeBase), -2*float64(pair)/float64(hd))
+			if r%2 == 0 {
+				return float64(amp*math.Cos(theta)) / xu, true
+			}
+			return float64(-amp*math.Sin(theta)) / xu, true
+		case "v":
+			if r >= hd {
+				return 0, false
+			}
+			if r < rc.prevRank && c == src+r {
+				return 1, true
+			}
+			return 0, true
+		case "o":
+			if c >= hd {
+				return 0, false
+			}
+			if c < rc.prevRank && r == dst+c {
+				return 1, true
+			}
+			return 0, true
+		}
+		return 0, false
+	}
+	wired := func(l int, name string, gain float64, fanIn int) func(r, c int) float64 {
+		rnd := random(gain, fanIn)
+		return func(r, c int) float64 {
+			x := rnd(r, c) // always drawn, so the stream does not depend on wiring
+			if v, ok := prevHead(l, name, r, c); ok {
+				return v
+			}
+			return x
+		}
+	}
 	ones := func(int, int) float64 { return 1 }
 	for l := 0; l < rc.layers; l++ {
 		p := fmt.Sprintf("blk.%d.", l)
 		m.add(p+"attn_norm.weight", d, 1, ones)
-		m.add(p+"attn_q.weight", d, d, random(1, d))
-		m.add(p+"attn_k.weight", d, rc.kvDim(), random(1, d))
-		m.add(p+"attn_v.weight", d, rc.kvDim(), random(rc.attnGain, d))
-		m.add(p+"attn_output.weight", d, d, random(rc.attnGain, d))
+		m.add(p+"attn_q.weight", d, d, wired(l, "q", 1, d))
+		m.add(p+"attn_k.weight", d, rc.kvDim(), wired(l, "k", 1, d))
+		m.add(p+"attn_v.weight", d, rc.kvDim(), wired(l, "v", rc.attnGain, d))
+		m.add(p+"attn_output.weight", d, d, wired(l, "o", rc.attnGain, d))
 		m.add(p+"ffn_norm.weight", d, 1, ones)
 		m.add(p+"ffn_gate.weight", d, rc.ffn, random(1, d))
 		m.add(p+"ffn_up.weight", d, rc.ffn, random(1, d))
 		m.add(p+"ffn_down.weight", rc.ffn, d, random(rc.mlpGain, rc.ffn))
 	}
 	m.add("output_norm.weight", d, 1, ones)
-	m.add("output.weight", d, vsz, func(r, c int) float64 { return float64(b[r][c] * scaleB) })
+	m.add("output.weight", d, vsz, func(r, c int) float64 {
+		switch {
+		case c < rc.rank:
+			return float64(b1[r][c] * scaleB)
+		case c == iu:
+			return float64(dlog(st.unigram[r]) / uc * scaleB)
+		case rc.prevRank > 0 && c >= dst && c < dst+rc.prevRank-1:
+			return float64(b2[r][c-dst] * scaleB)
+		}
+		return 0
+	})
 	return m, nil
 }
 

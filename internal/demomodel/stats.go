@@ -89,6 +89,7 @@ type stats struct {
 	unigram   []float64 // smoothed probabilities, sum 1
 	rowTotal  []float64 // occurrences of each token as the left of a pair
 	bigram    *csr      // pair counts
+	skip      *csr      // counts of (token, token two positions later)
 }
 
 // vocabTarget is the vocabulary size of every demo model, special tokens
@@ -113,6 +114,11 @@ func newStats(corpus string) (*stats, error) {
 	st.bigram = pairCounts(t.n, func(emit func(a, b int32)) {
 		for i := 0; i+1 < len(st.stream); i++ {
 			emit(st.stream[i], st.stream[i+1])
+		}
+	})
+	st.skip = pairCounts(t.n, func(emit func(a, b int32)) {
+		for i := 0; i+2 < len(st.stream); i++ {
+			emit(st.stream[i], st.stream[i+2])
 		}
 	})
 	st.unigram = make([]float64, t.n)
