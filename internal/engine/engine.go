@@ -66,6 +66,8 @@ type Request struct {
 	// TopLogprobs is how many most likely alternatives to report per token
 	// (at most 100).
 	TopLogprobs int
+	// IgnoreEOG keeps generating past end-of-generation tokens (benchmarks).
+	IgnoreEOG bool
 }
 
 // Token is one generated token as streamed to the callback.
@@ -467,7 +469,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			tok.ID = id
 			tok.Logprob = logprobOf(logits, lse, id)
 			s.generated++
-			if e.isEOG(id) {
+			if !s.req.IgnoreEOG && e.isEOG(id) {
 				end(s, seqEvent{finish: FinishStop})
 				s.maxTokens = -1
 				continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
+	"github.com/mycel-network/mycel/internal/tokenizer"
 )
 
 // LoadOptions configure Load.
@@ -94,7 +95,8 @@ type Model struct {
 	layers []layer
 	// invFreq[i] is the rotation frequency of pair i (scaling applied).
 	invFreq []float64
-	vocab   vocabulary
+	vocab   vocabulary // m.tok, or nil
+	tok     *tokenizer.Tokenizer
 	info    ModelInfo
 
 	shaOnce sync.Once
@@ -150,14 +152,16 @@ func newModel(f *gguf.File, opts LoadOptions) (*Model, error) {
 	if err := m.loadTensors(f); err != nil {
 		return nil, err
 	}
-	v, err := loadVocabulary(f)
+	tok, err := loadTokenizer(f)
 	if err != nil {
 		return nil, err
 	}
-	if v != nil && v.VocabSize() > m.hp.nVocab {
-		return nil, fmt.Errorf("tokenizer has %d tokens but token_embd.weight has %d rows", v.VocabSize(), m.hp.nVocab)
+	if tok != nil {
+		if tok.VocabSize() > m.hp.nVocab {
+			return nil, fmt.Errorf("tokenizer has %d tokens but token_embd.weight has %d rows", tok.VocabSize(), m.hp.nVocab)
+		}
+		m.tok, m.vocab = tok, tok
 	}
-	m.vocab = v
 	m.fillInfo(f)
 	return m, nil
 }
@@ -501,7 +505,9 @@ func (m *Model) fillInfo(f *gguf.File) {
 	}
 }
 
-// kvBytesPerToken is the KV cache size of one token of one sequence.
+// KVBytesPerToken is the KV cache size of one token of one sequence.
+func (m *Model) KVBytesPerToken() int64 { return m.kvBytesPerToken() }
+
 func (m *Model) kvBytesPerToken() int64 {
 	return int64(m.hp.nLayer) * 2 * int64(m.hp.nHeadKV*m.hp.headDim) * 4
 }

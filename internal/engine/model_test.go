@@ -9,6 +9,7 @@ import (
 
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
+	"github.com/mycel-network/mycel/internal/tokenizer"
 )
 
 // spec describes a tiny test model.
@@ -114,6 +115,27 @@ func (s spec) build(t testing.TB) ([]byte, map[string][]float32) {
 		w.SetString(a+"rope.scaling.type", "linear")
 		w.SetFloat32(a+"rope.scaling.factor", s.ropeLin)
 	}
+	// A byte-level BPE vocabulary: bytes, two specials, two merges.
+	toks := make([]string, s.vocab)
+	types := make([]int32, s.vocab)
+	for i := 0; i < 256; i++ {
+		toks[i] = string(tokenizer.ByteToUnicode(byte(i)))
+		types[i] = 1
+	}
+	toks[256], types[256] = "<|endoftext|>", 3
+	toks[257], types[257] = "<|im_end|>", 3
+	toks[258], types[258] = tokenizer.EncodeBytes(" t"), 1
+	toks[259], types[259] = "he", 1
+	for i := 260; i < s.vocab; i++ {
+		toks[i], types[i] = fmt.Sprintf("[PAD%d]", i), 4
+	}
+	w.SetString("tokenizer.ggml.model", "gpt2")
+	w.SetString("tokenizer.ggml.pre", "qwen2")
+	w.SetStrings("tokenizer.ggml.tokens", toks)
+	w.SetInt32s("tokenizer.ggml.token_type", types)
+	w.SetStrings("tokenizer.ggml.merges", []string{tokenizer.EncodeBytes(" ") + " t", "h e"})
+	w.SetUint32("tokenizer.ggml.eos_token_id", 256)
+	w.SetBool("tokenizer.ggml.add_bos_token", false)
 	vals := map[string][]float32{}
 	for _, tt := range tensors {
 		if tt.name == s.skip {
@@ -153,21 +175,6 @@ func (s spec) build(t testing.TB) ([]byte, map[string][]float32) {
 	return buf.Bytes(), vals
 }
 
-// byteVocab is a test vocabulary: token i < 256 is byte i, 256 is EOS.
-type byteVocab struct{ n int }
-
-func (v byteVocab) TokenBytes(id int32) ([]byte, error) {
-	if id < 0 || int(id) >= v.n {
-		return nil, fmt.Errorf("token %d out of range", id)
-	}
-	if id < 256 {
-		return []byte{byte(id)}, nil
-	}
-	return nil, nil
-}
-func (v byteVocab) IsEOG(id int32) bool { return id == 256 }
-func (v byteVocab) VocabSize() int      { return v.n }
-
 // load builds and loads a test model.
 func (s spec) load(t testing.TB) (*Model, map[string][]float32) {
 	t.Helper()
@@ -180,7 +187,6 @@ func (s spec) load(t testing.TB) (*Model, map[string][]float32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.vocab = byteVocab{n: s.vocab}
 	return m, vals
 }
 

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/mycel-network/mycel/internal/gguf"
+	"github.com/mycel-network/mycel/internal/tokenizer"
 )
 
 // vocabulary is what generation needs from a tokenizer: token bytes for
@@ -12,8 +15,18 @@ type vocabulary interface {
 	VocabSize() int
 }
 
-// loadVocabulary reads the tokenizer of f. TODO(engine): switch to
-// tokenizer.FromGGUF once internal/tokenizer lands.
-func loadVocabulary(f *gguf.File) (vocabulary, error) {
-	return nil, nil
+// loadTokenizer reads the tokenizer of f. A file without tokenizer metadata
+// loads without one (token ids only: no text, no end-of-generation tokens).
+func loadTokenizer(f *gguf.File) (*tokenizer.Tokenizer, error) {
+	if _, ok := f.Get("tokenizer.ggml.model"); !ok {
+		return nil, nil
+	}
+	t, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	return t, nil
 }
+
+// Tokenizer returns the model's tokenizer, or nil if the file has none.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
