@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/engine"
 	"github.com/mycel-network/mycel/internal/tokenizer"
 )
@@ -91,12 +92,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return fmt.Errorf("run: %w", err)
 		}
-		// The template writes BOS itself when the family needs it.
 		text, addSpecial = rendered, false
 	}
 	ids, err := tok.Encode(text, tokenizer.EncodeOptions{AddSpecial: addSpecial, ParseSpecial: *chatMode || !*raw})
 	if err != nil {
 		return fmt.Errorf("run: tokenize prompt: %w", err)
+	}
+	if *chatMode && tok.AddBOS() && tok.BOS() >= 0 && (len(ids) == 0 || ids[0] != tok.BOS()) {
+		// Templates that do not write BOS themselves rely on the tokenizer.
+		ids = append([]int32{tok.BOS()}, ids...)
 	}
 	if len(ids) == 0 {
 		return errors.New("run: empty prompt (give --prompt, pipe text in, or drop --raw)")
@@ -214,7 +218,17 @@ func loadModelWithProgress(path string, ctxSize int, stderr io.Writer) (*engine.
 	return m, err
 }
 
-// renderChat applies the model's chat template to one user message.
+// renderChat applies the model's chat template to one user message (after
+// an optional system message), ending with the assistant header.
 func renderChat(m *engine.Model, system, user string) (string, error) {
-	return "", errors.New("--chat: chat templates are not available yet")
+	f, err := m.ChatFormat()
+	if err != nil {
+		return "", err
+	}
+	var msgs []chat.Message
+	if system != "" {
+		msgs = append(msgs, chat.Message{Role: "system", Content: system})
+	}
+	msgs = append(msgs, chat.Message{Role: "user", Content: user})
+	return f.Render(msgs, true)
 }

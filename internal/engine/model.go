@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
 	"github.com/mycel-network/mycel/internal/tokenizer"
@@ -97,6 +98,8 @@ type Model struct {
 	invFreq []float64
 	vocab   vocabulary // m.tok, or nil
 	tok     *tokenizer.Tokenizer
+	chatFmt chat.Format
+	chatErr error
 	info    ModelInfo
 
 	shaOnce sync.Once
@@ -162,6 +165,7 @@ func newModel(f *gguf.File, opts LoadOptions) (*Model, error) {
 		}
 		m.tok, m.vocab = tok, tok
 	}
+	m.chatFmt, m.chatErr = chat.FromGGUF(f)
 	m.fillInfo(f)
 	return m, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/tokenizer"
 )
@@ -30,3 +31,7 @@ func loadTokenizer(f *gguf.File) (*tokenizer.Tokenizer, error) {
 
 // Tokenizer returns the model's tokenizer, or nil if the file has none.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// ChatFormat returns the chat template family of the model, chosen from its
+// tokenizer.chat_template (an error names an unknown template).
+func (m *Model) ChatFormat() (chat.Format, error) { return m.chatFmt, m.chatErr }
