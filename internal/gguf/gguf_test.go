@@ -380,3 +380,41 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestVersion2(t *testing.T) {
+	data := encode(t, sampleWriter(t))
+	binary.LittleEndian.PutUint32(data[4:], 2)
+	f, err := Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Version != 2 || len(f.Tensors) != 3 {
+		t.Errorf("version %d, %d tensors", f.Version, len(f.Tensors))
+	}
+}
+
+func TestValueString(t *testing.T) {
+	tests := []struct {
+		v    Value
+		want string
+	}{
+		{StringValue("a\"b"), `"a\"b"`},
+		{Int32Value(-5), "-5"},
+		{Uint64Value(7), "7"},
+		{BoolValue(true), "true"},
+		{Float32Value(1.5), "1.5"},
+		{Int32sValue([]int32{1, 2, 3, 4, 5, 6, 7, 8, 9}), "[1, 2, 3, 4, 5, 6, 7, 8, ... (9 elements)]"},
+		{StringsValue([]string{"x"}), `["x"]`},
+	}
+	for _, tt := range tests {
+		if got := tt.v.String(); got != tt.want {
+			t.Errorf("String() = %s, want %s", got, tt.want)
+		}
+	}
+	if n, ok := Int64Value(-1).Uint(); ok {
+		t.Errorf("Uint of -1 = %d, ok", n)
+	}
+	if n, ok := Uint64Value(1 << 63).Int(); ok {
+		t.Errorf("Int of 1<<63 = %d, ok", n)
+	}
+}
