@@ -283,11 +283,15 @@ func (e *Engine) Generate(ctx context.Context, req Request, fn func(Token) error
 		}
 	}
 	for {
-		select {
-		case <-ctx.Done():
+		// Cancellation wins over tokens already queued.
+		if ctx.Err() != nil {
 			s.cancelled.Store(true)
 			finish(FinishCancel)
 			return res, ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			continue
 		case ev := <-s.events:
 			if !ev.admitted.IsZero() {
 				admitted = ev.admitted

@@ -176,90 +176,58 @@ func bytesAsU16(b []byte) []uint16 {
 	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2)
 }
 
-// DotF32 is the float32 dot product used for activations (attention scores):
-// four accumulators, element i into accumulator i%4, result (a0+a1)+(a2+a3).
+// DotF32 is the float32 dot product used for activations (attention scores),
+// in the order described in the package doc.
 func DotF32(a, b []float32) float32 { return dotF32(a, b) }
 
 func dotF32(w, x []float32) float32 {
 	n := len(x)
 	w = w[:n]
-	var a0, a1, a2, a3 float32
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		a0 += float32(w[i] * x[i])
-		a1 += float32(w[i+1] * x[i+1])
-		a2 += float32(w[i+2] * x[i+2])
-		a3 += float32(w[i+3] * x[i+3])
+	n32 := n &^ 31
+	var r float32
+	if n32 > 0 {
+		r = dotF32x32(w[:n32], x[:n32])
 	}
-	for ; i < n; i++ {
-		switch i % 4 {
-		case 0:
-			a0 += float32(w[i] * x[i])
-		case 1:
-			a1 += float32(w[i] * x[i])
-		case 2:
-			a2 += float32(w[i] * x[i])
-		default:
-			a3 += float32(w[i] * x[i])
-		}
+	for i := n32; i < n; i++ {
+		r += float32(w[i] * x[i])
 	}
-	return (a0 + a1) + (a2 + a3)
+	return r
 }
 
 func dotF16(w []uint16, x []float32) float32 {
-	tab := fp16Table()
 	n := len(x)
 	w = w[:n]
-	var a0, a1, a2, a3 float32
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		a0 += float32(tab[w[i]] * x[i])
-		a1 += float32(tab[w[i+1]] * x[i+1])
-		a2 += float32(tab[w[i+2]] * x[i+2])
-		a3 += float32(tab[w[i+3]] * x[i+3])
+	n32 := n &^ 31
+	var r float32
+	if n32 > 0 {
+		r = dotF16x32(w[:n32], x[:n32])
 	}
-	for ; i < n; i++ {
-		p := float32(tab[w[i]] * x[i])
-		switch i % 4 {
-		case 0:
-			a0 += p
-		case 1:
-			a1 += p
-		case 2:
-			a2 += p
-		default:
-			a3 += p
-		}
+	tab := fp16Table()
+	for i := n32; i < n; i++ {
+		r += float32(tab[w[i]] * x[i])
 	}
-	return (a0 + a1) + (a2 + a3)
+	return r
 }
 
 func dotBF16(w []uint16, x []float32) float32 {
 	n := len(x)
 	w = w[:n]
-	var a0, a1, a2, a3 float32
-	i := 0
-	for ; i+4 <= n; i += 4 {
-		a0 += float32(BF16ToFP32(w[i]) * x[i])
-		a1 += float32(BF16ToFP32(w[i+1]) * x[i+1])
-		a2 += float32(BF16ToFP32(w[i+2]) * x[i+2])
-		a3 += float32(BF16ToFP32(w[i+3]) * x[i+3])
-	}
-	for ; i < n; i++ {
-		p := float32(BF16ToFP32(w[i]) * x[i])
-		switch i % 4 {
-		case 0:
-			a0 += p
-		case 1:
-			a1 += p
-		case 2:
-			a2 += p
-		default:
-			a3 += p
+	var acc [32]float32
+	n32 := n &^ 31
+	for i := 0; i < n32; i += 32 {
+		for l := range acc {
+			acc[l] += float32(BF16ToFP32(w[i+l]) * x[i+l])
 		}
 	}
-	return (a0 + a1) + (a2 + a3)
+	r := reduce32(&acc)
+	for i := n32; i < n; i++ {
+		r += float32(BF16ToFP32(w[i]) * x[i])
+	}
+	return r
 }
+
+// sumChunk is how many integer sums the quantised kernels compute per call.
+const sumChunk = 256
 
 // dotQ4_0: per block, sumi = Σ q4[j]*q8[j] - 8*Σq8 (exact), then
 // sum += float32(sumi) * (dw*dx), blocks in order.
@@ -267,21 +235,17 @@ func dotQ4_0(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q80D)
 	row = row[:nb*q4_0Bytes]
+	var sums [sumChunk]int32
 	var sum float32
-	for b := 0; b < nb; b++ {
-		blk := row[b*q4_0Bytes : (b+1)*q4_0Bytes : (b+1)*q4_0Bytes]
-		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0 : (b+1)*QK8_0]
-		qs := blk[2:18]
-		var s0, s1 int32
-		for j := 0; j < 16; j += 4 {
-			s0 += int32(qs[j]&0xF)*int32(q[j]) + int32(qs[j+1]&0xF)*int32(q[j+1]) +
-				int32(qs[j+2]&0xF)*int32(q[j+2]) + int32(qs[j+3]&0xF)*int32(q[j+3])
-			s1 += int32(qs[j]>>4)*int32(q[j+16]) + int32(qs[j+1]>>4)*int32(q[j+17]) +
-				int32(qs[j+2]>>4)*int32(q[j+18]) + int32(qs[j+3]>>4)*int32(q[j+19])
+	for c := 0; c < nb; c += sumChunk {
+		n := min(sumChunk, nb-c)
+		q40Sums(row[c*q4_0Bytes:], v.q80Q[c*QK8_0:], sums[:n])
+		for i, s := range sums[:n] {
+			b := c + i
+			sumi := s - 8*v.q80Sum[b]
+			d := float32(tab[uint16(row[b*q4_0Bytes])|uint16(row[b*q4_0Bytes+1])<<8] * v.q80D[b])
+			sum += float32(float32(sumi) * d)
 		}
-		sumi := s0 + s1 - 8*v.q80Sum[b]
-		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * v.q80D[b])
-		sum += float32(float32(sumi) * d)
 	}
 	return sum
 }
@@ -290,18 +254,16 @@ func dotQ8_0(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q80D)
 	row = row[:nb*q8_0Bytes]
+	var sums [sumChunk]int32
 	var sum float32
-	for b := 0; b < nb; b++ {
-		blk := row[b*q8_0Bytes : (b+1)*q8_0Bytes : (b+1)*q8_0Bytes]
-		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0 : (b+1)*QK8_0]
-		qs := blk[2:34]
-		var s0, s1 int32
-		for j := 0; j < 32; j += 4 {
-			s0 += int32(int8(qs[j]))*int32(q[j]) + int32(int8(qs[j+1]))*int32(q[j+1])
-			s1 += int32(int8(qs[j+2]))*int32(q[j+2]) + int32(int8(qs[j+3]))*int32(q[j+3])
+	for c := 0; c < nb; c += sumChunk {
+		n := min(sumChunk, nb-c)
+		q80Sums(row[c*q8_0Bytes:], v.q80Q[c*QK8_0:], sums[:n])
+		for i, s := range sums[:n] {
+			b := c + i
+			d := float32(tab[uint16(row[b*q8_0Bytes])|uint16(row[b*q8_0Bytes+1])<<8] * v.q80D[b])
+			sum += float32(float32(s) * d)
 		}
-		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * v.q80D[b])
-		sum += float32(float32(s0+s1) * d)
 	}
 	return sum
 }
@@ -312,34 +274,29 @@ func dotQ4K(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q8KD)
 	row = row[:nb*q4KBytes]
+	var sums [sumChunk]int32
+	const per = sumChunk / 8
 	var sum float32
-	for b := 0; b < nb; b++ {
-		blk := row[b*q4KBytes : (b+1)*q4KBytes : (b+1)*q4KBytes]
-		q8 := v.q8KQ[b*QKK : (b+1)*QKK : (b+1)*QKK]
-		bs := v.q8KBsum[b*16 : b*16+16 : b*16+16]
-		sc := blk[4:16]
-		qs := blk[16:144]
-		var isum, msum int32
-		for j := 0; j < 4; j++ {
-			s1, m1 := scaleMinK4(2*j, sc)
-			s2, m2 := scaleMinK4(2*j+1, sc)
-			q := qs[32*j : 32*j+32 : 32*j+32]
-			lo := q8[64*j : 64*j+32 : 64*j+32]
-			hi := q8[64*j+32 : 64*j+64 : 64*j+64]
-			var a, c int32
-			for l := 0; l < 32; l += 4 {
-				a += int32(q[l]&0xF)*int32(lo[l]) + int32(q[l+1]&0xF)*int32(lo[l+1]) +
-					int32(q[l+2]&0xF)*int32(lo[l+2]) + int32(q[l+3]&0xF)*int32(lo[l+3])
-				c += int32(q[l]>>4)*int32(hi[l]) + int32(q[l+1]>>4)*int32(hi[l+1]) +
-					int32(q[l+2]>>4)*int32(hi[l+2]) + int32(q[l+3]>>4)*int32(hi[l+3])
+	for c := 0; c < nb; c += per {
+		n := min(per, nb-c)
+		q4KSums(row[c*q4KBytes:], v.q8KQ[c*QKK:], sums[:n*8])
+		for i := 0; i < n; i++ {
+			b := c + i
+			blk := row[b*q4KBytes : (b+1)*q4KBytes : (b+1)*q4KBytes]
+			bs := v.q8KBsum[b*16 : b*16+16 : b*16+16]
+			sc := blk[4:16]
+			s8 := sums[i*8 : i*8+8 : i*8+8]
+			var isum, msum int32
+			for j := 0; j < 8; j++ {
+				s, m := scaleMinK4(j, sc)
+				isum += int32(s) * s8[j]
+				msum += int32(m) * (int32(bs[2*j]) + int32(bs[2*j+1]))
 			}
-			isum += int32(s1)*a + int32(s2)*c
-			msum += int32(m1)*(int32(bs[4*j])+int32(bs[4*j+1])) + int32(m2)*(int32(bs[4*j+2])+int32(bs[4*j+3]))
+			dx := v.q8KD[b]
+			d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * dx)
+			dmin := float32(tab[uint16(blk[2])|uint16(blk[3])<<8] * dx)
+			sum += float32(d*float32(isum)) - float32(dmin*float32(msum))
 		}
-		dx := v.q8KD[b]
-		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * dx)
-		dmin := float32(tab[uint16(blk[2])|uint16(blk[3])<<8] * dx)
-		sum += float32(d*float32(isum)) - float32(dmin*float32(msum))
 	}
 	return sum
 }
@@ -350,35 +307,25 @@ func dotQ6K(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q8KD)
 	row = row[:nb*q6KBytes]
+	var sums [sumChunk]int32
+	const per = sumChunk / 16
 	var sum float32
-	for b := 0; b < nb; b++ {
-		blk := row[b*q6KBytes : (b+1)*q6KBytes : (b+1)*q6KBytes]
-		q8 := v.q8KQ[b*QKK : (b+1)*QKK : (b+1)*QKK]
-		var isum int32
-		for n := 0; n < 2; n++ {
-			ql := blk[64*n : 64*n+64 : 64*n+64]
-			qh := blk[128+32*n : 128+32*n+32 : 128+32*n+32]
-			sc := blk[192+8*n : 192+8*n+8 : 192+8*n+8]
-			y := q8[128*n : 128*n+128 : 128*n+128]
-			for half := 0; half < 2; half++ {
-				var a1, a2, a3, a4 int32
-				for l := 16 * half; l < 16*half+16; l++ {
-					h := qh[l]
-					q1 := int32((ql[l]&0xF)|(h&3)<<4) - 32
-					q2 := int32((ql[l+32]&0xF)|((h>>2)&3)<<4) - 32
-					q3 := int32((ql[l]>>4)|((h>>4)&3)<<4) - 32
-					q4 := int32((ql[l+32]>>4)|((h>>6)&3)<<4) - 32
-					a1 += q1 * int32(y[l])
-					a2 += q2 * int32(y[l+32])
-					a3 += q3 * int32(y[l+64])
-					a4 += q4 * int32(y[l+96])
-				}
-				isum += int32(int8(sc[half]))*a1 + int32(int8(sc[half+2]))*a2 +
-					int32(int8(sc[half+4]))*a3 + int32(int8(sc[half+6]))*a4
+	for c := 0; c < nb; c += per {
+		n := min(per, nb-c)
+		q6KSums(row[c*q6KBytes:], v.q8KQ[c*QKK:], sums[:n*16])
+		for i := 0; i < n; i++ {
+			b := c + i
+			blk := row[b*q6KBytes : (b+1)*q6KBytes : (b+1)*q6KBytes]
+			bs := v.q8KBsum[b*16 : b*16+16 : b*16+16]
+			sc := blk[192:208]
+			g := sums[i*16 : i*16+16 : i*16+16]
+			var isum int32
+			for j := 0; j < 16; j++ {
+				isum += int32(int8(sc[j])) * (g[j] - 32*int32(bs[j]))
 			}
+			d := float32(tab[uint16(blk[208])|uint16(blk[209])<<8] * v.q8KD[b])
+			sum += float32(d * float32(isum))
 		}
-		d := float32(tab[uint16(blk[208])|uint16(blk[209])<<8] * v.q8KD[b])
-		sum += float32(d * float32(isum))
 	}
 	return sum
 }

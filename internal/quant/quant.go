@@ -8,9 +8,12 @@
 // A weight row is multiplied with an activation vector through a [Vec], which
 // holds the activations prepared for the weight type, as ggml does:
 //
-//   - F32, F16, BF16 rows: the activations stay float32. The dot product uses
-//     four float32 accumulators; element i goes to accumulator i%4, and the
-//     result is (a0+a1)+(a2+a3).
+//   - F32, F16, BF16 rows: the activations stay float32. For the first
+//     n - n%32 elements, element i is multiplied (rounded to float32) and
+//     added to lane i%32; lane l of four 8-lane vectors v0..v3 is lane
+//     8k+l; they reduce as h = (v0+v1)+(v2+v3), then h[l]+h[l+4],
+//     then t[l]+t[l+2], then u[0]+u[1]. The remaining elements are added
+//     to that result one by one in order.
 //   - Q4_0 and Q8_0 rows: the activations are quantised to Q8_0 blocks (32
 //     int8 values and one scale rounded through float16, as ggml's
 //     quantize_row_q8_0). Each block's integer dot product is exact; the
@@ -19,6 +22,10 @@
 //     int8 values, a float32 scale and 16 partial sums), as ggml's
 //     quantize_row_q8_K_ref. Integer parts are exact; per-block float
 //     contributions are summed in block order.
+//
+// On amd64 with AVX2 and F16C, assembly kernels compute exactly this (plain
+// multiply and add, no FMA; integer sums are exact); elsewhere portable Go
+// does. Both give bit-identical results, which the tests check.
 //
 // Every result is therefore a pure function of the row bytes and the
 // activation values: it does not depend on the caller's thread count or on

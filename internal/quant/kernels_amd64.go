@@ -1,0 +1,85 @@
+package quant
+
+import "golang.org/x/sys/cpu"
+
+// useAVX2 selects the assembly kernels; it is decided once at start and never
+// changes. F16C (CPUID.1:ECX bit 29) is checked directly.
+var useAVX2 = cpu.X86.HasAVX2 && cpuid1ECX()&(1<<29) != 0
+
+func cpuid1ECX() uint32
+
+//go:noescape
+func dotF32x32AVX2(w, x *float32, n int) float32
+
+//go:noescape
+func dotF16x32AVX2(w *uint16, x *float32, n int) float32
+
+//go:noescape
+func q80SumsAVX2(w *byte, x *int8, nb int, out *int32)
+
+//go:noescape
+func q40SumsAVX2(w *byte, x *int8, nb int, out *int32)
+
+//go:noescape
+func q4KSumsAVX2(w *byte, x *int8, nb int, out *int32)
+
+//go:noescape
+func q6KSumsAVX2(w *byte, x *int8, nb int, out *int32)
+
+func dotF32x32(w, x []float32) float32 {
+	if useAVX2 && len(x) > 0 {
+		_ = w[len(x)-1]
+		return dotF32x32AVX2(&w[0], &x[0], len(x))
+	}
+	return dotF32x32Generic(w, x)
+}
+
+func dotF16x32(w []uint16, x []float32) float32 {
+	if useAVX2 && len(x) > 0 {
+		_ = w[len(x)-1]
+		return dotF16x32AVX2(&w[0], &x[0], len(x))
+	}
+	return dotF16x32Generic(w, x)
+}
+
+func q80Sums(w []byte, x []int8, out []int32) {
+	if useAVX2 && len(out) > 0 {
+		_ = w[len(out)*q8_0Bytes-1]
+		_ = x[len(out)*32-1]
+		q80SumsAVX2(&w[0], &x[0], len(out), &out[0])
+		return
+	}
+	q80SumsGeneric(w, x, out)
+}
+
+func q40Sums(w []byte, x []int8, out []int32) {
+	if useAVX2 && len(out) > 0 {
+		_ = w[len(out)*q4_0Bytes-1]
+		_ = x[len(out)*32-1]
+		q40SumsAVX2(&w[0], &x[0], len(out), &out[0])
+		return
+	}
+	q40SumsGeneric(w, x, out)
+}
+
+func q4KSums(w []byte, x []int8, out []int32) {
+	nb := len(out) / 8
+	if useAVX2 && nb > 0 {
+		_ = w[nb*q4KBytes-1]
+		_ = x[nb*QKK-1]
+		q4KSumsAVX2(&w[0], &x[0], nb, &out[0])
+		return
+	}
+	q4KSumsGeneric(w, x, out)
+}
+
+func q6KSums(w []byte, x []int8, out []int32) {
+	nb := len(out) / 16
+	if useAVX2 && nb > 0 {
+		_ = w[nb*q6KBytes-1]
+		_ = x[nb*QKK-1]
+		q6KSumsAVX2(&w[0], &x[0], nb, &out[0])
+		return
+	}
+	q6KSumsGeneric(w, x, out)
+}

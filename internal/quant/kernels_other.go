@@ -1,0 +1,12 @@
+//go:build !amd64
+
+package quant
+
+const useAVX2 = false
+
+func dotF32x32(w, x []float32) float32          { return dotF32x32Generic(w, x) }
+func dotF16x32(w []uint16, x []float32) float32 { return dotF16x32Generic(w, x) }
+func q80Sums(w []byte, x []int8, out []int32)   { q80SumsGeneric(w, x, out) }
+func q40Sums(w []byte, x []int8, out []int32)   { q40SumsGeneric(w, x, out) }
+func q4KSums(w []byte, x []int8, out []int32)   { q4KSumsGeneric(w, x, out) }
+func q6KSums(w []byte, x []int8, out []int32)   { q6KSumsGeneric(w, x, out) }

@@ -1,0 +1,70 @@
+package quant
+
+import (
+	"math"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestKernelsMatchGeneric checks that the kernels in use (assembly where the
+// CPU allows) give bit-identical results to the portable Go definitions, on
+// arbitrary bytes (including int8 -128 and every nibble value).
+func TestKernelsMatchGeneric(t *testing.T) {
+	t.Logf("assembly kernels in use: %v", useAVX2)
+	r := lcg(99)
+	randBytes := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(r.next() >> 56)
+		}
+		return b
+	}
+	randInt8 := func(n int) []int8 {
+		b := make([]int8, n)
+		for i := range b {
+			b[i] = int8(int(r.next()>>56)%255 - 127) // activations are in [-127, 127]
+		}
+		return b
+	}
+	for _, n := range []int{32, 64, 96, 256, 1024, 4096 + 32} {
+		w := make([]float32, n)
+		x := make([]float32, n)
+		h := make([]uint16, n)
+		for i := range w {
+			w[i] = r.uniform() * 3
+			x[i] = r.uniform()
+			h[i] = FP32ToFP16(r.uniform() * 2)
+		}
+		if got, want := dotF32x32(w, x), dotF32x32Generic(w, x); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("dotF32x32 n=%d: %v, generic %v", n, got, want)
+		}
+		if got, want := dotF16x32(h, x), dotF16x32Generic(h, x); math.Float32bits(got) != math.Float32bits(want) {
+			t.Errorf("dotF16x32 n=%d: %v, generic %v", n, got, want)
+		}
+	}
+	for _, nb := range []int{1, 3, 17} {
+		tests := []struct {
+			name          string
+			blockBytes    int
+			elems, perBlk int
+			fast, generic func(w []byte, x []int8, out []int32)
+		}{
+			{"q80", q8_0Bytes, 32, 1, q80Sums, q80SumsGeneric},
+			{"q40", q4_0Bytes, 32, 1, q40Sums, q40SumsGeneric},
+			{"q4K", q4KBytes, QKK, 8, q4KSums, q4KSumsGeneric},
+			{"q6K", q6KBytes, QKK, 16, q6KSums, q6KSumsGeneric},
+		}
+		for _, tc := range tests {
+			w := randBytes(nb * tc.blockBytes)
+			x := randInt8(nb * tc.elems)
+			got := make([]int32, nb*tc.perBlk)
+			want := make([]int32, nb*tc.perBlk)
+			tc.fast(w, x, got)
+			tc.generic(w, x, want)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s nb=%d (-generic +fast):\n%s", tc.name, nb, diff)
+			}
+		}
+	}
+}
