@@ -89,6 +89,25 @@ func dexp(x float64) float64 {
 	return math.Ldexp(y, k)
 }
 
+// dcos and dsin return cos x and sin x for |x| <= 2 by their Taylor series
+// (math.Cos and math.Sin may be fused or use assembly on some machines).
+func dcos(x float64) float64 { return taylor(x, 0) }
+func dsin(x float64) float64 { return taylor(x, 1) }
+
+func taylor(x float64, k int) float64 {
+	term := 1.0
+	if k == 1 {
+		term = x
+	}
+	sum := 0.0
+	x2 := float64(x * x)
+	for n := k; n < 40; n += 2 {
+		sum += term
+		term = float64(float64(-term*x2) / float64((n+1)*(n+2)))
+	}
+	return sum
+}
+
 // dot returns the sum of a[i]*b[i] in index order, each product rounded.
 func dot(a, b []float64) float64 {
 	s := 0.0

@@ -12,6 +12,13 @@ func TestDetMathMatchesStdlib(t *testing.T) {
 		if got, want := dlog(x), math.Log(x); math.Abs(got-want) > 1e-15*math.Max(1, math.Abs(want)) {
 			t.Fatalf("dlog(%g) = %g, want %g", x, got, want)
 		}
+		z := r.uniform() * 2
+		if got, want := dcos(z), math.Cos(z); math.Abs(got-want) > 1e-15 {
+			t.Fatalf("dcos(%g) = %g, want %g", z, got, want)
+		}
+		if got, want := dsin(z), math.Sin(z); math.Abs(got-want) > 1e-15 {
+			t.Fatalf("dsin(%g) = %g, want %g", z, got, want)
+		}
 		y := r.uniform() * 50
 		if got, want := dexp(y), math.Exp(y); math.Abs(got-want) > 1e-14*want {
 			t.Fatalf("dexp(%g) = %g, want %g", y, got, want)

@@ -17,6 +17,8 @@ type naiveModel struct {
 	layers, d, heads, kvHeads, ffn, vocab int
 	ropeBase, eps                         float64
 	w                                     map[string][]float64
+	// onAttention, if set, sees every head's attention weights.
+	onAttention func(layer, head, pos int, weights []float64)
 }
 
 func loadNaive(t *testing.T, path string) *naiveModel {
@@ -144,6 +146,13 @@ func (m *naiveModel) logProbs(tokens []int32) [][]float64 {
 				for j := range sc {
 					sc[j] = math.Exp(sc[j] - mx)
 					z += sc[j]
+				}
+				if m.onAttention != nil {
+					ws := make([]float64, len(sc))
+					for j := range sc {
+						ws[j] = sc[j] / z
+					}
+					m.onAttention(l, h, pos, ws)
 				}
 				for j := range sc {
 					for i := 0; i < hd; i++ {

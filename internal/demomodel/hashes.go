@@ -7,11 +7,11 @@ package demomodel
 func expectedSHA256(name string) string {
 	switch name {
 	case "mycel-ref":
-		return "5cfe426116b142c7517545d5dd4df1e079bae22ca74288fa76ffdc1ba5e3ffeb"
+		return "77a1e6fd8fcc7b612e176acbc6c61b418ea1b6b1dec2bf4a470bf6d0cc11f6e8"
 	case "mycel-ref-q8":
-		return "20f7db836b4ea3abcb51326ab1cc2019a0d6b0b10a7e528c5566b83deb8bc74a"
+		return "9a1b24bb2507148a0c1dde6b95634f2dd6f7ae6a3d8a8a1327b543e725e470e0"
 	case "mycel-ref-q4km":
-		return "e5e84d75efd01d6baff1587cab771ae80ebdb0a1ae8f3771fe4409ab9edb77b3"
+		return "18729917807cd4e771b00ac21d7ddf053ce480bc1c204b3ce65ef8aa0ab29964"
 	case "mycel-sub":
 		return "f27cf0ca75eeda9494a75b3a4dbab782f62db31017dcf9e48fb5f060b126cd07"
 	}

@@ -117,3 +117,32 @@ func TestCrossEntropy(t *testing.T) {
 		t.Errorf("mean KL(ref || sub) = %.3f bits, want >= 0.5", kl/float64(n))
 	}
 }
+
+// TestPreviousTokenHead checks the wiring of layer 0's head 0 in the
+// reference model: it attends to the previous position, whatever the tokens.
+func TestPreviousTokenHead(t *testing.T) {
+	gs := generated(t)
+	tests := []struct {
+		model string
+		want  bool
+	}{
+		{"mycel-ref", true},
+		{"mycel-ref-q4km", true},
+		{"mycel-sub", false},
+	}
+	w := corpusWindows(t, 48)[2]
+	for _, tc := range tests {
+		m := loadNaive(t, gs[tc.model].Path)
+		minPrev := 1.0
+		m.onAttention = func(layer, head, pos int, ws []float64) {
+			if layer == 0 && head == 0 && pos > 0 {
+				minPrev = math.Min(minPrev, ws[pos-1])
+			}
+		}
+		m.logProbs(w)
+		t.Logf("%s: least attention of head 0 to the previous position: %.4f", tc.model, minPrev)
+		if got := minPrev > 0.99; got != tc.want {
+			t.Errorf("%s: least weight on the previous position %.4f; want > 0.99: %v", tc.model, minPrev, tc.want)
+		}
+	}
+}

@@ -165,10 +165,27 @@ func buildFloat(st *stats, rc recipe) (*floatModel, error) {
 		return func(int, int) float64 { return float64(rng.uniform() * g) }
 	}
 	// The previous-token head (head 0, KV head 0 of layer 0): constant q
-	// and k from the constant coordinate, phased so that after RoPE the
-	// score peaks at distance 1 (margin ≈ 0.69·peak per unit; 15 nats).
+	// and k from the constant coordinate, phased so that after RoPE pair m
+	// scores a_m·cos(θ_m·(Δ-1)) at distance Δ, which peaks at Δ = 1. The
+	// amplitudes a_m ∝ (1-cos θ_m)^¼ favour the fast-turning pairs: the
+	// margin over Δ = 0 and 2 (12 nats) is then 15% of the peak score, so
+	// the few-percent norm errors of quantised embeddings do not move the
+	// attention (equal amplitudes would give 4%).
 	xu := float64(uc * scaleA)
-	amp := math.Sqrt(float64(15 * math.Sqrt(float64(hd))))
+	qk := make([][2]float64, hd/2) // per pair: q and k amplitude
+	{
+		margin := 0.0
+		for pair := range qk {
+			theta := dpow(float64(rc.ropeBase), -2*float64(pair)/float64(hd))
+			am := dpow(1-dcos(theta), 0.25)
+			qk[pair] = [2]float64{am, theta}
+			margin += float64(am * (1 - dcos(theta)))
+		}
+		c := 12 * math.Sqrt(float64(hd)) / margin
+		for pair := range qk {
+			qk[pair][0] = math.Sqrt(float64(c * qk[pair][0]))
+		}
+	}
 	prevHead := func(l int, name string, r, c int) (float64, bool) {
 		if l != 0 || rc.prevRank == 0 {
 			return 0, false
@@ -181,18 +198,17 @@ func buildFloat(st *stats, rc recipe) (*floatModel, error) {
 			if c != iu {
 				return 0, true
 			}
-			pair := r / 2
+			amp, theta := qk[r/2][0], qk[r/2][1]
 			if name == "k" {
 				if r%2 == 0 {
 					return amp / xu, true
 				}
 				return 0, true
 			}
-			theta := dpow(float64(rc.ropeBase), -2*float64(pair)/float64(hd))
 			if r%2 == 0 {
-				return float64(amp*math.Cos(theta)) / xu, true
+				return float64(amp*dcos(theta)) / xu, true
 			}
-			return float64(-amp*math.Sin(theta)) / xu, true
+			return float64(-amp*dsin(theta)) / xu, true
 		case "v":
 			if r >= hd {
 				return 0, false
