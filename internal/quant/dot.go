@@ -232,6 +232,13 @@ const sumChunk = 256
 // dotQ4_0: per block, sumi = Σ q4[j]*q8[j] - 8*Σq8 (exact), then
 // sum += float32(sumi) * (dw*dx), blocks in order.
 func dotQ4_0(row []byte, v *Vec) float32 {
+	if r, ok := dotQ40Fused(row, v); ok {
+		return r
+	}
+	return dotQ4_0Generic(row, v)
+}
+
+func dotQ4_0Generic(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q80D)
 	row = row[:nb*q4_0Bytes]
@@ -251,6 +258,13 @@ func dotQ4_0(row []byte, v *Vec) float32 {
 }
 
 func dotQ8_0(row []byte, v *Vec) float32 {
+	if r, ok := dotQ80Fused(row, v); ok {
+		return r
+	}
+	return dotQ8_0Generic(row, v)
+}
+
+func dotQ8_0Generic(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q80D)
 	row = row[:nb*q8_0Bytes]

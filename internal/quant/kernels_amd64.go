@@ -83,3 +83,33 @@ func q6KSums(w []byte, x []int8, out []int32) {
 	}
 	q6KSumsGeneric(w, x, out)
 }
+
+//go:noescape
+func dotQ80AVX2(w *byte, xq *int8, xd *float32, nb int) float32
+
+//go:noescape
+func dotQ40AVX2(w *byte, xq *int8, xd *float32, xsum *int32, nb int) float32
+
+// dotQ80Fused and dotQ40Fused run the whole row in assembly (integer block
+// sums and the per-block float accumulation, in block order); ok is false
+// when the assembly kernels are not in use.
+func dotQ80Fused(row []byte, v *Vec) (float32, bool) {
+	nb := len(v.q80D)
+	if !useAVX2 || nb == 0 {
+		return 0, false
+	}
+	_ = row[nb*q8_0Bytes-1]
+	_ = v.q80Q[nb*32-1]
+	return dotQ80AVX2(&row[0], &v.q80Q[0], &v.q80D[0], nb), true
+}
+
+func dotQ40Fused(row []byte, v *Vec) (float32, bool) {
+	nb := len(v.q80D)
+	if !useAVX2 || nb == 0 {
+		return 0, false
+	}
+	_ = row[nb*q4_0Bytes-1]
+	_ = v.q80Q[nb*32-1]
+	_ = v.q80Sum[nb-1]
+	return dotQ40AVX2(&row[0], &v.q80Q[0], &v.q80D[0], &v.q80Sum[0], nb), true
+}

@@ -253,3 +253,83 @@ TEXT ·cpuid1ECX(SB), NOSPLIT, $0-4
 	CPUID
 	MOVL CX, ret+0(FP)
 	RET
+
+// BLOCK_TAIL: X4 holds the block's int32 sum in lane 0 (after the hsum);
+// adds float32(sum) * (fp16(w.d) * xd[b]) to X0, advancing BX over xd.
+#define BLOCK_TAIL \
+	VCVTDQ2PS X4, X4 \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X6 \
+	VCVTPH2PS X6, X6 \
+	VMULSS (BX), X6, X6 \
+	VMULSS X6, X4, X4 \
+	VADDSS X4, X0, X0 \
+	ADDQ $4, BX
+
+// func dotQ80AVX2(w *byte, xq *int8, xd *float32, nb int) float32
+TEXT ·dotQ80AVX2(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xd+16(FP), BX
+	MOVQ nb+24(FP), CX
+	CONSTS
+	VXORPS X0, X0, X0
+dq80loop:
+	VMOVDQU 2(SI), Y1
+	VMOVDQU (DI), Y2
+	VPSIGNB Y1, Y1, Y3
+	VPSIGNB Y1, Y2, Y5
+	VPMADDUBSW Y5, Y3, Y4
+	VPMADDWD Y15, Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPADDD X5, X4, X4
+	VPSHUFD $0x4E, X4, X5
+	VPADDD X5, X4, X4
+	VPSHUFD $0xB1, X4, X5
+	VPADDD X5, X4, X4
+	BLOCK_TAIL
+	ADDQ $34, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ dq80loop
+	VZEROUPPER
+	MOVSS X0, ret+32(FP)
+	RET
+
+// func dotQ40AVX2(w *byte, xq *int8, xd *float32, xsum *int32, nb int) float32
+TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xd+16(FP), BX
+	MOVQ xsum+24(FP), DX
+	MOVQ nb+32(FP), CX
+	CONSTS
+	VXORPS X0, X0, X0
+dq40loop:
+	VMOVDQU 2(SI), X1
+	VPSRLW $4, X1, X2
+	VINSERTI128 $1, X2, Y1, Y1
+	VPAND Y14, Y1, Y1
+	VPMADDUBSW (DI), Y1, Y4
+	VPMADDWD Y15, Y4, Y4
+	VEXTRACTI128 $1, Y4, X5
+	VPADDD X5, X4, X4
+	VPSHUFD $0x4E, X4, X5
+	VPADDD X5, X4, X4
+	VPSHUFD $0xB1, X4, X5
+	VPADDD X5, X4, X4
+	// sum -= 8 * xsum[b]
+	MOVL (DX), AX
+	SHLL $3, AX
+	VMOVD X4, R9
+	SUBL AX, R9
+	VMOVD R9, X4
+	ADDQ $4, DX
+	BLOCK_TAIL
+	ADDQ $18, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ dq40loop
+	VZEROUPPER
+	MOVSS X0, ret+40(FP)
+	RET

@@ -10,3 +10,6 @@ func q80Sums(w []byte, x []int8, out []int32)   { q80SumsGeneric(w, x, out) }
 func q40Sums(w []byte, x []int8, out []int32)   { q40SumsGeneric(w, x, out) }
 func q4KSums(w []byte, x []int8, out []int32)   { q4KSumsGeneric(w, x, out) }
 func q6KSums(w []byte, x []int8, out []int32)   { q6KSumsGeneric(w, x, out) }
+
+func dotQ80Fused(row []byte, v *Vec) (float32, bool) { return 0, false }
+func dotQ40Fused(row []byte, v *Vec) (float32, bool) { return 0, false }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mycel-network/mycel/internal/gguf"
 )
 
 // TestKernelsMatchGeneric checks that the kernels in use (assembly where the
@@ -41,6 +42,34 @@ func TestKernelsMatchGeneric(t *testing.T) {
 		}
 		if got, want := dotF16x32(h, x), dotF16x32Generic(h, x); math.Float32bits(got) != math.Float32bits(want) {
 			t.Errorf("dotF16x32 n=%d: %v, generic %v", n, got, want)
+		}
+	}
+	// Fused Q8_0/Q4_0 row kernels against the generic definition, with
+	// float16 scales of every kind (normal, subnormal, zero).
+	for _, nb := range []int{1, 5, 300} {
+		x := make([]float32, nb*32)
+		for i := range x {
+			x[i] = r.uniform() * 4
+		}
+		var v Vec
+		v.Load(x)
+		v.Prepare(gguf.TypeQ8_0)
+		for _, tc := range []struct {
+			name       string
+			blockBytes int
+			fast, slow func([]byte, *Vec) float32
+		}{
+			{"q8_0", q8_0Bytes, dotQ8_0, dotQ8_0Generic},
+			{"q4_0", q4_0Bytes, dotQ4_0, dotQ4_0Generic},
+		} {
+			w := randBytes(nb * tc.blockBytes)
+			for b := 0; b < nb; b++ {
+				// Keep scales finite: clear the exponent's top bit.
+				w[b*tc.blockBytes+1] &= 0x3f
+			}
+			if got, want := tc.fast(w, &v), tc.slow(w, &v); math.Float32bits(got) != math.Float32bits(want) {
+				t.Errorf("%s nb=%d: %v, generic %v", tc.name, nb, got, want)
+			}
 		}
 	}
 	for _, nb := range []int{1, 3, 17} {
