@@ -242,3 +242,36 @@ func BenchmarkLongWord(b *testing.B) {
 		})
 	}
 }
+
+// TestConcurrentEncode runs Encode from several goroutines on one
+// Tokenizer (the word cache is shared); run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	tok := loadTokenizer(t, "qwen3")
+	texts := []string{"Hello world", "你好，世界", "func main() {}", "Hello world"}
+	want := make([][]int32, len(texts))
+	for i, s := range texts {
+		want[i], _ = tok.Encode(s, EncodeOptions{})
+	}
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for k := 0; k < 200; k++ {
+				i := (g + k) % len(texts)
+				got, err := tok.Encode(texts[i], EncodeOptions{})
+				if err == nil && !cmp.Equal(want[i], got) {
+					err = fmt.Errorf("Encode(%q) = %v, want %v", texts[i], got, want[i])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
