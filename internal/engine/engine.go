@@ -193,11 +193,34 @@ type seq struct {
 	generated int
 	sampler   sampler
 	submitted time.Time
-	// events carries sampled tokens to Generate; its capacity covers every
-	// event so the scheduler never blocks on a slow consumer.
-	events chan seqEvent
+	// Events go from the scheduler to Generate through an unbounded queue,
+	// so the scheduler never blocks on a slow consumer; notify (capacity
+	// one) signals that the queue is not empty.
+	mu     sync.Mutex
+	queue  []seqEvent
+	notify chan struct{}
 	// cancelled is set by Generate (callback error, stop string, ctx).
 	cancelled atomic.Bool
+}
+
+// send queues ev for Generate.
+func (s *seq) send(ev seqEvent) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued events.
+func (s *seq) take(buf []seqEvent) []seqEvent {
+	s.mu.Lock()
+	buf = append(buf[:0], s.queue...)
+	s.queue = s.queue[:0]
+	s.mu.Unlock()
+	return buf
 }
 
 type seqEvent struct {
@@ -253,7 +276,7 @@ func (e *Engine) Generate(ctx context.Context, req Request, fn func(Token) error
 		kvBytes:   kvBytes,
 		history:   append(make([]int32, 0, len(req.Prompt)+maxTok), req.Prompt...),
 		submitted: time.Now(),
-		events:    make(chan seqEvent, maxTok+2),
+		notify:    make(chan struct{}, 1),
 	}
 	res := Result{PromptTokens: len(req.Prompt)}
 	select {
@@ -282,17 +305,23 @@ func (e *Engine) Generate(ctx context.Context, req Request, fn func(Token) error
 			}
 		}
 	}
+	var evs []seqEvent
 	for {
-		// Cancellation wins over tokens already queued.
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			s.cancelled.Store(true)
 			finish(FinishCancel)
 			return res, ctx.Err()
+		case <-s.notify:
 		}
-		select {
-		case <-ctx.Done():
-			continue
-		case ev := <-s.events:
+		evs = s.take(evs)
+		for _, ev := range evs {
+			// Cancellation wins over tokens already queued.
+			if ctx.Err() != nil {
+				s.cancelled.Store(true)
+				finish(FinishCancel)
+				return res, ctx.Err()
+			}
 			if !ev.admitted.IsZero() {
 				admitted = ev.admitted
 				continue
@@ -369,7 +398,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	)
 	end := func(s *seq, ev seqEvent) {
 		ev.last = true
-		s.events <- ev
+		s.send(ev)
 		e.budget.release(s.kvBytes)
 		s.kv = nil
 	}
@@ -378,7 +407,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			end(s, seqEvent{err: ErrStopped})
 		}
 		for _, s := range pending {
-			s.events <- seqEvent{last: true, err: ErrStopped}
+			s.send(seqEvent{last: true, err: ErrStopped})
 		}
 	}()
 	for {
@@ -392,7 +421,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 		pending = compact(pending, func(s *seq) bool {
 			if s.cancelled.Load() {
-				s.events <- seqEvent{last: true, finish: FinishCancel}
+				s.send(seqEvent{last: true, finish: FinishCancel})
 				return false
 			}
 			return true
@@ -408,7 +437,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			s := pending[0]
 			pending = pending[1:]
 			s.kv = newKVCache(e.m, len(s.req.Prompt)+s.maxTokens)
-			s.events <- seqEvent{admitted: time.Now()}
+			s.send(seqEvent{admitted: time.Now()})
 			active = append(active, s)
 		}
 		if len(active) == 0 {
@@ -479,7 +508,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				continue
 			}
 			s.history = append(s.history, id)
-			s.events <- seqEvent{tok: tok}
+			s.send(seqEvent{tok: tok})
 			if s.generated >= s.maxTokens {
 				end(s, seqEvent{finish: FinishLength})
 				s.maxTokens = -1

@@ -83,21 +83,21 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 	d := hp.nEmbd
 	qDim, kvDim := hp.nHead*hp.headDim, hp.nHeadKV*hp.headDim
 
-	p.run(n, func(_, b int) {
+	p.runCost(n, d, func(_, b int) {
 		if err := quant.Dequantize(m.embd.typ, m.embd.row(int(toks[b].id)), s.x[b*d:(b+1)*d]); err != nil {
 			panic("engine: embedding row: " + err.Error()) // shapes validated at load
 		}
 	})
 	for li := range m.layers {
 		l := &m.layers[li]
-		p.run(n, func(_, b int) {
+		p.runCost(n, 4*d, func(_, b int) {
 			rmsNorm(s.xn[b*d:(b+1)*d], s.x[b*d:(b+1)*d], l.attnNorm, hp.eps)
 			s.vecs[b].Load(s.xn[b*d : (b+1)*d])
 		})
 		m.matmul(p, s, &l.wq, n, s.q, qDim, l.bq)
 		m.matmul(p, s, &l.wk, n, s.k, kvDim, l.bk)
 		m.matmul(p, s, &l.wv, n, s.v, kvDim, l.bv)
-		p.run(n, func(_, b int) {
+		p.runCost(n, 8*(qDim+kvDim), func(_, b int) {
 			t := &toks[b]
 			q := s.q[b*qDim : (b+1)*qDim]
 			k := s.k[b*kvDim : (b+1)*kvDim]
@@ -110,14 +110,14 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 			copy(t.kv.at(t.kv.k, li, t.pos), k)
 			copy(t.kv.at(t.kv.v, li, t.pos), s.v[b*kvDim:(b+1)*kvDim])
 		})
-		p.run(n*hp.nHead, func(w, i int) {
+		p.runCost(n*hp.nHead, 2*hp.headDim*(toks[n-1].pos+1), func(w, i int) {
 			b, h := i/hp.nHead, i%hp.nHead
 			m.attention(s, w, &toks[b], li, h, s.q[b*qDim+h*hp.headDim:b*qDim+(h+1)*hp.headDim],
 				s.att[b*qDim+h*hp.headDim:b*qDim+(h+1)*hp.headDim])
 		})
-		p.run(n, func(_, b int) { s.vecs[b].Load(s.att[b*qDim : (b+1)*qDim]) })
+		p.runCost(n, qDim, func(_, b int) { s.vecs[b].Load(s.att[b*qDim : (b+1)*qDim]) })
 		m.matmul(p, s, &l.wo, n, s.o, d, nil)
-		p.run(n, func(_, b int) {
+		p.runCost(n, 5*d, func(_, b int) {
 			x := s.x[b*d : (b+1)*d]
 			for i, o := range s.o[b*d : (b+1)*d] {
 				x[i] += o
@@ -127,7 +127,7 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 		})
 		m.matmul(p, s, &l.gate, n, s.g, hp.nFF, nil)
 		m.matmul(p, s, &l.up, n, s.u, hp.nFF, nil)
-		p.run(n, func(_, b int) {
+		p.runCost(n, 20*hp.nFF, func(_, b int) {
 			g := s.g[b*hp.nFF : (b+1)*hp.nFF]
 			u := s.u[b*hp.nFF : (b+1)*hp.nFF]
 			for i := range g {
@@ -136,12 +136,12 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 			s.vecs[b].Load(g)
 		})
 		m.matmul(p, s, &l.down, n, s.o, d, nil)
-		p.run(n, func(_, b int) {
+		for b := 0; b < n; b++ {
 			x := s.x[b*d : (b+1)*d]
 			for i, o := range s.o[b*d : (b+1)*d] {
 				x[i] += o
 			}
-		})
+		}
 	}
 	if nLogits == 0 {
 		return 0
@@ -153,7 +153,7 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 			s.logitIdx = append(s.logitIdx, b)
 		}
 	}
-	p.run(nLogits, func(_, j int) {
+	p.runCost(nLogits, 5*d, func(_, j int) {
 		b := s.logitIdx[j]
 		rmsNorm(s.xn[j*d:(j+1)*d], s.x[b*d:(b+1)*d], m.outNrm, hp.eps)
 		s.vecs[j].Load(s.xn[j*d : (j+1)*d])
@@ -170,9 +170,9 @@ const rowsPerTask = 16
 // matmul computes out[b*stride+r] = W[r]·vec[b] (+bias[r]) for b < n. Each
 // output element is one quant.DotVec call.
 func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, stride int, bias []float32) {
-	p.run(n, func(_, b int) { s.vecs[b].Prepare(w.typ) })
+	p.runCost(n, 4*w.cols, func(_, b int) { s.vecs[b].Prepare(w.typ) })
 	tasks := (w.rows + rowsPerTask - 1) / rowsPerTask
-	p.run(tasks, func(_, t int) {
+	p.runCost(tasks, rowsPerTask*w.cols*n, func(_, t int) {
 		r0, r1 := t*rowsPerTask, min((t+1)*rowsPerTask, w.rows)
 		for r := r0; r < r1; r++ {
 			row := w.row(r)

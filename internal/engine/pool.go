@@ -11,6 +11,21 @@ type pool struct {
 	threads int
 }
 
+// minParallelWork is the work (in multiply-adds) below which a call runs on
+// the calling goroutine: waking helpers costs more than it saves.
+const minParallelWork = 1 << 16
+
+// runCost is run for items that each cost about cost multiply-adds.
+func (p *pool) runCost(n, cost int, fn func(worker, i int)) {
+	if n*cost < minParallelWork {
+		for i := 0; i < n; i++ {
+			fn(0, i)
+		}
+		return
+	}
+	p.run(n, fn)
+}
+
 // run calls fn(worker, i) for every i in [0, n), spreading indices over up to
 // p.threads goroutines (worker in [0, threads)). Which goroutine handles
 // which index does not affect results: every index writes its own outputs.
