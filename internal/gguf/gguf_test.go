@@ -418,3 +418,28 @@ func TestValueString(t *testing.T) {
 		t.Errorf("Int of 1<<63 = %d, ok", n)
 	}
 }
+
+// BenchmarkParseVocab parses a file whose metadata holds a 150,000-entry
+// vocabulary and merge list, the bulk of a real model's header.
+func BenchmarkParseVocab(b *testing.B) {
+	const n = 150000
+	tokens := make([]string, n)
+	merges := make([]string, n)
+	types := make([]int32, n)
+	for i := range tokens {
+		tokens[i] = "tok" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+		merges[i] = tokens[i] + " " + tokens[(i+1)%n]
+		types[i] = 1
+	}
+	w := NewWriter()
+	w.SetStrings("tokenizer.ggml.tokens", tokens)
+	w.SetStrings("tokenizer.ggml.merges", merges)
+	w.SetInt32s("tokenizer.ggml.token_type", types)
+	data := encode(b, w)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

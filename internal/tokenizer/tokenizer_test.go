@@ -2,7 +2,10 @@ package tokenizer
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -272,6 +275,30 @@ func TestConcurrentEncode(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// BenchmarkFromGGUF builds the Qwen3 tokenizer (151,669 tokens, 151,387
+// merges) from parsed metadata.
+func BenchmarkFromGGUF(b *testing.B) {
+	fd, err := os.Open("testdata/qwen3.vocab.json.gz")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fd.Close()
+	zr, err := gzip.NewReader(fd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var v vocabFile
+	if err := json.NewDecoder(zr).Decode(&v); err != nil {
+		b.Fatal(err)
+	}
+	f := ggufFromVocab(b, v)
+	for b.Loop() {
+		if _, err := FromGGUF(f); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
