@@ -473,11 +473,8 @@ func (d *decoder) value(t ValueType, depth int) (Value, error) {
 		}
 		switch v.ElemType {
 		case ValueString:
-			v.strs = make([]string, n)
-			for i := range v.strs {
-				if v.strs[i], err = d.str(fmt.Sprintf("array element %d", i)); err != nil {
-					return Value{}, err
-				}
+			if v.strs, err = d.strArray(n); err != nil {
+				return Value{}, err
 			}
 		case ValueArray:
 			v.arrs = make([]Value, n)
@@ -502,6 +499,34 @@ func (d *decoder) value(t ValueType, depth int) (Value, error) {
 		}
 	}
 	return v, nil
+}
+
+// strArray reads n strings. It validates every length first and then copies
+// the whole region once, so that the strings share one allocation instead of
+// one each (a vocabulary holds hundreds of thousands).
+func (d *decoder) strArray(n uint64) ([]string, error) {
+	start := d.pos
+	for i := uint64(0); i < n; i++ {
+		if d.remaining() < 8 {
+			return nil, d.need(8, fmt.Sprintf("array element %d length", i))
+		}
+		l := binary.LittleEndian.Uint64(d.buf[d.pos:])
+		d.pos += 8
+		if l > d.remaining() {
+			return nil, fmt.Errorf("array element %d: length %d at offset %d exceeds the %d bytes left", i, l, d.pos-8, d.remaining())
+		}
+		d.pos += l
+	}
+	raw := d.buf[start:d.pos]
+	block := string(raw)
+	strs := make([]string, n)
+	off := uint64(0)
+	for i := range strs {
+		l := binary.LittleEndian.Uint64(raw[off:])
+		strs[i] = block[off+8 : off+8+l]
+		off += 8 + l
+	}
+	return strs, nil
 }
 
 // scalar decodes a fixed-size value whose bytes the caller has checked.
