@@ -324,6 +324,12 @@ func TestOpen(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := f.Tensor("q4k"); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Tensor after Close: %v, want a closed-file error", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 	if err := os.WriteFile(path, data[:len(data)-10], 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -193,6 +193,9 @@ func (f *File) Tensor(name string) (TensorInfo, []byte, error) {
 		return TensorInfo{}, nil, fmt.Errorf("gguf: tensor %s: not found", name)
 	}
 	ti := f.Tensors[i]
+	if f.data == nil {
+		return TensorInfo{}, nil, fmt.Errorf("gguf: tensor %s: file is closed", name)
+	}
 	start := f.dataOffset + ti.Offset
 	return ti, f.data[start : start+ti.Size : start+ti.Size], nil
 }
