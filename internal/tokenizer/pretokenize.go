@@ -28,7 +28,7 @@ func lookupPreTokenizer(pre string) (preTokenizer, error) {
 		return preTokenizer{matchDefaultPunct, matchGPT2, matchNumbers, matchThreeDigits}, nil
 	case "gpt2", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es", "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais":
 		return preTokenizer{matchGPT2}, nil
-	case "llama3", "llama-v3", "llama-bpe", "falcon3", "smaug-bpe", "dbrx", "pixtral":
+	case "llama3", "llama-v3", "llama-bpe", "falcon3", "smaug-bpe", "dbrx":
 		return preTokenizer{matchLlama3}, nil
 	case "qwen2", "deepseek-r1-qwen", "megrez", "stablelm2":
 		return preTokenizer{matchQwen2}, nil

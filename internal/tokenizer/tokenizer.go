@@ -147,7 +147,7 @@ func fromGGUF(f *gguf.File) (*Tokenizer, error) {
 			return nil, fmt.Errorf("tokenizer.ggml.pre: %w", err)
 		}
 		switch pre {
-		case "llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral":
+		case "llama3", "llama-v3", "llama-bpe", "falcon3":
 			t.ignoreMerges = true
 			t.addBOS = true
 		}
