@@ -51,6 +51,7 @@ type App struct {
 	led     *ledger.Ledger // nil until InitChain on a fresh store
 	last    commitPoint    // last persisted block
 	pending *pendingBlock  // finalized but not yet committed
+	closed  bool
 }
 
 type pendingBlock struct {
@@ -109,6 +110,11 @@ func (a *App) restore() error {
 func (a *App) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return nil
+	}
+	a.closed = true
+	a.led = nil
 	return a.store.close()
 }
 
@@ -117,6 +123,13 @@ func (a *App) LastCommit() (int64, []byte) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.last.Height, append([]byte(nil), a.last.AppHash...)
+}
+
+func (a *App) notReady() string {
+	if a.closed {
+		return "app closed"
+	}
+	return "chain not initialised"
 }
 
 // Info reports the last committed height and app hash so that CometBFT can
@@ -137,6 +150,9 @@ func (a *App) Info(_ context.Context, _ *abci.RequestInfo) (*abci.ResponseInfo, 
 func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.ResponseInitChain, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return nil, errors.New("init chain: app closed")
+	}
 	if a.last.Height != 0 {
 		return nil, fmt.Errorf("init chain: store already at height %d", a.last.Height)
 	}
@@ -169,7 +185,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.led == nil {
-		return &abci.ResponseCheckTx{Code: CodeQueryFailed, Log: "chain not initialised"}, nil
+		return &abci.ResponseCheckTx{Code: CodeQueryFailed, Log: a.notReady()}, nil
 	}
 	r := a.led.CheckTx(req.Tx)
 	return &abci.ResponseCheckTx{
@@ -247,7 +263,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.led == nil {
-		return nil, errors.New("finalize block: chain not initialised")
+		return nil, fmt.Errorf("finalize block: %s", a.notReady())
 	}
 	if a.pending != nil {
 		return nil, fmt.Errorf("finalize block %d: block %d not committed", req.Height, a.pending.height)
@@ -273,6 +289,9 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCommit, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return nil, errors.New("commit: app closed")
+	}
 	p := a.pending
 	if p == nil {
 		return nil, errors.New("commit: no finalized block")
@@ -296,7 +315,7 @@ func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQu
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.led == nil {
-		return &abci.ResponseQuery{Code: CodeQueryFailed, Log: "chain not initialised"}, nil
+		return &abci.ResponseQuery{Code: CodeQueryFailed, Log: a.notReady()}, nil
 	}
 	path := strings.TrimPrefix(req.Path, "/")
 	v, err := a.led.Query(path, req.Data)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 
+	dbm "github.com/cometbft/cometbft-db"
 	cmtcfg "github.com/cometbft/cometbft/config"
 	nm "github.com/cometbft/cometbft/node"
 	"github.com/cometbft/cometbft/p2p"
@@ -25,6 +26,7 @@ type Node struct {
 	cmt     *nm.Node
 	logger  *slog.Logger
 	closers []func() error // run after the node stopped
+	started chan struct{}
 }
 
 // New builds a node from cfg (whose RootDir is the home directory, see
@@ -51,13 +53,35 @@ func New(ctx context.Context, cfg *cmtcfg.Config, cc proxy.ClientCreator, logger
 	}
 	// Prometheus stays off unless configured: two nodes in one process would
 	// register the same collectors twice and panic.
+	// See closableDB: CometBFT does not close the tx index, and may read a
+	// store after closing it.
+	var dbs []*closableDB
+	dbProvider := func(c *cmtcfg.DBContext) (dbm.DB, error) {
+		db, err := cmtcfg.DefaultDBProvider(c)
+		if err != nil {
+			return nil, err
+		}
+		cdb := &closableDB{db: db}
+		dbs = append(dbs, cdb)
+		return cdb, nil
+	}
+	closeDBs := func() error {
+		var first error
+		for _, db := range dbs {
+			if err := db.Close(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
 	n, err := nm.NewNodeWithContext(ctx, cfg, pv, nodeKey, cc, genesis,
-		cmtcfg.DefaultDBProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
+		dbProvider, nm.DefaultMetricsProvider(cfg.Instrumentation),
 		newCometLogger(logger))
 	if err != nil {
+		closeDBs()
 		return nil, fmt.Errorf("new node: %w", err)
 	}
-	return &Node{cfg: cfg, cmt: n, logger: logger}, nil
+	return &Node{cfg: cfg, cmt: n, logger: logger, closers: []func() error{closeDBs}, started: make(chan struct{})}, nil
 }
 
 // Run starts the node and blocks until ctx is cancelled (then it stops the
@@ -70,6 +94,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.closers = nil
 		return fmt.Errorf("start node: %w", err)
 	}
+	close(n.started)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -90,6 +115,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.closers = nil
 	return err
 }
+
+// Started is closed once Run has started the node: its RPC server listens.
+func (n *Node) Started() <-chan struct{} { return n.started }
 
 // Local returns an in-process RPC client for this node. It is only usable
 // while Run is running.
