@@ -17,6 +17,9 @@
 //     over key positions 0..p in order, RMSNorm sums squares in index order
 //     in float64. Work is parallelised across output rows, attention heads and
 //     tokens, never inside a reduction.
+//   - Keys and values are stored as float16 (llama.cpp's default cache
+//     type), rounded once when written; attention scores are q·k in the
+//     order of quant.DotF16, values are summed in float32.
 //   - The computation for a token depends only on its own activations and on
 //     the key/value cache of its own sequence at positions <= its own; batched
 //     tokens never mix. Key/values of a position are computed the same way

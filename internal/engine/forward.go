@@ -6,9 +6,10 @@ import (
 	"github.com/mycel-network/mycel/internal/quant"
 )
 
-// kvCache holds one sequence's keys and values: [layer][position][kvDim].
+// kvCache holds one sequence's keys and values as float16 (as llama.cpp's
+// default cache): [layer][position][kvDim].
 type kvCache struct {
-	k, v  []float32
+	k, v  []uint16
 	cap   int // positions
 	kvDim int
 }
@@ -16,10 +17,10 @@ type kvCache struct {
 func newKVCache(m *Model, positions int) *kvCache {
 	kvDim := m.hp.nHeadKV * m.hp.headDim
 	n := m.hp.nLayer * positions * kvDim
-	return &kvCache{k: make([]float32, n), v: make([]float32, n), cap: positions, kvDim: kvDim}
+	return &kvCache{k: make([]uint16, n), v: make([]uint16, n), cap: positions, kvDim: kvDim}
 }
 
-func (c *kvCache) at(buf []float32, layer, pos int) []float32 {
+func (c *kvCache) at(buf []uint16, layer, pos int) []uint16 {
 	off := (layer*c.cap + pos) * c.kvDim
 	return buf[off : off+c.kvDim : off+c.kvDim]
 }
@@ -39,6 +40,7 @@ type scratch struct {
 	logits                       []float32 // [tokens wanting logits][vocab]
 	vecs                         []quant.Vec
 	scores                       [][]float32 // per worker, attention scores
+	vrow                         [][]float32 // per worker, one value row
 	logitIdx                     []int
 }
 
@@ -63,6 +65,7 @@ func (s *scratch) ensure(m *Model, n, nLogits, threads int) {
 	}
 	for len(s.scores) < threads {
 		s.scores = append(s.scores, nil)
+		s.vrow = append(s.vrow, make([]float32, hp.headDim))
 	}
 }
 
@@ -107,8 +110,8 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 			for h := 0; h < hp.nHeadKV; h++ {
 				m.rope(k[h*hp.headDim:(h+1)*hp.headDim], t.pos)
 			}
-			copy(t.kv.at(t.kv.k, li, t.pos), k)
-			copy(t.kv.at(t.kv.v, li, t.pos), s.v[b*kvDim:(b+1)*kvDim])
+			toFP16(t.kv.at(t.kv.k, li, t.pos), k)
+			toFP16(t.kv.at(t.kv.v, li, t.pos), s.v[b*kvDim:(b+1)*kvDim])
 		})
 		p.runCost(n*hp.nHead, 2*hp.headDim*(toks[n-1].pos+1), func(w, i int) {
 			b, h := i/hp.nHead, i%hp.nHead
@@ -241,7 +244,7 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 	mx := float32(math.Inf(-1))
 	for j := 0; j < n; j++ {
 		k := t.kv.at(t.kv.k, li, j)[kvh*hd : (kvh+1)*hd]
-		v := quant.DotF32(q, k) * scale
+		v := quant.DotF16(k, q) * scale
 		sc[j] = v
 		if v > mx {
 			mx = v
@@ -254,15 +257,23 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 		sum += e
 	}
 	clear(out)
+	vf := s.vrow[worker][:hd]
 	for j := 0; j < n; j++ {
-		v := t.kv.at(t.kv.v, li, j)[kvh*hd : (kvh+1)*hd]
+		quant.FP16ToFP32Slice(vf, t.kv.at(t.kv.v, li, j)[kvh*hd:(kvh+1)*hd])
 		pj := sc[j]
 		for i := range out {
-			out[i] += float32(pj * v[i])
+			out[i] += float32(pj * vf[i])
 		}
 	}
 	inv := 1 / sum
 	for i := range out {
 		out[i] *= inv
+	}
+}
+
+func toFP16(dst []uint16, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = quant.FP32ToFP16(v)
 	}
 }

@@ -513,5 +513,5 @@ func (m *Model) fillInfo(f *gguf.File) {
 func (m *Model) KVBytesPerToken() int64 { return m.kvBytesPerToken() }
 
 func (m *Model) kvBytesPerToken() int64 {
-	return int64(m.hp.nLayer) * 2 * int64(m.hp.nHeadKV*m.hp.headDim) * 4
+	return int64(m.hp.nLayer) * 2 * int64(m.hp.nHeadKV*m.hp.headDim) * 2
 }

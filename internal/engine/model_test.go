@@ -272,6 +272,11 @@ func (s spec) reference(vals map[string][]float32, toks []int32) [][]float64 {
 			}
 			rope(qs[p], p)
 			rope(ks[p], p)
+			// The cache holds float16 keys and values.
+			for i := range ks[p] {
+				ks[p][i] = float64(quant.FP16ToFP32(quant.FP32ToFP16(float32(ks[p][i]))))
+				vs[p][i] = float64(quant.FP16ToFP32(quant.FP32ToFP16(float32(vs[p][i]))))
+			}
 		}
 		for p := range xs {
 			att := make([]float64, s.heads*hd)
@@ -338,14 +343,17 @@ func TestForwardMatchesReference(t *testing.T) {
 	tests := []struct {
 		name string
 		spec spec
-		tol  float64 // max |logit - reference|, relative to the logits' RMS
+		// max |logit - reference|, relative to the logits' RMS. Float
+		// weights: the float16 KV cache can round a key one float16 step
+		// away from the reference's (1e-3 relative).
+		tol float64
 	}{
-		{"llama/F32", defaultSpec("llama", gguf.TypeF32), 1e-4},
-		{"qwen2/F32", defaultSpec("qwen2", gguf.TypeF32), 1e-4},
-		{"llama/F32 tied rope_freqs", func() spec { s := defaultSpec("llama", gguf.TypeF32); s.tied, s.ropeFreq = true, true; return s }(), 1e-4},
-		{"qwen2/F32 linear rope 4 kv heads", func() spec { s := defaultSpec("qwen2", gguf.TypeF32); s.ropeLin, s.kvHeads = 2, 4; return s }(), 1e-4},
-		{"llama/F16", defaultSpec("llama", gguf.TypeF16), 1e-4},
-		{"llama/BF16", defaultSpec("llama", gguf.TypeBF16), 1e-4},
+		{"llama/F32", defaultSpec("llama", gguf.TypeF32), 1e-3},
+		{"qwen2/F32", defaultSpec("qwen2", gguf.TypeF32), 1e-3},
+		{"llama/F32 tied rope_freqs", func() spec { s := defaultSpec("llama", gguf.TypeF32); s.tied, s.ropeFreq = true, true; return s }(), 1e-3},
+		{"qwen2/F32 linear rope 4 kv heads", func() spec { s := defaultSpec("qwen2", gguf.TypeF32); s.ropeLin, s.kvHeads = 2, 4; return s }(), 1e-3},
+		{"llama/F16", defaultSpec("llama", gguf.TypeF16), 1e-3},
+		{"llama/BF16", defaultSpec("llama", gguf.TypeBF16), 1e-3},
 		// Quantised types also quantise the activations (to 8 bits), so
 		// they match the float64 reference less tightly.
 		{"llama/Q8_0", defaultSpec("llama", gguf.TypeQ8_0), 0.12},

@@ -61,8 +61,10 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// prepareQ80 quantises v.x to Q8_0 blocks as ggml's quantize_row_q8_0_ref,
-// keeping the scale rounded through float16 as ggml stores it.
+// prepareQ80 quantises v.x to Q8_0 blocks as ggml's x86 quantize_row_q8_0
+// (the one llama.cpp uses for activations on AVX2 machines: scale 127/max,
+// round half to even), keeping the scale rounded through float16 as ggml
+// stores it.
 func (v *Vec) prepareQ80() {
 	nb := len(v.x) / QK8_0
 	v.q80D = grow(v.q80D, nb)
@@ -78,13 +80,13 @@ func (v *Vec) prepareQ80() {
 		}
 		d := amax / 127
 		var id float32
-		if d != 0 {
-			id = 1 / d
+		if amax != 0 {
+			id = 127 / amax
 		}
 		v.q80D[b] = tab[FP32ToFP16(d)]
 		var s int32
 		for j, f := range x {
-			q[j] = int8(math.Round(float64(f * id)))
+			q[j] = int8(math.RoundToEven(float64(f * id)))
 			s += int32(q[j])
 		}
 		v.q80Sum[b] = s
@@ -174,6 +176,19 @@ func bytesAsU16(b []byte) []uint16 {
 		return nil
 	}
 	return unsafe.Slice((*uint16)(unsafe.Pointer(&b[0])), len(b)/2)
+}
+
+// DotF16 is the dot product of float16 values w with x, in the order of
+// F16 weight rows (see the package doc).
+func DotF16(w []uint16, x []float32) float32 { return dotF16(w, x) }
+
+// FP16ToFP32Slice converts src to dst (len(dst) >= len(src)).
+func FP16ToFP32Slice(dst []float32, src []uint16) {
+	tab := fp16Table()
+	dst = dst[:len(src)]
+	for i, h := range src {
+		dst[i] = tab[h]
+	}
 }
 
 // DotF32 is the float32 dot product used for activations (attention scores),
