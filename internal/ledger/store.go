@@ -3,6 +3,7 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -66,17 +67,29 @@ func (o *overlay) sortedKeys() []string {
 	return ks
 }
 
-// store is the committed state: a sorted key-value map with a cached Merkle tree over it.
+// store is the committed state: a sorted key-value map with a cached Merkle commitment.
+//
+// The commitment is a two-level Merkle tree over the sorted (key, value) pairs. Leaves are
+// grouped into content-defined chunks: a chunk ends after every "boundary" key, a key whose
+// sha256("mycel/chunk\x00" || key) starts with a byte whose low 4 bits are zero (about one key
+// in 16), and a final tail chunk holds the keys after the last boundary (possibly none). A
+// chunk's hash is sha256(0x02 || its leaf hashes in order); the root is a binary Merkle tree
+// over the chunk hashes in order (pairs hashed with innerHash, an odd last node promoted).
+// Chunk boundaries depend only on the key set, never on history, so Restore reproduces the
+// same root; an insertion or value change touches one chunk and its path to the root.
 type store struct {
 	vals   map[string][]byte
-	keys   []string // sorted
-	index  map[string]int
-	levels [][][32]byte // levels[0]: leaf hashes in key order; last level: the root
 	leaf   map[string][32]byte
+	keys   []string            // sorted
+	bounds []string            // sorted boundary keys
+	chunk  map[string][32]byte // chunk hash by its boundary (last) key
+	tail   [32]byte            // hash of the tail chunk
+	top    [][][32]byte        // binary tree levels over chunk hashes; top[0] = chunks in order
 }
 
 func newStore() *store {
-	return &store{vals: make(map[string][]byte), index: make(map[string]int), leaf: make(map[string][32]byte)}
+	return &store{vals: make(map[string][]byte), leaf: make(map[string][32]byte), chunk: make(map[string][32]byte),
+		tail: sha256.Sum256([]byte{2})}
 }
 
 func (s *store) get(key string) ([]byte, bool) {
@@ -94,56 +107,146 @@ func (s *store) scan(prefix string, fn func(key string, val []byte) bool) {
 	}
 }
 
-// apply writes the overlay's entries into the store and updates the tree.
+const chunkDomain = "mycel/chunk\x00"
+
+// isBoundary reports whether key ends a chunk.
+func isBoundary(key string) bool {
+	h := sha256.New()
+	h.Write([]byte(chunkDomain))
+	h.Write([]byte(key))
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum[0]&0x0f == 0
+}
+
+// apply writes the overlay's entries into the store and updates the commitment.
 func (s *store) apply(o *overlay) {
 	ks := o.sortedKeys()
-	structural := false
-	var changed []string
+	var ins, del, dirty, insBounds, delBounds []string
 	for _, k := range ks {
 		e := o.w[k]
+		_, exists := s.vals[k]
 		if e.del {
-			if _, ok := s.vals[k]; ok {
-				delete(s.vals, k)
-				delete(s.leaf, k)
-				structural = true
+			if !exists {
+				continue
 			}
+			delete(s.vals, k)
+			delete(s.leaf, k)
+			del = append(del, k)
+			if isBoundary(k) {
+				delBounds = append(delBounds, k)
+				delete(s.chunk, k)
+			}
+			dirty = append(dirty, k)
 			continue
 		}
-		if _, ok := s.vals[k]; !ok {
-			structural = true
+		if !exists {
+			ins = append(ins, k)
+			if isBoundary(k) {
+				insBounds = append(insBounds, k)
+			}
 		}
 		s.vals[k] = e.val
 		s.leaf[k] = leafHash(k, e.val)
-		changed = append(changed, k)
+		dirty = append(dirty, k)
+	}
+	s.keys = removeSorted(mergeSorted(s.keys, ins), del)
+	s.bounds = removeSorted(mergeSorted(s.bounds, insBounds), delBounds)
+	structural := len(insBounds) > 0 || len(delBounds) > 0 || s.top == nil
+
+	// Chunks to rehash, by index into bounds (len(bounds) = the tail chunk).
+	var idx []int
+	for _, k := range dirty {
+		i := sort.SearchStrings(s.bounds, k)
+		idx = append(idx, i)
+		if i < len(s.bounds) && s.bounds[i] == k {
+			idx = append(idx, i+1) // a new boundary also changes the chunk after it
+		}
+	}
+	if s.top == nil {
+		for i := 0; i <= len(s.bounds); i++ {
+			idx = append(idx, i)
+		}
+	}
+	sort.Ints(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s.rehashChunk(i)
 	}
 	if structural {
-		s.rebuild()
+		s.rebuildTop()
 	} else {
-		s.updatePaths(changed)
+		s.updateTop(idx)
 	}
 }
 
-// rebuild recomputes key order, index and the whole tree from the leaf cache.
-func (s *store) rebuild() {
-	s.keys = s.keys[:0]
-	for k := range s.vals {
-		s.keys = append(s.keys, k)
+// rehashChunk recomputes the hash of chunk i (i == len(bounds): the tail).
+func (s *store) rehashChunk(i int) {
+	lo := 0
+	if i > 0 {
+		lo = sort.SearchStrings(s.keys, s.bounds[i-1]) + 1
 	}
-	sort.Strings(s.keys)
-	s.index = make(map[string]int, len(s.keys))
-	leaves := make([][32]byte, len(s.keys))
-	for i, k := range s.keys {
-		s.index[k] = i
-		leaves[i] = s.leaf[k]
+	hi := len(s.keys)
+	if i < len(s.bounds) {
+		hi = sort.SearchStrings(s.keys, s.bounds[i]) + 1
 	}
-	s.levels = [][][32]byte{leaves}
+	h := sha256.New()
+	h.Write([]byte{2})
+	for _, k := range s.keys[lo:hi] {
+		l := s.leaf[k]
+		h.Write(l[:])
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	if i < len(s.bounds) {
+		s.chunk[s.bounds[i]] = sum
+	} else {
+		s.tail = sum
+	}
+}
+
+func (s *store) chunkHash(i int) [32]byte {
+	if i < len(s.bounds) {
+		return s.chunk[s.bounds[i]]
+	}
+	return s.tail
+}
+
+// rebuildTop recomputes the binary tree over all chunk hashes.
+func (s *store) rebuildTop() {
+	leaves := make([][32]byte, len(s.bounds)+1)
+	for i := range leaves {
+		leaves[i] = s.chunkHash(i)
+	}
+	s.top = [][][32]byte{leaves}
 	for cur := leaves; len(cur) > 1; {
 		next := make([][32]byte, (len(cur)+1)/2)
 		for i := range next {
 			next[i] = nodeHash(cur, i)
 		}
-		s.levels = append(s.levels, next)
+		s.top = append(s.top, next)
 		cur = next
+	}
+}
+
+// updateTop recomputes the paths above the given chunk indices (sorted; chunk set unchanged).
+func (s *store) updateTop(idx []int) {
+	for _, i := range idx {
+		s.top[0][i] = s.chunkHash(i)
+	}
+	for lv := 1; lv < len(s.top); lv++ {
+		n, prev := 0, -1
+		for _, i := range idx {
+			p := i / 2
+			if p == prev {
+				continue
+			}
+			s.top[lv][p] = nodeHash(s.top[lv-1], p)
+			idx[n] = p
+			n++
+			prev = p
+		}
+		idx = idx[:n]
 	}
 }
 
@@ -156,41 +259,52 @@ func nodeHash(level [][32]byte, i int) [32]byte {
 	return innerHash(level[l], level[l+1])
 }
 
-// updatePaths recomputes the tree paths above changed leaves (key set unchanged).
-func (s *store) updatePaths(changed []string) {
-	if len(changed) == 0 || len(s.levels) == 0 {
-		return
+// root returns the root of the commitment.
+func (s *store) root() [32]byte {
+	if s.top == nil {
+		s.rebuildTop()
 	}
-	idx := make([]int, 0, len(changed))
-	for _, k := range changed {
-		i := s.index[k]
-		s.levels[0][i] = s.leaf[k]
-		idx = append(idx, i)
-	}
-	for lv := 1; lv < len(s.levels); lv++ {
-		prev := -1
-		n := 0
-		for _, i := range idx {
-			p := i / 2
-			if p == prev {
-				continue
-			}
-			s.levels[lv][p] = nodeHash(s.levels[lv-1], p)
-			idx[n] = p
-			n++
-			prev = p
-		}
-		idx = idx[:n]
-	}
+	top := s.top[len(s.top)-1]
+	return top[0]
 }
 
-// root returns the Merkle root of the state (sha256 of nothing for an empty state).
-func (s *store) root() [32]byte {
-	if len(s.keys) == 0 {
-		return sha256.Sum256(nil)
+// mergeSorted merges sorted b (disjoint from a) into sorted a.
+func mergeSorted(a, b []string) []string {
+	if len(b) == 0 {
+		return a
 	}
-	top := s.levels[len(s.levels)-1]
-	return top[0]
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] < b[j] {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// removeSorted removes the sorted keys del from sorted a.
+func removeSorted(a, del []string) []string {
+	if len(del) == 0 {
+		return a
+	}
+	out := a[:0]
+	j := 0
+	for _, k := range a {
+		for j < len(del) && del[j] < k {
+			j++
+		}
+		if j < len(del) && del[j] == k {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 func leafHash(key string, val []byte) [32]byte {
