@@ -117,4 +117,3 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	_, err = stdout.Write(buf.Bytes())
 	return err
 }
-

@@ -347,4 +347,3 @@ func submit(ctx context.Context, c *chainclient.Client, key keys.Key, memo strin
 	}
 	return c.Wait(ctx, hash)
 }
-
