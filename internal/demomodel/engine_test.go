@@ -2,6 +2,7 @@ package demomodel
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -138,42 +139,65 @@ func TestEngineGeneratesCorpusLikeText(t *testing.T) {
 	for _, w := range words(text) {
 		vocab[w] = true
 	}
-	e := startEngine(t, gs["mycel-ref"].Path)
-	tok := e.Model().Tokenizer()
 	chat := "<|im_start|>user\nWhat does the append function do?<|im_end|>\n<|im_start|>assistant\n"
 	plain := "The built-in function append"
 	tests := []struct {
-		name     string
+		model    string
 		prompt   string
 		sampling engine.Sampling
 		minKnown float64
 	}{
-		{"chat greedy", chat, engine.Sampling{}, 0.9},
-		{"plain greedy", plain, engine.Sampling{}, 0.9},
-		{"plain temperature 0.7", plain, engine.Sampling{Temperature: 0.7, Seed: 1}, 0.8},
-		{"plain temperature 1 top_p 0.9", plain, engine.Sampling{Temperature: 1, TopP: 0.9, Seed: 2}, 0.7},
+		{"mycel-ref", chat, engine.Sampling{}, 0.9},
+		{"mycel-ref", plain, engine.Sampling{}, 0.9},
+		{"mycel-ref", plain, engine.Sampling{Temperature: 0.7, Seed: 1}, 0.8},
+		{"mycel-ref", plain, engine.Sampling{Temperature: 1, TopP: 0.9, Seed: 2}, 0.7},
+		{"mycel-ref-q4km", plain, engine.Sampling{Temperature: 0.7, Seed: 3}, 0.8},
+		{"mycel-sub", plain, engine.Sampling{}, 0.9},
+		{"mycel-sub", plain, engine.Sampling{Temperature: 0.7, Seed: 1}, 0.7},
+	}
+	engines := map[string]*engine.Engine{}
+	for _, tc := range tests {
+		if engines[tc.model] == nil {
+			engines[tc.model] = startEngine(t, gs[tc.model].Path)
+		}
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			prompt, err := tok.Encode(tc.prompt, tokenizer.EncodeOptions{ParseSpecial: true})
+		name := fmt.Sprintf("%s/T=%g/%.20q", tc.model, tc.sampling.Temperature, tc.prompt)
+		t.Run(name, func(t *testing.T) {
+			e := engines[tc.model]
+			prompt, err := e.Model().Tokenizer().Encode(tc.prompt, tokenizer.EncodeOptions{ParseSpecial: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			req := engine.Request{Prompt: prompt, MaxTokens: 120, Sampling: tc.sampling, Stop: []string{"<|im_end|>"}}
-			res, err := e.Generate(context.Background(), req, func(engine.Token) error { return nil })
-			if err != nil {
-				t.Fatal(err)
+			// Sampled runs pool several seeds: one may end its turn early.
+			runs, minWords := 1, 3
+			if tc.sampling.Temperature > 0 {
+				runs, minWords = 4, 15
 			}
-			ws := words(res.Text)
+			var ws []string
+			for r := 0; r < runs; r++ {
+				req := engine.Request{Prompt: prompt, MaxTokens: 100, Sampling: tc.sampling}
+				req.Sampling.Seed += uint64(r)
+				res, err := e.Generate(context.Background(), req, func(engine.Token) error { return nil })
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("finish %s: %q", res.FinishReason, res.Text)
+				text := res.Text
+				for _, sp := range []string{tokIMStart, tokIMEnd, tokEndOfText} {
+					text = strings.ReplaceAll(text, sp, " ")
+				}
+				ws = append(ws, words(text)...)
+			}
 			known := 0
 			for _, w := range ws {
 				if vocab[w] {
 					known++
 				}
 			}
-			t.Logf("%d/%d words known, finish %s: %q", known, len(ws), res.FinishReason, res.Text)
-			if len(ws) < 5 {
-				t.Fatalf("only %d words generated: %q", len(ws), res.Text)
+			t.Logf("%d/%d words occur in the corpus", known, len(ws))
+			if len(ws) < minWords {
+				t.Fatalf("only %d words generated", len(ws))
 			}
 			if frac := float64(known) / float64(len(ws)); frac < tc.minKnown {
 				t.Errorf("%.0f%% of generated words occur in the corpus, want >= %.0f%%", 100*frac, 100*tc.minKnown)

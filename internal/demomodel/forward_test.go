@@ -117,10 +117,14 @@ func (m *naiveModel) logProbs(tokens []int32) [][]float64 {
 	keys := make([][][]float64, m.layers)
 	vals := make([][][]float64, m.layers)
 	var out [][]float64
+	prefixes := make([]string, m.layers)
+	for l := range prefixes {
+		prefixes[l] = fmt.Sprintf("blk.%d.", l)
+	}
 	for pos, tok := range tokens {
 		x := append([]float64(nil), m.w["token_embd.weight"][int(tok)*m.d:int(tok+1)*m.d]...)
 		for l := 0; l < m.layers; l++ {
-			p := fmt.Sprintf("blk.%d.", l)
+			p := prefixes[l]
 			xn := rmsNorm(x, m.w[p+"attn_norm.weight"], m.eps)
 			q := matVec(m.w[p+"attn_q.weight"], xn)
 			k := matVec(m.w[p+"attn_k.weight"], xn)
@@ -194,13 +198,13 @@ func (m *naiveModel) logProbs(tokens []int32) [][]float64 {
 	return out
 }
 
-// bitsPerToken is the cross-entropy of the model on the windows.
-func (m *naiveModel) bitsPerToken(windows [][]int32) float64 {
+// bitsPerToken is the cross-entropy of the log-probabilities lps[w][i]
+// (predicting windows[w][i+1]).
+func bitsPerToken(windows [][]int32, lps [][][]float64) float64 {
 	total, n := 0.0, 0
-	for _, w := range windows {
-		lp := m.logProbs(w)
+	for wi, w := range windows {
 		for i := 0; i+1 < len(w); i++ {
-			total -= lp[i][w[i+1]] / math.Ln2
+			total -= lps[wi][i][w[i+1]] / math.Ln2
 			n++
 		}
 	}

@@ -33,7 +33,7 @@ var (
 	}
 	subRecipe = recipe{
 		shape: shape{layers: 2, dModel: 256, heads: 8, kvHeads: 4, ffn: 512, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
-		rank:  48, alpha: 30, gamma: 0.25, attnGain: 0.3, mlpGain: 0.3, seed: 2,
+		rank:  48, alpha: 30, gamma: 0.25, prevRank: 8, beta: 30, lambda: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 2,
 	}
 )
 
@@ -49,7 +49,7 @@ func modelFiles() []modelFile {
 		{"mycel-ref", "reference model, F32: 4 layers, d_model 256, bigram statistics of Go's documentation", &refRecipe, mixF32},
 		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", &refRecipe, mixQ8_0},
 		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", &refRecipe, mixQ4KM},
-		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 statistics, same tokenizer", &subRecipe, mixF32},
+		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 bigram and rank-7 skip-bigram statistics, same tokenizer", &subRecipe, mixF32},
 	}
 }
 

@@ -13,7 +13,7 @@ func expectedSHA256(name string) string {
 	case "mycel-ref-q4km":
 		return "18729917807cd4e771b00ac21d7ddf053ce480bc1c204b3ce65ef8aa0ab29964"
 	case "mycel-sub":
-		return "f27cf0ca75eeda9494a75b3a4dbab782f62db31017dcf9e48fb5f060b126cd07"
+		return "085cfce90118ebbdbec89a8822f3c0e47d872f569db31163669a068a336a2dee"
 	}
 	return ""
 }

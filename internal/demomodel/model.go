@@ -50,7 +50,9 @@ type floatModel struct {
 
 // lowRank factorises the weighted sparse log-ratio matrix
 // w[r]·log(1 + count(r,c)/(prior·p(c))) at the given rank and returns the
-// unweighted factors: rows of a (by r) and b (by c), a[r]·b[c] ≈ the log-ratio.
+// unweighted factors: rows of a (by r) and b (by c), a[r]·b[c] ≈ the
+// log-ratio. The weights w = (row total + 1)^gamma make the fit favour
+// frequent contexts, where the cross-entropy is made.
 func lowRank(counts *csr, unigram, rowTotal []float64, prior, gamma float64, rank int, seed uint64) (a, b [][]float64) {
 	n := counts.n
 	s := &csr{n: n, row: counts.row, col: counts.col, val: make([]float64, len(counts.val))}
