@@ -181,16 +181,56 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 
 // CheckTx runs the ledger's mempool check, for new transactions and
 // rechecks alike.
+//
+// Between FinalizeBlock and Commit the ledger's check-state has already
+// been reset to the new block's state, while CometBFT's mempool still holds
+// the transactions it will recheck after Commit. A transaction arriving in
+// that window (a sender's next nonce, say) would be checked against a state
+// missing its predecessors; so it gets the stateless checks only, and the
+// recheck that follows Commit checks it fully, in mempool order.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.led == nil {
 		return &abci.ResponseCheckTx{Code: CodeQueryFailed, Log: a.notReady()}, nil
 	}
-	r := a.led.CheckTx(req.Tx)
+	var r ledger.Result
+	if a.pending != nil {
+		r = statelessCheck(req.Tx, a.last.ChainID)
+	} else {
+		r = a.led.CheckTx(req.Tx)
+	}
 	return &abci.ResponseCheckTx{
 		Code: r.Code, Codespace: r.Codespace, Log: r.Log, GasUsed: r.GasUsed, Events: events(r.Events),
 	}, nil
+}
+
+// statelessCheck decodes raw and checks its signature, chain id and
+// message contents, with the ledger's codes.
+func statelessCheck(raw []byte, chainID string) ledger.Result {
+	bad := func(code uint32, err error) ledger.Result {
+		return ledger.Result{Code: code, Codespace: ledger.Codespace, Log: err.Error()}
+	}
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return bad(ledger.CodeDecode, err)
+	}
+	if err := t.ValidateBasic(); err != nil {
+		switch {
+		case errors.Is(err, tx.ErrUnknownMsg):
+			return bad(ledger.CodeUnknownMsg, err)
+		case errors.Is(err, tx.ErrMalformed):
+			return bad(ledger.CodeDecode, err)
+		}
+		return bad(ledger.CodeInvalid, err)
+	}
+	if t.Body.ChainID != chainID {
+		return bad(ledger.CodeChainID, fmt.Errorf("transaction for chain %q, this is %q", t.Body.ChainID, chainID))
+	}
+	if err := t.VerifySignature(); err != nil {
+		return bad(ledger.CodeSignature, err)
+	}
+	return ledger.Result{Code: ledger.CodeOK, Log: "ok (stateless; full check after commit)"}
 }
 
 // PrepareProposal keeps the mempool's order and stops at the byte limit.

@@ -387,3 +387,56 @@ func TestConcurrentQueries(t *testing.T) {
 	}
 
 }
+
+// TestCheckTxBetweenFinalizeAndCommit: a sender's next transaction that
+// arrives after FinalizeBlock and before Commit is not rejected for its
+// nonce (its predecessor is still in the mempool), and bad ones still are.
+func TestCheckTxBetweenFinalizeAndCommit(t *testing.T) {
+	a := open(t, t.TempDir())
+	defer a.Close()
+	initChain(t, a)
+	ctx := context.Background()
+	check := func(raw []byte, typ abci.CheckTxType) uint32 {
+		t.Helper()
+		r, err := a.CheckTx(ctx, &abci.RequestCheckTx{Tx: raw, Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Code
+	}
+	tx0, tx1, tx2 := send(t, alice, 0, bob.addr, 1), send(t, alice, 1, bob.addr, 1), send(t, alice, 2, bob.addr, 1)
+	for _, raw := range [][]byte{tx0, tx1} {
+		if c := check(raw, abci.CheckTxType_New); c != 0 {
+			t.Fatalf("CheckTx = %d", c)
+		}
+	}
+	block(t, a, 1, false, tx0) // finalized, tx1 still in the mempool
+	if c := check(tx2, abci.CheckTxType_New); c != ledger.CodeOK {
+		t.Errorf("next nonce in the window: code %d, want 0", c)
+	}
+	forged := send(t, testKey{addr: alice.addr, priv: bob.priv}, 3, bob.addr, 1) // bob signs for alice
+	for name, tc := range map[string]struct {
+		raw  []byte
+		want uint32
+	}{
+		"garbage":   {[]byte("x"), ledger.CodeDecode},
+		"signature": {forged, ledger.CodeSignature},
+	} {
+		if c := check(tc.raw, abci.CheckTxType_New); c != tc.want {
+			t.Errorf("%s in the window: code %d, want %d", name, c, tc.want)
+		}
+	}
+	if _, err := a.Commit(ctx, &abci.RequestCommit{}); err != nil {
+		t.Fatal(err)
+	}
+	// CometBFT's recheck after Commit, in mempool order.
+	if c := check(tx1, abci.CheckTxType_Recheck); c != 0 {
+		t.Errorf("recheck tx1: code %d", c)
+	}
+	if c := check(tx2, abci.CheckTxType_Recheck); c != 0 {
+		t.Errorf("recheck tx2: code %d", c)
+	}
+	if c := check(tx0, abci.CheckTxType_New); c != ledger.CodeNonce {
+		t.Errorf("committed tx again: code %d, want %d", c, ledger.CodeNonce)
+	}
+}
