@@ -140,7 +140,7 @@ func (t *Tokenizer) bpe(enc string) []int32 {
 		// A character missing from the vocabulary: fall back to its bytes'
 		// tokens where they exist, as llama.cpp does.
 		for _, b := range []byte(enc[s.start:s.end]) {
-			if id, ok := t.index[string(rune(b))]; ok {
+			if id, ok := t.index[string([]byte{b})]; ok {
 				ids = append(ids, id)
 			}
 		}
