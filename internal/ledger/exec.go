@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -11,7 +12,7 @@ import (
 )
 
 // exec runs one transaction in a child overlay of parent and merges it only on success.
-func (l *Ledger) exec(parent *overlay, raw []byte, height int64) (res Result) {
+func (l *Ledger) exec(parent *overlay, raw []byte, height int64, check bool) (res Result) {
 	defer func() {
 		// The ledger must never panic on input; a panic here is a bug, reported as a failed
 		// transaction that changed nothing.
@@ -20,7 +21,7 @@ func (l *Ledger) exec(parent *overlay, raw []byte, height int64) (res Result) {
 		}
 	}()
 	o := newOverlay(parent)
-	events, err := l.runTx(o, raw, height)
+	events, err := l.runTx(o, raw, height, check)
 	if err != nil {
 		return errResult(err)
 	}
@@ -47,7 +48,7 @@ func spend(m any) uint64 {
 	return 0
 }
 
-func (l *Ledger) runTx(o *overlay, raw []byte, height int64) ([]Event, error) {
+func (l *Ledger) runTx(o *overlay, raw []byte, height int64, check bool) ([]Event, error) {
 	t, err := tx.Decode(raw)
 	if err != nil {
 		return nil, fail(CodeDecode, "%v", err)
@@ -56,7 +57,7 @@ func (l *Ledger) runTx(o *overlay, raw []byte, height int64) ([]Event, error) {
 	if b.ChainID != l.chainID {
 		return nil, fail(CodeChainID, "wrong chain id: transaction is for %.64q, this chain is %q", b.ChainID, l.chainID)
 	}
-	if err := t.VerifySignature(); err != nil {
+	if err := l.verifySignature(t, raw, check); err != nil {
 		return nil, fail(CodeSignature, "bad signature: %v", err)
 	}
 	if err := t.ValidateBasic(); err != nil {
@@ -136,6 +137,27 @@ func (l *Ledger) runTx(o *overlay, raw []byte, height int64) ([]Event, error) {
 		events = append(events, evs...)
 	}
 	return events, nil
+}
+
+// verifySignature checks t's signature unless CheckTx already verified these exact bytes.
+func (l *Ledger) verifySignature(t tx.Tx, raw []byte, check bool) error {
+	h := sha256.Sum256(raw)
+	if _, ok := l.verified[h]; ok {
+		if !check {
+			delete(l.verified, h)
+		}
+		return nil
+	}
+	if err := t.VerifySignature(); err != nil {
+		return err
+	}
+	if check {
+		if l.verified == nil || len(l.verified) >= maxVerified {
+			l.verified = make(map[[32]byte]struct{})
+		}
+		l.verified[h] = struct{}{}
+	}
+	return nil
 }
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }

@@ -57,7 +57,15 @@ type Ledger struct {
 	header  Header
 	check   *overlay // mempool check-state over committed state
 	pending *overlay // committed writes not yet returned by Commit (InitChain's)
+
+	// verified holds sha256 of transactions whose signature CheckTx verified, so DeliverTx of
+	// the same bytes skips the ed25519 check. Verification is a pure function of the bytes,
+	// so this cannot change any result; it only halves the signature work per transaction.
+	verified map[[32]byte]struct{}
 }
+
+// maxVerified bounds the verified-signature cache; it is cleared when full.
+const maxVerified = 100_000
 
 // New returns an empty ledger for chainID; call InitChain or use Restore instead.
 func New(chainID string) *Ledger {
@@ -191,7 +199,7 @@ func (l *Ledger) DeliverTx(raw []byte) Result {
 	if l.block == nil {
 		return errResult(fail(CodeInternal, "deliver tx: no block in progress"))
 	}
-	return l.exec(l.block, raw, l.header.Height)
+	return l.exec(l.block, raw, l.header.Height, false)
 }
 
 // CheckTx checks a transaction for the mempool against the check-state: committed state plus
@@ -201,7 +209,7 @@ func (l *Ledger) CheckTx(raw []byte) Result {
 	if !l.initialized {
 		return errResult(fail(CodeInternal, "check tx: ledger not initialised"))
 	}
-	return l.exec(l.check, raw, l.height+1)
+	return l.exec(l.check, raw, l.height+1, true)
 }
 
 // EndBlock completes unbondings and channel closes due at this height and, at epoch
