@@ -102,31 +102,26 @@ func AddFromSeed(dir, name string, seed []byte) (Key, error) {
 	}
 	data = append(data, '\n')
 	path := filepath.Join(dir, name+".json")
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	// O_EXCL: two concurrent Adds of one name cannot both win, and nothing is overwritten.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return Key{}, fmt.Errorf("add key %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return Key{}, fmt.Errorf("add key %s: %w", name, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return Key{}, fmt.Errorf("add key %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return Key{}, fmt.Errorf("add key %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Key{}, fmt.Errorf("add key %s: %w", name, err)
-	}
-	// os.Link fails if path exists, so two concurrent Adds of one name cannot both win.
-	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return Key{}, fmt.Errorf("add key %s: %w", name, ErrExists)
 		}
+		return Key{}, fmt.Errorf("add key %s: %w", name, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return Key{}, fmt.Errorf("add key %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return Key{}, fmt.Errorf("add key %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
 		return Key{}, fmt.Errorf("add key %s: %w", name, err)
 	}
 	return k, nil
