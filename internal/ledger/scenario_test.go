@@ -165,9 +165,11 @@ func (d *driver) exec(where, cmd string, pos []string, opts map[string]string, l
 			}
 		}
 		var b strings.Builder
+		changed := 0
 		for i := 0; i < n; i++ {
 			evs := d.l.EndBlock()
-			d.l.Commit()
+			_, changes := d.l.Commit()
+			changed += len(changes)
 			if err := d.l.CheckInvariants(); err != nil {
 				return "", fmt.Errorf("after block %d: %w", d.l.Height(), err)
 			}
@@ -178,7 +180,7 @@ func (d *driver) exec(where, cmd string, pos []string, opts map[string]string, l
 				return "", err
 			}
 		}
-		fmt.Fprintf(&b, "committed height=%d", d.l.Height())
+		fmt.Fprintf(&b, "committed height=%d changed_keys=%d", d.l.Height(), changed)
 		return b.String(), nil
 	case "slash":
 		if err := d.need(pos, 3, "slash NAME ROLE BPS [reason=WORD]"); err != nil {
