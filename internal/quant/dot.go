@@ -300,6 +300,13 @@ func dotQ8_0Generic(row []byte, v *Vec) float32 {
 // dotQ4K: per block, isum = Σ_j scale_j Σ q4*q8 and msum = Σ_j min_j bsum_j
 // (both exact), then sum += dx*d*isum - dx*dmin*msum, blocks in order.
 func dotQ4K(row []byte, v *Vec) float32 {
+	if r, ok := dotQ4KFused(row, v); ok {
+		return r
+	}
+	return dotQ4KGeneric(row, v)
+}
+
+func dotQ4KGeneric(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q8KD)
 	row = row[:nb*q4KBytes]
@@ -333,6 +340,13 @@ func dotQ4K(row []byte, v *Vec) float32 {
 // dotQ6K: per block, isum = Σ_16-groups scale_g Σ (q6-32)*q8 (exact), then
 // sum += (d*dx)*isum, blocks in order.
 func dotQ6K(row []byte, v *Vec) float32 {
+	if r, ok := dotQ6KFused(row, v); ok {
+		return r
+	}
+	return dotQ6KGeneric(row, v)
+}
+
+func dotQ6KGeneric(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q8KD)
 	row = row[:nb*q6KBytes]

@@ -113,3 +113,31 @@ func dotQ40Fused(row []byte, v *Vec) (float32, bool) {
 	_ = v.q80Sum[nb-1]
 	return dotQ40AVX2(&row[0], &v.q80Q[0], &v.q80D[0], &v.q80Sum[0], nb), true
 }
+
+//go:noescape
+func dotQ4KAVX2(w *byte, xq *int8, xd *float32, bsums *int16, nb int) float32
+
+//go:noescape
+func dotQ6KAVX2(w *byte, xq *int8, xd *float32, bsums *int16, nb int) float32
+
+func dotQ4KFused(row []byte, v *Vec) (float32, bool) {
+	nb := len(v.q8KD)
+	if !useAVX2 || nb == 0 {
+		return 0, false
+	}
+	_ = row[nb*q4KBytes-1]
+	_ = v.q8KQ[nb*QKK-1]
+	_ = v.q8KBsum[nb*16-1]
+	return dotQ4KAVX2(&row[0], &v.q8KQ[0], &v.q8KD[0], &v.q8KBsum[0], nb), true
+}
+
+func dotQ6KFused(row []byte, v *Vec) (float32, bool) {
+	nb := len(v.q8KD)
+	if !useAVX2 || nb == 0 {
+		return 0, false
+	}
+	_ = row[nb*q6KBytes-1]
+	_ = v.q8KQ[nb*QKK-1]
+	_ = v.q8KBsum[nb*16-1]
+	return dotQ6KAVX2(&row[0], &v.q8KQ[0], &v.q8KD[0], &v.q8KBsum[0], nb), true
+}

@@ -333,3 +333,199 @@ dq40loop:
 	VZEROUPPER
 	MOVSS X0, ret+40(FP)
 	RET
+
+// func dotQ4KAVX2(w *byte, xq *int8, xd *float32, bsums *int16, nb int) float32
+// Per super-block: isum = Σ_j scale_j * Σ nibble*x (exact, via madd with the
+// scale), msum = Σ_j min_j * (bsum[2j]+bsum[2j+1]) (exact), then
+// sum += float32(d*float32(isum)) - float32(dmin*float32(msum)) with
+// d = fp16(w.d)*xd[b] and dmin = fp16(w.dmin)*xd[b], as dotQ4KGeneric.
+// Frame: 8 scales then 8 mins as int16 at 0(SP)..31(SP).
+#define Q4K_FUSED_SUB(woff, xlo, xhi, slo, shi) \
+	VMOVDQU woff(SI), Y0 \
+	VPAND Y14, Y0, Y1 \
+	VPSRLW $4, Y0, Y2 \
+	VPAND Y14, Y2, Y2 \
+	VPMADDUBSW xlo(DI), Y1, Y1 \
+	VPBROADCASTW slo(SP), Y5 \
+	VPMADDWD Y5, Y1, Y1 \
+	VPADDD Y1, Y8, Y8 \
+	VPMADDUBSW xhi(DI), Y2, Y2 \
+	VPBROADCASTW shi(SP), Y5 \
+	VPMADDWD Y5, Y2, Y2 \
+	VPADDD Y2, Y8, Y8
+
+TEXT ·dotQ4KAVX2(SB), NOSPLIT, $32-44
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xd+16(FP), BX
+	MOVQ bsums+24(FP), DX
+	MOVQ nb+32(FP), CX
+	CONSTS
+	VXORPS X11, X11, X11
+dq4kloop:
+	// Unpack the 12 scale bytes as ggml's utmp trick.
+	MOVL 4(SI), R8
+	MOVL 8(SI), R9
+	MOVL 12(SI), R10
+	// utmp3 = ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4)
+	MOVL R10, R11
+	SHRL $4, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL R9, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R11
+	// uaux = u1 & 0x3f3f3f3f (mins 0..3)
+	MOVL R9, R13
+	ANDL $0x3f3f3f3f, R13
+	// u1' = (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4)
+	MOVL R10, R9
+	ANDL $0x0f0f0f0f, R9
+	MOVL R8, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R9
+	// u0 &= 0x3f3f3f3f
+	ANDL $0x3f3f3f3f, R8
+	// scales bytes: R8 (0..3), R9 (4..7); mins: R13 (0..3), R11 (4..7)
+	VMOVD R8, X6
+	VPINSRD $1, R9, X6, X6
+	VPINSRD $2, R13, X6, X6
+	VPINSRD $3, R11, X6, X6
+	VPMOVZXBW X6, Y6
+	VMOVDQU Y6, 0(SP)
+	// msum: mins (words 8..15 of Y6) . pair sums of bsums
+	VMOVDQU (DX), X9
+	VMOVDQU 16(DX), X10
+	VPHADDW X10, X9, X9
+	VEXTRACTI128 $1, Y6, X7
+	VPMADDWD X7, X9, X9
+	VPSHUFD $0x4E, X9, X10
+	VPADDD X10, X9, X9
+	VPSHUFD $0xB1, X9, X10
+	VPADDD X10, X9, X9
+	// isum
+	VPXOR Y8, Y8, Y8
+	Q4K_FUSED_SUB(16, 0, 32, 0, 2)
+	Q4K_FUSED_SUB(48, 64, 96, 4, 6)
+	Q4K_FUSED_SUB(80, 128, 160, 8, 10)
+	Q4K_FUSED_SUB(112, 192, 224, 12, 14)
+	VEXTRACTI128 $1, Y8, X2
+	VPADDD X2, X8, X8
+	VPSHUFD $0x4E, X8, X2
+	VPADDD X2, X8, X8
+	VPSHUFD $0xB1, X8, X2
+	VPADDD X2, X8, X8
+	// floats: d = fp16(w.d)*dx, dmin = fp16(w.dmin)*dx
+	VCVTDQ2PS X8, X8
+	VCVTDQ2PS X9, X1
+	MOVWLZX (SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMULSS (BX), X3, X3
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	VMULSS (BX), X4, X4
+	VMULSS X8, X3, X3
+	VMULSS X1, X4, X4
+	VSUBSS X4, X3, X3
+	VADDSS X3, X11, X11
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $4, BX
+	ADDQ $32, DX
+	DECQ CX
+	JNZ dq4kloop
+	VZEROUPPER
+	MOVSS X11, ret+40(FP)
+	RET
+
+// Q6K_FUSED: Y3 holds 32 unsigned 6-bit values for activations at xoff(DI),
+// groups g and g+1 have scales at sg(SP) and sg+2(SP); accumulates into Y8.
+#define Q6K_FUSED(xoff, sg) \
+	VPMADDUBSW xoff(DI), Y3, Y3 \
+	VPBROADCASTW sg(SP), X5 \
+	VPBROADCASTW sg+2(SP), X7 \
+	VINSERTI128 $1, X7, Y5, Y5 \
+	VPMADDWD Y5, Y3, Y3 \
+	VPADDD Y3, Y8, Y8
+
+#define Q6K_FUSED_HALF(qloff, qhoff, xoff, soff) \
+	VMOVDQU qloff(SI), Y0 \
+	VMOVDQU qloff+32(SI), Y1 \
+	VMOVDQU qhoff(SI), Y2 \
+	VPAND Y14, Y0, Y3 \
+	VPAND Y13, Y2, Y4 \
+	VPSLLW $4, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6K_FUSED(xoff, soff) \
+	VPAND Y14, Y1, Y3 \
+	VPSRLW $2, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPSLLW $4, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6K_FUSED(xoff+32, soff+4) \
+	VPSRLW $4, Y0, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPSRLW $4, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPSLLW $4, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6K_FUSED(xoff+64, soff+8) \
+	VPSRLW $4, Y1, Y3 \
+	VPAND Y14, Y3, Y3 \
+	VPSRLW $6, Y2, Y4 \
+	VPAND Y13, Y4, Y4 \
+	VPSLLW $4, Y4, Y4 \
+	VPOR Y4, Y3, Y3 \
+	Q6K_FUSED(xoff+96, soff+12)
+
+// func dotQ6KAVX2(w *byte, xq *int8, xd *float32, bsums *int16, nb int) float32
+// Per super-block: isum = Σ_g sc_g*Σ q6u*x - 32*Σ_g sc_g*bsum_g (exact),
+// then sum += float32(d*float32(isum)), d = fp16(w.d)*xd[b], as
+// dotQ6KGeneric. Frame: the 16 scales as int16.
+TEXT ·dotQ6KAVX2(SB), NOSPLIT, $32-44
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), DI
+	MOVQ xd+16(FP), BX
+	MOVQ bsums+24(FP), DX
+	MOVQ nb+32(FP), CX
+	CONSTS
+	VXORPS X11, X11, X11
+dq6kloop:
+	VPMOVSXBW 192(SI), Y6
+	VMOVDQU Y6, 0(SP)
+	// corr = Σ_g sc_g * bsum_g
+	VMOVDQU (DX), Y9
+	VPMADDWD Y6, Y9, Y9
+	VPXOR Y8, Y8, Y8
+	Q6K_FUSED_HALF(0, 128, 0, 0)
+	Q6K_FUSED_HALF(64, 160, 128, 16)
+	// isum = Σ Y8 - 32 * Σ Y9
+	VPSLLD $5, Y9, Y9
+	VPSUBD Y9, Y8, Y8
+	VEXTRACTI128 $1, Y8, X2
+	VPADDD X2, X8, X8
+	VPSHUFD $0x4E, X8, X2
+	VPADDD X2, X8, X8
+	VPSHUFD $0xB1, X8, X2
+	VPADDD X2, X8, X8
+	VCVTDQ2PS X8, X8
+	MOVWLZX 208(SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMULSS (BX), X3, X3
+	VMULSS X8, X3, X3
+	VADDSS X3, X11, X11
+	ADDQ $210, SI
+	ADDQ $256, DI
+	ADDQ $4, BX
+	ADDQ $32, DX
+	DECQ CX
+	JNZ dq6kloop
+	VZEROUPPER
+	MOVSS X11, ret+40(FP)
+	RET

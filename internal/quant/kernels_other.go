@@ -13,3 +13,5 @@ func q6KSums(w []byte, x []int8, out []int32)   { q6KSumsGeneric(w, x, out) }
 
 func dotQ80Fused(row []byte, v *Vec) (float32, bool) { return 0, false }
 func dotQ40Fused(row []byte, v *Vec) (float32, bool) { return 0, false }
+func dotQ4KFused(row []byte, v *Vec) (float32, bool) { return 0, false }
+func dotQ6KFused(row []byte, v *Vec) (float32, bool) { return 0, false }

@@ -72,6 +72,37 @@ func TestKernelsMatchGeneric(t *testing.T) {
 			}
 		}
 	}
+	// Fused Q4_K/Q6_K row kernels against the generic definition.
+	for _, nb := range []int{1, 2, 9} {
+		x := make([]float32, nb*QKK)
+		for i := range x {
+			x[i] = r.uniform() * 4
+		}
+		var v Vec
+		v.Load(x)
+		v.Prepare(gguf.TypeQ4_K)
+		for _, tc := range []struct {
+			name       string
+			blockBytes int
+			dOffs      []int
+			fast, slow func([]byte, *Vec) float32
+		}{
+			{"q4_K", q4KBytes, []int{1, 3}, dotQ4K, dotQ4KGeneric},
+			{"q6_K", q6KBytes, []int{209}, dotQ6K, dotQ6KGeneric},
+		} {
+			for trial := 0; trial < 20; trial++ {
+				w := randBytes(nb * tc.blockBytes)
+				for b := 0; b < nb; b++ {
+					for _, o := range tc.dOffs {
+						w[b*tc.blockBytes+o] &= 0x3f // finite float16 scales
+					}
+				}
+				if got, want := tc.fast(w, &v), tc.slow(w, &v); math.Float32bits(got) != math.Float32bits(want) {
+					t.Fatalf("%s nb=%d: %v, generic %v", tc.name, nb, got, want)
+				}
+			}
+		}
+	}
 	for _, nb := range []int{1, 3, 17} {
 		tests := []struct {
 			name          string
