@@ -422,6 +422,25 @@ func (d *driver) buildTx(cmd string, pos []string, opts map[string]string, line 
 			v.ChannelID, err = strconv.ParseUint(c, 10, 64)
 		}
 		m = tx.RedeemVoucher{Voucher: v}
+	case "multi":
+		// multi FROM send:TO:AMOUNT…: several sends in one transaction
+		var msgs []tx.Msg
+		for _, part := range pos[1:] {
+			f := strings.Split(part, ":")
+			if len(f) != 3 || f[0] != "send" {
+				return nil, fmt.Errorf("multi: want send:TO:AMOUNT, got %q", part)
+			}
+			a, err := parseAmount(f[2])
+			if err != nil {
+				return nil, err
+			}
+			msg, err := tx.NewMsg(tx.Send{To: d.addr(f[1]), Amount: a})
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, msg)
+		}
+		return d.sign(from, msgs, opts)
 	case "msg":
 		// msg FROM TYPE JSON: an arbitrary (e.g. unknown) message
 		rest := line[strings.Index(line, arg(1))+len(arg(1)):]
