@@ -7,13 +7,13 @@ package demomodel
 func expectedSHA256(name string) string {
 	switch name {
 	case "mycel-ref":
-		return "77a1e6fd8fcc7b612e176acbc6c61b418ea1b6b1dec2bf4a470bf6d0cc11f6e8"
+		return "60dd973e5ce58ee7fcad1271172fdbe144e325ac4aacba0c7cf3ccb212ed1923"
 	case "mycel-ref-q8":
-		return "9a1b24bb2507148a0c1dde6b95634f2dd6f7ae6a3d8a8a1327b543e725e470e0"
+		return "460febe78e20ffc063d2f5149683d907b43a24a4e374c99766c1473eb1b7010c"
 	case "mycel-ref-q4km":
-		return "18729917807cd4e771b00ac21d7ddf053ce480bc1c204b3ce65ef8aa0ab29964"
+		return "8131d7a1e10ec090f4d1d6e6a359248f5cad6fa3f5a969f08d4eb66c473274a3"
 	case "mycel-sub":
-		return "085cfce90118ebbdbec89a8822f3c0e47d872f569db31163669a068a336a2dee"
+		return "9da7b4cca5ae61e9e46654cb6165494de926bed4daefe9ee9122fa56b1710625"
 	}
 	return ""
 }

@@ -64,14 +64,20 @@ func (t *bpeTokenizer) chatStream(corpus string, parasPerTurn int) ([]int32, err
 		if out, err = t.encode(role+"\n"+content, out); err != nil {
 			return
 		}
+		// The "\n" the template writes after <|im_end|> is left out: a
+		// bigram model would learn "\n" -> <|im_start|> from it and start
+		// new turns in the middle of answers.
 		out = append(out, t.imEnd)
-		out, err = t.encode("\n", out)
 	}
 	for i := 0; i < len(paras); i += parasPerTurn {
 		j := min(i+parasPerTurn, len(paras))
 		body := strings.Join(paras[i:j], "\n\n")
 		first, _, _ := strings.Cut(body, "\n")
-		turn("system", defaultSystem)
+		if i%(8*parasPerTurn) == 0 {
+			// Only some conversations carry the default system turn, so
+			// "\n" -> "You are a helpful assistant" stays a weak bigram.
+			turn("system", defaultSystem)
+		}
 		turn("user", first)
 		turn("assistant", body)
 	}
