@@ -24,19 +24,24 @@ func ParseIDs(out []byte) ([]int, error) {
 		return ids, nil
 	case out[0] == '{':
 		var obj struct {
-			IDs    *[]int `json:"ids"`
-			Tokens *[]int `json:"tokens"`
+			IDs    json.RawMessage `json:"ids"`
+			Tokens json.RawMessage `json:"tokens"`
 		}
 		if err := json.Unmarshal(out, &obj); err != nil {
 			return nil, fmt.Errorf("parse ids: %w", err)
 		}
-		switch {
-		case obj.IDs != nil:
-			return *obj.IDs, nil
-		case obj.Tokens != nil:
-			return *obj.Tokens, nil
+		raw := obj.IDs
+		if raw == nil {
+			raw = obj.Tokens
 		}
-		return nil, fmt.Errorf("parse ids: object has neither ids nor tokens")
+		if raw == nil {
+			return nil, fmt.Errorf("parse ids: object has neither ids nor tokens")
+		}
+		var ids []int
+		if err := json.Unmarshal(raw, &ids); err != nil {
+			return nil, fmt.Errorf("parse ids: %w", err)
+		}
+		return ids, nil
 	}
 	fields := strings.FieldsFunc(string(out), func(r rune) bool {
 		return r == ' ' || r == ',' || r == '\n' || r == '\t' || r == '\r'

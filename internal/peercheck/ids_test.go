@@ -17,6 +17,7 @@ func TestParseIDs(t *testing.T) {
 		{"", []int{}, false},
 		{`{"ids":[5,6]}`, []int{5, 6}, false},
 		{`{"model":"m","tokens":[7]}`, []int{7}, false},
+		{`{"count":1,"ids":[7],"tokens":[{"id":7,"piece":"x"}]}`, []int{7}, false},
 		{"1 2\n3,4", []int{1, 2, 3, 4}, false},
 		{"[1, \"x\"]", nil, true},
 		{`{"other":[1]}`, nil, true},

@@ -14,6 +14,7 @@ type benchResult struct {
 	PromptTokens       int     `json:"prompt_tokens"`
 	GenTokens          int     `json:"gen_tokens"`
 	Parallel           int     `json:"parallel"`
+	Reps               int     `json:"reps"`
 	PrefillTokS        float64 `json:"prefill_tok_s"`
 	DecodeTokS         float64 `json:"decode_tok_s"`
 	DecodeTokSParallel float64 `json:"decode_tok_s_parallel"`
@@ -64,10 +65,12 @@ func argmax(l []float32) int {
 
 // bench measures prefill of promptTokens tokens, single-stream decode of
 // genTokens tokens, and decode of genTokens tokens in each of parallel
-// sequences batched together. Each phase is timed on its own; a short
+// sequences batched together. Each phase is timed on its own and repeated
+// reps times from an empty KV cache; the best rate of each phase is
+// reported, which filters out scheduler noise on a shared machine. A short
 // warm-up runs first.
-func (p *peer) bench(threads, promptTokens, genTokens, parallel int) (benchResult, error) {
-	r := benchResult{Model: p.path, Threads: threads, PromptTokens: promptTokens, GenTokens: genTokens, Parallel: parallel}
+func (p *peer) bench(threads, promptTokens, genTokens, parallel, reps int) (benchResult, error) {
+	r := benchResult{Model: p.path, Threads: threads, PromptTokens: promptTokens, GenTokens: genTokens, Parallel: parallel, Reps: reps}
 	prompt, err := p.benchPrompt(promptTokens)
 	if err != nil {
 		return r, err
@@ -84,62 +87,87 @@ func (p *peer) bench(threads, promptTokens, genTokens, parallel int) (benchResul
 	}
 	s.ctx.KvCacheClear()
 
+	for range reps {
+		prefill, decode, err := s.benchSingle(prompt, genTokens)
+		if err != nil {
+			return r, err
+		}
+		r.PrefillTokS = max(r.PrefillTokS, prefill)
+		r.DecodeTokS = max(r.DecodeTokS, decode)
+		if parallel > 1 {
+			par, err := s.benchParallel(prompt, genTokens, parallel)
+			if err != nil {
+				return r, err
+			}
+			r.DecodeTokSParallel = max(r.DecodeTokSParallel, par)
+		}
+	}
+	r.PeakRSSBytes = peakRSS()
+	return r, nil
+}
+
+// benchSingle times the prefill of prompt into sequence 0 of an empty cache
+// and the greedy decode of genTokens tokens after it.
+func (s *session) benchSingle(prompt []int, genTokens int) (prefill, decode float64, err error) {
+	s.ctx.KvCacheClear()
 	t0 := time.Now()
 	if err := s.prefill(0, prompt, 0); err != nil {
-		return r, err
+		return 0, 0, err
 	}
 	l, err := s.logits(s.batch.NumTokens() - 1)
 	if err != nil {
-		return r, err
+		return 0, 0, err
 	}
-	r.PrefillTokS = float64(promptTokens) / time.Since(t0).Seconds()
+	prefill = float64(len(prompt)) / time.Since(t0).Seconds()
 
 	next := argmax(l)
 	t0 = time.Now()
 	for i := range genTokens {
-		if err := s.step([]int{next}, []int{promptTokens + i}); err != nil {
-			return r, err
+		if err := s.step([]int{next}, []int{len(prompt) + i}); err != nil {
+			return 0, 0, err
 		}
 		l, err := s.logits(0)
 		if err != nil {
-			return r, err
+			return 0, 0, err
 		}
 		next = argmax(l)
 	}
-	r.DecodeTokS = float64(genTokens) / time.Since(t0).Seconds()
+	decode = float64(genTokens) / time.Since(t0).Seconds()
+	return prefill, decode, nil
+}
 
-	if parallel > 1 {
-		s.ctx.KvCacheClear()
-		tokens := make([]int, parallel)
-		pos := make([]int, parallel)
-		for q := range parallel {
-			if err := s.prefill(q, prompt, 0); err != nil {
-				return r, err
-			}
-			l, err := s.logits(s.batch.NumTokens() - 1)
-			if err != nil {
-				return r, err
-			}
-			tokens[q], pos[q] = argmax(l), promptTokens
+// benchParallel prefills prompt into parallel sequences (untimed), then
+// times genTokens decode steps that each carry one token of every sequence,
+// and returns the aggregate tokens per second.
+func (s *session) benchParallel(prompt []int, genTokens, parallel int) (float64, error) {
+	s.ctx.KvCacheClear()
+	tokens := make([]int, parallel)
+	pos := make([]int, parallel)
+	for q := range parallel {
+		if err := s.prefill(q, prompt, 0); err != nil {
+			return 0, err
 		}
-		t0 = time.Now()
-		for range genTokens {
-			if err := s.step(tokens, pos); err != nil {
-				return r, err
-			}
-			for q := range parallel {
-				l, err := s.logits(q)
-				if err != nil {
-					return r, err
-				}
-				tokens[q] = argmax(l)
-				pos[q]++
-			}
+		l, err := s.logits(s.batch.NumTokens() - 1)
+		if err != nil {
+			return 0, err
 		}
-		r.DecodeTokSParallel = float64(parallel*genTokens) / time.Since(t0).Seconds()
+		tokens[q], pos[q] = argmax(l), len(prompt)
 	}
-	r.PeakRSSBytes = peakRSS()
-	return r, nil
+	t0 := time.Now()
+	for range genTokens {
+		if err := s.step(tokens, pos); err != nil {
+			return 0, err
+		}
+		for q := range parallel {
+			l, err := s.logits(q)
+			if err != nil {
+				return 0, err
+			}
+			tokens[q] = argmax(l)
+			pos[q]++
+		}
+	}
+	return float64(parallel*genTokens) / time.Since(t0).Seconds(), nil
 }
 
 // peakRSS is the process's peak resident set size (ru_maxrss is in KiB on

@@ -4,7 +4,7 @@
 //
 //	llamapeer generate --model FILE --prompt TEXT --max-tokens N --logprobs K [--threads T]
 //	llamapeer tokenize --model FILE TEXT
-//	llamapeer bench --model FILE --threads T --prompt-tokens P --gen-tokens G [--parallel 4]
+//	llamapeer bench --model FILE --threads T --prompt-tokens P --gen-tokens G [--parallel 4] [--reps 3]
 //
 // Every command prints one JSON value on stdout. generate decodes greedily
 // from the raw logits (no sampling chain) and reports log-softmax
@@ -38,7 +38,7 @@ func main() {
 const usage = `usage:
   llamapeer generate --model FILE --prompt TEXT --max-tokens N --logprobs K [--threads T]
   llamapeer tokenize --model FILE TEXT
-  llamapeer bench --model FILE --threads T --prompt-tokens P --gen-tokens G [--parallel 4]
+  llamapeer bench --model FILE --threads T --prompt-tokens P --gen-tokens G [--parallel 4] [--reps 3]
 `
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -159,6 +159,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	promptTokens := fs.Int("prompt-tokens", 128, "prompt length for the prefill measurement")
 	genTokens := fs.Int("gen-tokens", 64, "tokens decoded per stream")
 	parallel := fs.Int("parallel", 4, "concurrent streams for the batched decode measurement (1 skips it)")
+	reps := fs.Int("reps", 3, "repetitions of each measurement; the best is reported")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -173,13 +174,15 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return errors.New("bench: --gen-tokens must be >= 1")
 	case *parallel < 1 || *parallel > 64:
 		return errors.New("bench: --parallel must be in 1..64")
+	case *reps < 1:
+		return errors.New("bench: --reps must be >= 1")
 	}
 	p, err := c.setup(stderr)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	r, err := p.bench(*threads, *promptTokens, *genTokens, *parallel)
+	r, err := p.bench(*threads, *promptTokens, *genTokens, *parallel, *reps)
 	if err != nil {
 		return err
 	}
