@@ -57,7 +57,8 @@ func (c Config) withDefaults() Config {
 // Request is one generation request.
 type Request struct {
 	Prompt []int32
-	// MaxTokens bounds the output; 0 means up to the context length.
+	// MaxTokens bounds the output; 0 means up to the context length or as
+	// much as the KV budget holds, whichever is less.
 	MaxTokens int
 	Sampling  Sampling
 	// Stop ends generation when the decoded output contains one of these
@@ -264,6 +265,9 @@ func (e *Engine) Generate(ctx context.Context, req Request, fn func(Token) error
 	maxTok := nCtx - len(req.Prompt)
 	if req.MaxTokens > 0 {
 		maxTok = min(maxTok, req.MaxTokens)
+	} else if fit := int(e.budget.total/e.m.kvBytesPerToken()) - len(req.Prompt); fit > 0 {
+		// Without a limit, generate up to what the KV budget holds.
+		maxTok = min(maxTok, fit)
 	}
 	kvBytes := int64(len(req.Prompt)+maxTok) * e.m.kvBytesPerToken()
 	if kvBytes > e.budget.total {

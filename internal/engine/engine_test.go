@@ -350,3 +350,15 @@ func TestRequestValidation(t *testing.T) {
 		t.Error("Score with a negative token id: want error")
 	}
 }
+
+func TestMaxTokensFromBudget(t *testing.T) {
+	m, _ := defaultSpec("llama", gguf.TypeF32).load(t)
+	e := startEngine(t, m, Config{Threads: 2, KVBudgetBytes: 30 * m.KVBytesPerToken()})
+	res, err := e.Generate(context.Background(), Request{Prompt: testPrompt(10, 4), IgnoreEOG: true}, func(Token) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FinishReason != FinishLength || len(res.Tokens) != 20 {
+		t.Errorf("finish %q after %d tokens, want length after 20 (30-token budget, 10-token prompt)", res.FinishReason, len(res.Tokens))
+	}
+}
