@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -40,6 +41,7 @@ type ledgerBenchResult struct {
 	MeanBlockTxs  float64 `json:"mean_block_txs"`
 	SignSeconds   float64 `json:"sign_seconds"` // signing every tx up front (not timed above)
 	TimeoutCommit string  `json:"timeout_commit"`
+	TxIndex       string  `json:"tx_index"`
 	CPUs          int     `json:"cpus"`
 	GoVersion     string  `json:"go_version"`
 }
@@ -53,6 +55,9 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (node included) to this file")
 	timeoutCommit := fs.Duration("timeout-commit", 100*time.Millisecond, "CometBFT timeout_commit")
 	keep := fs.Bool("keep", false, "keep the devnet directory")
+	verbose := fs.Bool("v", false, "print every block as it commits")
+	txIndex := fs.String("tx-index", "null", "CometBFT tx indexer: null (as on a validator) or kv (the devnet default, needed by /tx?hash and tx_search)")
+	cometLog := fs.Bool("comet-log", false, "print CometBFT's debug logs to stderr")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -96,7 +101,12 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		addrs[i] = address.FromPubKey(privs[i].Public().(ed25519.PublicKey))
 	}
 	params := ledger.DefaultParams()
+	var comet *slog.Logger
+	if *cometLog {
+		comet = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	d, err := devnet.New(devnet.Config{
+		CometLogger: comet,
 		Dir: dir, Validators: *validators, ChainID: "mycel-bench",
 		Genesis: func(g *ledger.Genesis) error {
 			for _, a := range addrs {
@@ -107,6 +117,7 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		},
 		Tune: func(c *cmtcfg.Config) {
 			c.Consensus.TimeoutCommit = *timeoutCommit
+			c.TxIndex.Indexer = *txIndex
 			c.Mempool.Size = *nTxs + 1000
 			c.Mempool.CacheSize = 2 * (*nTxs + 1000)
 		},
@@ -246,6 +257,9 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return fmt.Errorf("bench ledger: block results %d: %w", h, err)
 		}
 		n := len(res.TxsResults)
+		if *verbose {
+			progress("%8.3fs  height %d  %d txs  (accepted so far %d)", time.Since(start).Seconds(), h, n, accepted.Load())
+		}
 		if n > 0 {
 			blocks++
 			end = time.Now()
@@ -276,7 +290,7 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		Benchmark: "ledger", Validators: *validators, Accounts: *nAccounts, Txs: *nTxs,
 		Accepted: int(accepted.Load()), Committed: committed, Failed: failed, Seconds: secs,
 		TxPerSecond: float64(committed) / secs, Blocks: blocks, MaxBlockTxs: maxBlock,
-		SignSeconds: signSeconds, TimeoutCommit: timeoutCommit.String(),
+		SignSeconds: signSeconds, TimeoutCommit: timeoutCommit.String(), TxIndex: *txIndex,
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 	}
 	if blocks > 0 {
@@ -292,6 +306,6 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(tw, "validators\taccounts\ttxs\tcommitted\tfailed\tseconds\ttx/s\tblocks\tmean txs/block\tmax txs/block\n")
 	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%d\t%.0f\t%d\n", r.Validators, r.Accounts, r.Txs, r.Committed, r.Failed, r.Seconds, r.TxPerSecond, r.Blocks, r.MeanBlockTxs, r.MaxBlockTxs)
 	tw.Flush()
-	fmt.Fprintf(stdout, "(%d CPUs, %s, timeout_commit %s; signing up front took %.2f s and is not counted)\n", r.CPUs, r.GoVersion, r.TimeoutCommit, r.SignSeconds)
+	fmt.Fprintf(stdout, "(%d CPUs, %s, timeout_commit %s, tx index %s; signing up front took %.2f s and is not counted)\n", r.CPUs, r.GoVersion, r.TimeoutCommit, r.TxIndex, r.SignSeconds)
 	return nil
 }

@@ -11,6 +11,7 @@ package abciapp
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,7 +53,19 @@ type App struct {
 	last    commitPoint    // last persisted block
 	pending *pendingBlock  // finalized but not yet committed
 	closed  bool
+	// checked remembers the sender and nonce of transactions CheckTx
+	// accepted, so that PrepareProposal need not decode them again.
+	checked map[[32]byte]txMeta
 }
+
+type txMeta struct {
+	sender string
+	nonce  uint64
+}
+
+// maxChecked bounds the checked cache (it is only a cache: a transaction
+// missing from it is decoded).
+const maxChecked = 1 << 18
 
 type pendingBlock struct {
 	height  int64
@@ -73,7 +86,7 @@ func Open(dir string, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{store: s, logger: logger, retain: opts.RetainBlocks}
+	a := &App{store: s, logger: logger, retain: opts.RetainBlocks, checked: map[[32]byte]txMeta{}}
 	if err := a.restore(); err != nil {
 		s.close()
 		return nil, err
@@ -200,9 +213,31 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	} else {
 		r = a.led.CheckTx(req.Tx)
 	}
+	a.remember(req.Tx, r.Code == ledger.CodeOK)
 	return &abci.ResponseCheckTx{
 		Code: r.Code, Codespace: r.Codespace, Log: r.Log, GasUsed: r.GasUsed, Events: events(r.Events),
 	}, nil
+}
+
+// remember records (ok) or forgets the sender and nonce of a checked
+// transaction.
+func (a *App) remember(raw []byte, ok bool) {
+	h := sha256.Sum256(raw)
+	if !ok {
+		delete(a.checked, h)
+		return
+	}
+	if _, seen := a.checked[h]; seen {
+		return
+	}
+	t, err := tx.Decode(raw) // cheap next to the signature check just done
+	if err != nil {
+		return
+	}
+	if len(a.checked) >= maxChecked {
+		clear(a.checked)
+	}
+	a.checked[h] = txMeta{sender: t.Body.Sender, nonce: t.Body.Nonce}
 }
 
 // statelessCheck decodes raw and checks its signature, chain id and
@@ -249,18 +284,22 @@ func (a *App) PrepareProposal(_ context.Context, req *abci.RequestPrepareProposa
 		if size+int64(len(raw)) > req.MaxTxBytes {
 			break
 		}
-		t, err := tx.Decode(raw)
-		if err != nil || t.Body.ChainID != a.last.ChainID {
-			continue
-		}
-		want, ok := next[t.Body.Sender]
+		m, ok := a.checked[sha256.Sum256(raw)]
 		if !ok {
-			want = a.nonce(t.Body.Sender)
+			t, err := tx.Decode(raw)
+			if err != nil || t.Body.ChainID != a.last.ChainID {
+				continue
+			}
+			m = txMeta{sender: t.Body.Sender, nonce: t.Body.Nonce}
 		}
-		if t.Body.Nonce != want {
+		want, ok := next[m.sender]
+		if !ok {
+			want = a.nonce(m.sender)
+		}
+		if m.nonce != want {
 			continue
 		}
-		next[t.Body.Sender] = want + 1
+		next[m.sender] = want + 1
 		size += int64(len(raw))
 		txs = append(txs, raw)
 	}
@@ -285,12 +324,13 @@ func (a *App) nonce(addr string) uint64 {
 	return acc.Nonce
 }
 
-// ProcessProposal rejects a block carrying a transaction that does not
-// decode: an honest proposer never includes one. Everything else is decided
-// by execution, which records failures per transaction.
+// ProcessProposal rejects a block carrying a transaction larger than a
+// transaction may be; everything else is decided by execution, which
+// records failures per transaction (decoding every transaction here would
+// cost as much as executing it).
 func (a *App) ProcessProposal(_ context.Context, req *abci.RequestProcessProposal) (*abci.ResponseProcessProposal, error) {
 	for _, raw := range req.Txs {
-		if _, err := tx.Decode(raw); err != nil {
+		if len(raw) > tx.MaxTxBytes {
 			return &abci.ResponseProcessProposal{Status: abci.ResponseProcessProposal_REJECT}, nil
 		}
 	}
@@ -314,6 +354,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abci.RequestFinalizeBlock) (
 	}
 	results := make([]*abci.ExecTxResult, len(req.Txs))
 	for i, raw := range req.Txs {
+		delete(a.checked, sha256.Sum256(raw))
 		r := a.led.DeliverTx(raw)
 		results[i] = &abci.ExecTxResult{
 			Code: r.Code, Codespace: r.Codespace, Log: r.Log, GasUsed: r.GasUsed, Events: events(r.Events),

@@ -341,7 +341,8 @@ func TestPrepareAndProcessProposal(t *testing.T) {
 		want abci.ResponseProcessProposal_ProposalStatus
 	}{
 		{[][]byte{good1, good2}, abci.ResponseProcessProposal_ACCEPT},
-		{[][]byte{good1, []byte("junk")}, abci.ResponseProcessProposal_REJECT},
+		{[][]byte{good1, []byte("junk")}, abci.ResponseProcessProposal_ACCEPT}, // execution fails it
+		{[][]byte{good1, make([]byte, tx.MaxTxBytes+1)}, abci.ResponseProcessProposal_REJECT},
 	} {
 		r, err := a.ProcessProposal(ctx, &abci.RequestProcessProposal{Txs: tc.txs, Height: 1})
 		if err != nil {
