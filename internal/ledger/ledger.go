@@ -222,7 +222,8 @@ func (l *Ledger) EndBlock() []Event {
 }
 
 // Commit makes the block's writes the committed state and returns the new app hash and every
-// key changed since the last Commit, sorted by key. The caller persists both atomically. It
+// key changed since the last Commit, sorted by key (values are shared with the ledger: do not
+// modify them). The caller persists both atomically. It
 // resets the check-state. Called with no block in progress it returns the current app hash
 // and any pending genesis writes without advancing the height.
 func (l *Ledger) Commit() (appHashOut []byte, changes []KV) {
