@@ -170,3 +170,36 @@ func TestLogprobsCommitment(t *testing.T) {
 		t.Errorf("empty commitment = %s, want %x", got, empty)
 	}
 }
+
+func TestHeaderRoundTrip(t *testing.T) {
+	alice := key("alice")
+	v := SignVoucher("mycel-test", 3, 1234, alice)
+	s, err := EncodeHeader(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeVoucherHeader(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(v, got); diff != "" {
+		t.Errorf("voucher (-want +got):\n%s", diff)
+	}
+	if _, err := DecodeVoucherHeader(s + "=="); err != nil {
+		t.Errorf("padded value rejected: %v", err)
+	}
+	r := SignReceipt(sampleReceipt(), key("p"))
+	s, _ = EncodeHeader(r)
+	gr, err := DecodeReceiptHeader(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, gr); diff != "" {
+		t.Errorf("receipt (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "!!!", "bm90IGpzb24", strings.Repeat("A", MaxHeaderValue+1)} {
+		if _, err := DecodeVoucherHeader(bad); err == nil {
+			t.Errorf("DecodeVoucherHeader(%.20q) succeeded", bad)
+		}
+	}
+}
