@@ -97,6 +97,24 @@ func (m Msg) Decode() (any, error) {
 		return decodeAs[RedeemVoucher](m)
 	case TypeCloseChannel:
 		return decodeAs[CloseChannel](m)
+	case TypeAnchorReceipts:
+		return decodeAs[AnchorReceipts](m)
+	case TypeCommitAuditSeed:
+		return decodeAs[CommitAuditSeed](m)
+	case TypeRevealAuditSeed:
+		return decodeAs[RevealAuditSeed](m)
+	case TypeSubmitAuditReport:
+		return decodeAs[SubmitAuditReport](m)
+	case TypeSubmitEvidence:
+		return decodeAs[SubmitEvidence](m)
+	case TypeVoteEvidence:
+		return decodeAs[VoteEvidence](m)
+	case TypeCommitWeights:
+		return decodeAs[CommitWeights](m)
+	case TypeRevealWeights:
+		return decodeAs[RevealWeights](m)
+	case TypeRecordCapacity:
+		return decodeAs[RecordCapacity](m)
 	default:
 		return nil, unknownf("%.64q", m.Type)
 	}

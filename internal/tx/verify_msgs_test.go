@@ -1,0 +1,163 @@
+package tx
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mycel-network/mycel/internal/channel"
+)
+
+func hexOf(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+func sampleReceipt() channel.Receipt {
+	r := channel.Receipt{ChainID: "mycel-test", RequestID: "req-1", Provider: addr("pat"), Consumer: addr("carl"),
+		ChannelID: 1, ModelID: "m1", ModelSHA256: hexOf("m1"), RequestHash: hexOf("req"), OutputHash: hexOf("out"),
+		TokensIn: 10, TokensOut: 20, PriceInPerMTok: 1000, PriceOutPerMTok: 2000, Cost: 1, Cumulative: 1,
+		LogprobsCommitment: hexOf("lp"), FinishReason: "stop", TimeUnixMs: 1}
+	return channel.SignReceipt(r, testKey("pat"))
+}
+
+func TestVerifyMsgsValidateBasic(t *testing.T) {
+	h := hexOf("x")
+	leaves := []AnchorLeaf{{addr("p1"), "r1"}, {addr("p2"), "r2"}, {addr("p1"), "r3"}}
+	ev := SubmitEvidence{Receipt: sampleReceipt(), Summary: EvidenceSummary{PositionsChecked: 20, Mismatches: 7, Verdict: VerdictSubstitution}, Bond: 5}
+	mutEv := func(f func(*SubmitEvidence)) SubmitEvidence {
+		e := ev
+		f(&e)
+		return e
+	}
+	ws := []ProviderWeight{{addr("p1"), 3}, {addr("p2"), 1}}
+	if ws[0].Provider > ws[1].Provider {
+		ws[0], ws[1] = ws[1], ws[0]
+	}
+	tests := []struct {
+		name string
+		m    Message
+		ok   bool
+	}{
+		{"anchor ok", AnchorReceipts{Epoch: 1, Root: h, Count: 3}, true},
+		{"anchor upper-case root", AnchorReceipts{Epoch: 1, Root: strings.ToUpper(h), Count: 3}, false},
+		{"anchor short root", AnchorReceipts{Epoch: 1, Root: h[:62], Count: 3}, false},
+		{"anchor zero count", AnchorReceipts{Epoch: 1, Root: h}, false},
+		{"commit seed ok", CommitAuditSeed{Epoch: 0, Commitment: h}, true},
+		{"commit seed bad", CommitAuditSeed{Epoch: 0, Commitment: "zz"}, false},
+		{"reveal seed ok", RevealAuditSeed{Epoch: 0, Seed: h}, true},
+		{"reveal seed short", RevealAuditSeed{Epoch: 0, Seed: "00"}, false},
+		{"report ok", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: leaves, Audited: []uint32{0, 2}, Failed: []uint32{2}}, true},
+		{"report no leaves", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Audited: []uint32{5}}, true},
+		{"report bad anchor", SubmitAuditReport{Epoch: 1, Anchor: "nope"}, false},
+		{"report index out of range", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: leaves, Audited: []uint32{3}}, false},
+		{"report unsorted", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: leaves, Audited: []uint32{2, 0}}, false},
+		{"report duplicate", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: leaves, Audited: []uint32{1, 1}}, false},
+		{"report failed not audited", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: leaves, Audited: []uint32{0}, Failed: []uint32{1}}, false},
+		{"report bad leaf provider", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: []AnchorLeaf{{"x", "r"}}}, false},
+		{"report bad request id", SubmitAuditReport{Epoch: 1, Anchor: addr("g"), Leaves: []AnchorLeaf{{addr("p"), "a b"}}}, false},
+		{"evidence ok", ev, true},
+		{"evidence unsigned", mutEv(func(e *SubmitEvidence) { e.Receipt.Signature = nil }), false},
+		{"evidence bad cost", mutEv(func(e *SubmitEvidence) { e.Receipt.Cost = 9 }), false},
+		{"evidence bad hash", mutEv(func(e *SubmitEvidence) { e.Receipt.OutputHash = "abc" }), false},
+		{"evidence bad verdict", mutEv(func(e *SubmitEvidence) { e.Summary.Verdict = "vibes" }), false},
+		{"evidence mismatches > positions", mutEv(func(e *SubmitEvidence) { e.Summary.Mismatches = 21 }), false},
+		{"evidence zero bond", mutEv(func(e *SubmitEvidence) { e.Bond = 0 }), false},
+		{"evidence no chain", mutEv(func(e *SubmitEvidence) { e.Receipt.ChainID = "" }), false},
+		{"vote ok", VoteEvidence{ID: 1, Guilty: true}, true},
+		{"vote zero id", VoteEvidence{}, false},
+		{"commit weights ok", CommitWeights{Epoch: 2, Hash: h}, true},
+		{"commit weights bad", CommitWeights{Epoch: 2, Hash: ""}, false},
+		{"reveal weights ok", RevealWeights{Epoch: 2, Weights: ws, Salt: "abcd"}, true},
+		{"reveal weights empty vector", RevealWeights{Epoch: 2, Salt: "ab"}, true},
+		{"reveal weights unsorted", RevealWeights{Epoch: 2, Weights: []ProviderWeight{ws[1], ws[0]}, Salt: "ab"}, false},
+		{"reveal weights duplicate", RevealWeights{Epoch: 2, Weights: []ProviderWeight{ws[0], ws[0]}, Salt: "ab"}, false},
+		{"reveal weights no salt", RevealWeights{Epoch: 2, Weights: ws}, false},
+		{"reveal weights odd salt", RevealWeights{Epoch: 2, Weights: ws, Salt: "abc"}, false},
+		{"reveal weights upper salt", RevealWeights{Epoch: 2, Weights: ws, Salt: "AB"}, false},
+		{"capacity ok", RecordCapacity{Provider: addr("p"), ModelID: "m1", TokensPerSecMilli: 1500}, true},
+		{"capacity bad model", RecordCapacity{Provider: addr("p"), ModelID: "M1"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.m.ValidateBasic()
+			if tt.ok && err != nil {
+				t.Errorf("ValidateBasic = %v, want nil", err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalid) {
+				t.Errorf("ValidateBasic = %v, want ErrInvalid", err)
+			}
+			// Every message round-trips through Msg.
+			msg, err := NewMsg(tt.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := msg.Decode()
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if diff := cmp.Diff(any(tt.m), got); diff != "" {
+				t.Errorf("Decode(NewMsg(m)) (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAnchorRoot(t *testing.T) {
+	leaf := func(p, r string) [32]byte {
+		return sha256.Sum256([]byte(AnchorLeafDomain + p + "\x00" + r))
+	}
+	node := func(a, b [32]byte) [32]byte {
+		return sha256.Sum256(append(append([]byte(AnchorNodeDomain), a[:]...), b[:]...))
+	}
+	l1, l2, l3 := leaf("a", "1"), leaf("b", "2"), leaf("a", "3")
+	empty := sha256.Sum256([]byte(AnchorNodeDomain))
+	three := node(node(l1, l2), l3)
+	tests := []struct {
+		leaves []AnchorLeaf
+		want   [32]byte
+	}{
+		{nil, empty},
+		{[]AnchorLeaf{{"a", "1"}}, l1},
+		{[]AnchorLeaf{{"a", "1"}, {"b", "2"}}, node(l1, l2)},
+		{[]AnchorLeaf{{"a", "1"}, {"b", "2"}, {"a", "3"}}, three},
+	}
+	for i, tt := range tests {
+		if got := AnchorRoot(tt.leaves); got != hex.EncodeToString(tt.want[:]) {
+			t.Errorf("case %d: AnchorRoot = %s, want %x", i, got, tt.want)
+		}
+	}
+	// The separator makes ("ab","c") and ("a","bc") different leaves.
+	if (AnchorLeaf{"ab", "c"}).Hash() == (AnchorLeaf{"a", "bc"}).Hash() {
+		t.Error("leaf hash is ambiguous")
+	}
+}
+
+func TestCommitments(t *testing.T) {
+	seed := []byte("0123456789abcdef0123456789abcdef")
+	s := sha256.Sum256(seed)
+	if got := AuditSeedCommitment(seed); got != hex.EncodeToString(s[:]) {
+		t.Errorf("AuditSeedCommitment = %s", got)
+	}
+	ws := []ProviderWeight{{addr("p1"), 3}}
+	base := WeightsCommitment(1, addr("v"), ws, "ab")
+	if !isHex32(base) {
+		t.Fatalf("WeightsCommitment = %q, not 64 hex digits", base)
+	}
+	for name, other := range map[string]string{
+		"epoch":    WeightsCommitment(2, addr("v"), ws, "ab"),
+		"verifier": WeightsCommitment(1, addr("w"), ws, "ab"),
+		"weight":   WeightsCommitment(1, addr("v"), []ProviderWeight{{addr("p1"), 4}}, "ab"),
+		"salt":     WeightsCommitment(1, addr("v"), ws, "ac"),
+	} {
+		if other == base {
+			t.Errorf("changing the %s does not change the commitment", name)
+		}
+	}
+	if WeightsCommitment(1, addr("v"), nil, "ab") != WeightsCommitment(1, addr("v"), []ProviderWeight{}, "ab") {
+		t.Error("nil and empty weight vectors commit differently")
+	}
+}
