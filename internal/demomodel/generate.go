@@ -25,31 +25,37 @@ type Generated struct {
 // chatTemplate is Qwen2-Instruct's ChatML template, verbatim.
 const chatTemplate = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 
-// Recipes of the two float models.
-var (
-	refRecipe = recipe{
+// refRecipe is the reference model: 4 layers, rank-180 bigram and rank-31
+// skip-bigram statistics.
+func refRecipe() recipe {
+	return recipe{
 		shape: shape{layers: 4, dModel: 256, heads: 8, kvHeads: 4, ffn: 768, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
 		rank:  180, alpha: 3, gamma: 0.5, prevRank: 32, beta: 3, lambda: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 1,
 	}
-	subRecipe = recipe{
+}
+
+// subRecipe is the substitute: half the layers, a smaller MLP, rank-48
+// bigram and rank-7 skip-bigram statistics, heavier smoothing.
+func subRecipe() recipe {
+	return recipe{
 		shape: shape{layers: 2, dModel: 256, heads: 8, kvHeads: 4, ffn: 512, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
 		rank:  48, alpha: 30, gamma: 0.25, prevRank: 8, beta: 30, lambda: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 2,
 	}
-)
+}
 
 // modelFile is one file Generate writes: a float model encoded with a mix.
 type modelFile struct {
 	name, description string
-	base              *recipe
+	base              string // float model: "ref" or "sub"
 	mix               quantMix
 }
 
 func modelFiles() []modelFile {
 	return []modelFile{
-		{"mycel-ref", "reference model, F32: 4 layers, d_model 256, bigram statistics of Go's documentation", &refRecipe, mixF32},
-		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", &refRecipe, mixQ8_0},
-		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", &refRecipe, mixQ4KM},
-		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 bigram and rank-7 skip-bigram statistics, same tokenizer", &subRecipe, mixF32},
+		{"mycel-ref", "reference model, F32: 4 layers, d_model 256, bigram statistics of Go's documentation", "ref", mixF32},
+		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", "ref", mixQ8_0},
+		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "ref", mixQ4KM},
+		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 bigram and rank-7 skip-bigram statistics, same tokenizer", "sub", mixF32},
 	}
 }
 
@@ -75,7 +81,7 @@ func Generate(ctx context.Context, outDir string, progress func(msg string)) ([]
 	}
 	var (
 		st     *stats
-		floats = map[*recipe]*floatModel{}
+		floats = map[string]*floatModel{}
 	)
 	var out []Generated
 	for _, mf := range modelFiles() {
@@ -108,7 +114,11 @@ func Generate(ctx context.Context, outDir string, progress func(msg string)) ([]
 		if fm == nil {
 			progress(fmt.Sprintf("%s: building weights", mf.name))
 			var err error
-			if fm, err = buildFloat(st, *mf.base); err != nil {
+			rc := refRecipe()
+			if mf.base == "sub" {
+				rc = subRecipe()
+			}
+			if fm, err = buildFloat(st, rc); err != nil {
 				return nil, fmt.Errorf("generate %s: %w", mf.name, err)
 			}
 			floats[mf.base] = fm
