@@ -107,7 +107,7 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	d, err := devnet.New(devnet.Config{
 		CometLogger: comet,
-		Dir: dir, Validators: *validators, ChainID: "mycel-bench",
+		Dir:         dir, Validators: *validators, ChainID: "mycel-bench",
 		Genesis: func(g *ledger.Genesis) error {
 			for _, a := range addrs {
 				g.Accounts = append(g.Accounts, ledger.GenesisAccount{Address: a, Balance: 1_000_000_000_000})

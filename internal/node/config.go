@@ -38,7 +38,7 @@ func DefaultConfig(home string) *cmtcfg.Config {
 // once a second.
 func Fast(cfg *cmtcfg.Config, createEmptyBlocks bool) {
 	c := cfg.Consensus
-	c.TimeoutPropose = 1 * time.Second
+	c.TimeoutPropose = 3 * time.Second
 	c.TimeoutProposeDelta = 200 * time.Millisecond
 	c.TimeoutPrevote = 200 * time.Millisecond
 	c.TimeoutPrevoteDelta = 100 * time.Millisecond
@@ -51,6 +51,10 @@ func Fast(cfg *cmtcfg.Config, createEmptyBlocks bool) {
 		c.CreateEmptyBlocksInterval = time.Second
 	}
 	cfg.P2P.FlushThrottleTimeout = 10 * time.Millisecond
+	// Loopback is fast: the 5 MB/s default would make a large block take
+	// seconds to reach the other validators.
+	cfg.P2P.SendRate = 200 << 20
+	cfg.P2P.RecvRate = 200 << 20
 	cfg.P2P.AllowDuplicateIP = true
 	cfg.P2P.AddrBookStrict = false
 	cfg.P2P.PexReactor = false
