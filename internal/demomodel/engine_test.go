@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/engine"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/tokenizer"
@@ -16,7 +17,7 @@ import (
 
 // TestTokenizerAgrees checks that internal/tokenizer, reading the
 // vocabulary and merges from the generated file, splits the corpus exactly
-// as the statistics were taken.
+// as the statistics were taken, and that internal/chat finds the template.
 func TestTokenizerAgrees(t *testing.T) {
 	gs := generated(t)
 	raw, err := os.ReadFile(gs["mycel-ref"].Path)
@@ -58,15 +59,32 @@ func TestTokenizerAgrees(t *testing.T) {
 			}
 		}
 	}
-	chat, err := tok.Encode("<|im_start|>user\nhi<|im_end|>", tokenizer.EncodeOptions{ParseSpecial: true})
+	ids, err := tok.Encode("<|im_start|>user\nhi<|im_end|>", tokenizer.EncodeOptions{ParseSpecial: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if chat[0] != st.tok.imStart || chat[len(chat)-1] != st.tok.imEnd {
-		t.Errorf("special tokens not recognised: %v", chat)
+	if ids[0] != st.tok.imStart || ids[len(ids)-1] != st.tok.imEnd {
+		t.Errorf("special tokens not recognised: %v", ids)
 	}
 	if !tok.IsEOG(st.tok.imEnd) || !tok.IsEOG(st.tok.eot) {
 		t.Errorf("<|im_end|> and <|endoftext|> should end generation")
+	}
+
+	// internal/chat recognises the template as Qwen2's ChatML.
+	format, err := chat.FromGGUF(f)
+	if err != nil {
+		t.Fatalf("chat format: %v", err)
+	}
+	if format != chat.Qwen2 {
+		t.Errorf("chat format %v, want %v", format, chat.Qwen2)
+	}
+	got, err := format.Render([]chat.Message{{Role: "user", Content: "hi"}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+	if got != want {
+		t.Errorf("rendered chat %q, want %q", got, want)
 	}
 }
 
@@ -139,7 +157,7 @@ func TestEngineGeneratesCorpusLikeText(t *testing.T) {
 	for _, w := range words(text) {
 		vocab[w] = true
 	}
-	chat := "<|im_start|>user\nWhat does the append function do?<|im_end|>\n<|im_start|>assistant\n"
+	chatPrompt := "<|im_start|>user\nWhat does the append function do?<|im_end|>\n<|im_start|>assistant\n"
 	plain := "The built-in function append"
 	tests := []struct {
 		model    string
@@ -147,7 +165,7 @@ func TestEngineGeneratesCorpusLikeText(t *testing.T) {
 		sampling engine.Sampling
 		minKnown float64
 	}{
-		{"mycel-ref", chat, engine.Sampling{}, 0.9},
+		{"mycel-ref", chatPrompt, engine.Sampling{}, 0.9},
 		{"mycel-ref", plain, engine.Sampling{}, 0.9},
 		{"mycel-ref", plain, engine.Sampling{Temperature: 0.7, Seed: 1}, 0.8},
 		{"mycel-ref", plain, engine.Sampling{Temperature: 1, TopP: 0.9, Seed: 2}, 0.7},
