@@ -27,15 +27,16 @@ import (
 	"time"
 )
 
-// genTokens is how many tokens each engine generates per prompt. 32 tokens
-// over len(prompts) prompts gives a few hundred compared positions per
-// model, enough for the KV cache to grow well past the prompt (which is where
-// attention-order differences accumulate), while a run over the tens-of-MB
-// demo models takes seconds.
-const genTokens = 32
+// genTokens is how many tokens each engine generates per prompt (fewer when
+// the model ends its answer). 64 tokens over len(prompts) prompts compares a
+// few hundred positions per model, with the KV cache growing well past the
+// prompt (which is where attention-order differences accumulate), while the
+// whole check over the few-MB demo models takes seconds.
+const genTokens = 64
 
 // threads is the thread count of both engines. Neither engine's results
-// depend on it; one thread keeps the check cheap on a shared CI machine,
+// depend on it (llamapeer's output was checked byte-identical for 1, 2 and 4
+// threads on the demo models); one thread keeps the check cheap on a shared CI machine,
 // where llama.cpp's spinning thread pool slows down badly when its threads
 // compete for cores.
 const threads = "1"
@@ -67,6 +68,14 @@ var prompts = []string{
 	"The Go programming language is",
 	"A goroutine is",
 	"Hello, world! How are you today?",
+	"<|im_start|>user\nWhat is a channel?<|im_end|>\n<|im_start|>assistant\n",
+	"Errors are values.",
+	"The quick brown fox",
+	"type Reader interface {",
+	"// Package http provides",
+	"x := []int{",
+	"Q: What is the capital of France?\nA:",
+	"It was a dark and stormy night;",
 }
 
 var tokenizeStrings = []string{
