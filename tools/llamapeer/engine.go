@@ -20,14 +20,15 @@ type peer struct {
 	model *llama.Model
 }
 
-func loadPeer(path string) (*peer, error) {
+// loadPeer loads the model at path; vocabOnly loads just the tokenizer.
+func loadPeer(path string, vocabOnly bool) (*peer, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
 	llama.BackendInit()
 	// A no-op progress callback replaces llama.cpp's default one, which
 	// prints dots to stderr.
-	m, err := llama.LoadModelFromFile(path, llama.ModelParams{UseMmap: true, Progress: func(float32) {}})
+	m, err := llama.LoadModelFromFile(path, llama.ModelParams{UseMmap: true, VocabOnly: vocabOnly, Progress: func(float32) {}})
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
@@ -89,7 +90,7 @@ func (s *session) prefill(seq int, ids []int, start int) error {
 	return nil
 }
 
-// lastLogits returns the logits of output row i of the last Decode.
+// logits returns the logits of output row i of the last Decode.
 func (s *session) logits(i int) ([]float32, error) {
 	l := s.ctx.GetLogitsIth(i)
 	if l == nil {

@@ -74,7 +74,7 @@ func (c *common) register(fs *flag.FlagSet) {
 
 // setup validates the common flags, routes llama.cpp's log (which the llama
 // package writes through slog's default logger) and loads the model.
-func (c *common) setup(stderr io.Writer) (*peer, error) {
+func (c *common) setup(stderr io.Writer, vocabOnly bool) (*peer, error) {
 	if c.model == "" {
 		return nil, errors.New("--model is required")
 	}
@@ -83,7 +83,7 @@ func (c *common) setup(stderr io.Writer) (*peer, error) {
 		level = slog.LevelDebug
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
-	return loadPeer(c.model)
+	return loadPeer(c.model, vocabOnly)
 }
 
 func cmdGenerate(args []string, stdout, stderr io.Writer) error {
@@ -109,7 +109,7 @@ func cmdGenerate(args []string, stdout, stderr io.Writer) error {
 	case *threads < 1:
 		return errors.New("generate: --threads must be >= 1")
 	}
-	p, err := c.setup(stderr)
+	p, err := c.setup(stderr, false)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func cmdTokenize(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return errors.New("tokenize: want exactly one TEXT argument (use -- before text starting with -)")
 	}
-	p, err := c.setup(stderr)
+	p, err := c.setup(stderr, true)
 	if err != nil {
 		return err
 	}
@@ -177,7 +177,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	case *reps < 1:
 		return errors.New("bench: --reps must be >= 1")
 	}
-	p, err := c.setup(stderr)
+	p, err := c.setup(stderr, false)
 	if err != nil {
 		return err
 	}
