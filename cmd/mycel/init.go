@@ -25,6 +25,9 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var funds listFlag
 	fset.Var(&funds, "fund", "fund a key at genesis: NAME=AMOUNT (e.g. alice=1000myc); the key is created in HOME/keys if missing; repeatable")
 	output := fset.String("output", "text", "output format: text|json")
+	fast := fset.Bool("fast", false, "short consensus timeouts (~100 ms blocks), for a local node")
+	rpcLaddr := fset.String("rpc-laddr", "", "RPC listen address (default tcp://127.0.0.1:26657)")
+	p2pLaddr := fset.String("p2p-laddr", "", "p2p listen address (default tcp://0.0.0.0:26656)")
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
 		return err
@@ -37,6 +40,15 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	cfg := node.DefaultConfig(*home)
 	cfg.Moniker = *moniker
+	if *fast {
+		node.Fast(cfg, true)
+	}
+	if *rpcLaddr != "" {
+		cfg.RPC.ListenAddress = *rpcLaddr
+	}
+	if *p2pLaddr != "" {
+		cfg.P2P.ListenAddress = *p2pLaddr
+	}
 	if _, err := os.Stat(cfg.GenesisFile()); err == nil {
 		return fmt.Errorf("init: %s already exists: %s is initialised", cfg.GenesisFile(), *home)
 	} else if !errors.Is(err, fs.ErrNotExist) {
