@@ -1,0 +1,79 @@
+package verifier
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Bands are the thresholds of the re-check. DefaultBands holds the values
+// calibrated in docs/VERIFICATION.md; every statistical test's false-positive
+// rate per answer is at most Alpha (plus EOSFloor per output token for the
+// stop test), whatever the model.
+type Bands struct {
+	// Alpha is the per-answer false-positive rate of each statistical test
+	// (likelihood PIT, rank): an honest answer from the registered model
+	// fails it with probability at most Alpha.
+	Alpha float64 `json:"alpha"`
+	// RankK: the rank test counts tokens outside the reference's top RankK.
+	RankK int `json:"rank_k"`
+	// EOSFloor: an answer that claims to stop on end-of-generation where
+	// the reference gives that token less than this probability (after
+	// temperature) was truncated.
+	EOSFloor float64 `json:"eos_floor"`
+	// LogprobTol bounds |claimed - reference| per token for a peer engine,
+	// per weight type of the registered file (peercheck tolerances).
+	LogprobTol map[string]float64 `json:"logprob_tol"`
+	// PeerHardFactor: any token beyond PeerHardFactor*tol fails a peer.
+	PeerHardFactor float64 `json:"peer_hard_factor"`
+	// PeerBeyondFrac: more than this share of tokens beyond tol (and at
+	// least two) fails a peer.
+	PeerBeyondFrac float64 `json:"peer_beyond_frac"`
+	// PeerTokensInSlack is how many prompt tokens more than the reference
+	// counts a peer engine may bill (BOS handling differs between engines).
+	PeerTokensInSlack int `json:"peer_tokens_in_slack"`
+}
+
+// DefaultBands returns the calibrated bands.
+func DefaultBands() Bands {
+	return Bands{
+		Alpha:    1e-6,
+		RankK:    20,
+		EOSFloor: 1e-7,
+		LogprobTol: map[string]float64{
+			"F32":    5e-3,
+			"F16":    5e-3,
+			"Q8_0":   0.15,
+			"Q4_K_M": 0.3,
+		},
+		PeerHardFactor:    4,
+		PeerBeyondFrac:    0.05,
+		PeerTokensInSlack: 1,
+	}
+}
+
+// Validate checks the bands' ranges.
+func (b Bands) Validate() error {
+	switch {
+	case !(b.Alpha > 0 && b.Alpha < 1):
+		return fmt.Errorf("bands: alpha %v outside (0,1)", b.Alpha)
+	case b.RankK < 1 || b.RankK > scoreTopK:
+		return fmt.Errorf("bands: rank k %d outside [1,%d]", b.RankK, scoreTopK)
+	case !(b.EOSFloor > 0 && b.EOSFloor < 1):
+		return fmt.Errorf("bands: eos floor %v outside (0,1)", b.EOSFloor)
+	case len(b.LogprobTol) == 0:
+		return errors.New("bands: no logprob tolerances")
+	case !(b.PeerHardFactor >= 1):
+		return fmt.Errorf("bands: peer hard factor %v below 1", b.PeerHardFactor)
+	case !(b.PeerBeyondFrac >= 0 && b.PeerBeyondFrac < 1):
+		return fmt.Errorf("bands: peer beyond fraction %v outside [0,1)", b.PeerBeyondFrac)
+	case b.PeerTokensInSlack < 0:
+		return errors.New("bands: negative tokens-in slack")
+	}
+	for wt, t := range b.LogprobTol {
+		if !(t >= 0) || math.IsInf(t, 0) {
+			return fmt.Errorf("bands: logprob tolerance %v for %s", t, wt)
+		}
+	}
+	return nil
+}

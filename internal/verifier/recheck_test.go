@@ -1,0 +1,273 @@
+package verifier_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mycel-network/mycel/internal/demomodel"
+	"github.com/mycel-network/mycel/internal/verifier"
+	"github.com/mycel-network/mycel/internal/verifier/cheat"
+)
+
+// The demo models are generated and loaded once per test binary, on first
+// use (the pure tests run without them).
+var (
+	labOnce   sync.Once
+	labDir    string
+	labErr    error
+	theLab    *cheat.Lab
+	labCancel context.CancelFunc = func() {}
+	labDone   = make(chan error, 1)
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	labCancel()
+	if theLab != nil {
+		<-labDone
+		theLab.Close()
+	}
+	if labDir != "" {
+		os.RemoveAll(labDir)
+	}
+	os.Exit(code)
+}
+
+func lab(t *testing.T) *cheat.Lab {
+	t.Helper()
+	labOnce.Do(func() {
+		var ctx context.Context
+		ctx, labCancel = context.WithCancel(context.Background())
+		if labDir, labErr = os.MkdirTemp("", "verifier"); labErr != nil {
+			return
+		}
+		if _, labErr = demomodel.Generate(ctx, labDir, nil); labErr != nil {
+			return
+		}
+		theLab, labErr = cheat.OpenLab(cheat.LabConfig{Dir: labDir, Names: []string{"mycel-ref", "mycel-sub"}, Bands: verifier.DefaultBands()})
+		if labErr == nil {
+			go func() { labDone <- theLab.Run(ctx) }()
+		}
+	})
+	if labErr != nil {
+		t.Fatalf("lab: %v", labErr)
+	}
+	return theLab
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// served returns an honest answer of the reference to params, with the
+// request it answers.
+func served(t *testing.T, l *cheat.Lab, params verifier.ShopperParams) (cheat.Request, cheat.Served) {
+	t.Helper()
+	p, err := l.Provider(cheat.Honest, "mycel-ref", "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := l.Request("mycel-ref", params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.Serve(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req, s
+}
+
+// TestCheckTampering changes one thing at a time in an honest answer and
+// its receipt and wants exactly the matching checks to fail.
+func TestCheckTampering(t *testing.T) {
+	l := lab(t)
+	greedy := verifier.ShopperParams{PoolIndex: 3, Temperature: ptr(0.0), MaxTokens: 24, Logprobs: true}
+	sampled := verifier.ShopperParams{PoolIndex: 5, Temperature: ptr(0.8), Seed: ptr(int64(42)), MaxTokens: 24, Logprobs: true}
+	tests := []struct {
+		name    string
+		params  verifier.ShopperParams
+		profile verifier.Profile
+		tamper  func(req *cheat.Request, s *cheat.Served)
+		want    []string // failed checks
+	}{
+		{"honest greedy", greedy, verifier.ProfileBuiltin, nil, nil},
+		{"honest greedy peer", greedy, verifier.ProfilePeer, nil, nil},
+		{"honest seeded", sampled, verifier.ProfileBuiltin, nil, nil},
+		{"honest seeded peer", sampled, verifier.ProfilePeer, nil, nil},
+		{"other model hash", greedy, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.ModelSHA256 = "00" + s.Claim.ModelSHA256[2:]
+		}, []string{"model_hash"}},
+		{"tampered prompt", greedy, verifier.ProfilePeer, func(r *cheat.Request, _ *cheat.Served) {
+			r.Body = append([]byte(nil), r.Body...)
+			r.Body[len(r.Body)-3] ^= 1
+		}, []string{"request_hash"}},
+		{"inflated tokens out", sampled, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.TokensOut++
+		}, []string{"tokens_out"}},
+		{"inflated tokens in", greedy, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.TokensIn++
+		}, []string{"tokens_in"}},
+		{"peer tokens in within slack", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.TokensIn++
+		}, nil},
+		{"peer tokens in beyond slack", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.TokensIn += 2
+		}, []string{"tokens_in"}},
+		{"wrong commitment", sampled, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.LogprobsCommitment = verifier.LogprobsCommitment(s.Answer.IDs, nil)
+		}, []string{"logprobs_commitment"}},
+		{"logprob off by 1e-3 builtin", sampled, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.Logprobs[0] += 1e-3
+		}, []string{"logprobs_band"}},
+		{"logprob off by 1e-3 peer", sampled, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.Logprobs[0] += 1e-3
+		}, nil},
+		{"logprob off by 0.5 peer", sampled, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.Logprobs[0] -= 0.5
+		}, []string{"logprobs_band"}},
+		{"text edited", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.Text += "!"
+			s.Claim.OutputHash = hexSHA(s.Answer.Text)
+		}, []string{"text_tokens"}},
+		{"output hash", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.OutputHash = hexSHA("other")
+		}, []string{"output_hash"}},
+		{"finish reason mismatch", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Claim.FinishReason = "other"
+		}, []string{"finish_reason"}},
+		{"unknown finish", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.FinishReason, s.Claim.FinishReason = "content_filter", "content_filter"
+		}, []string{"finish_reason_known"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, s := served(t, l, tt.params)
+			if len(s.Answer.IDs) < 2 {
+				t.Fatalf("reference answered %d tokens; pick another prompt", len(s.Answer.IDs))
+			}
+			if tt.tamper != nil {
+				tt.tamper(&req, &s)
+			}
+			r, err := l.Check(context.Background(), "mycel-ref", req, s.Answer, s.Claim, tt.profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, r.Failed()); diff != "" {
+				t.Errorf("failed checks (-want +got):\n%s\nfindings: %+v", diff, r.Findings)
+			}
+			if r.Honest != (len(tt.want) == 0) {
+				t.Errorf("Honest = %v with failures %v", r.Honest, r.Failed())
+			}
+		})
+	}
+}
+
+// TestCheckStructural covers edits that change the tokens themselves.
+func TestCheckStructural(t *testing.T) {
+	l := lab(t)
+	ctx := context.Background()
+	t.Run("greedy token swapped", func(t *testing.T) {
+		req, s := served(t, l, verifier.ShopperParams{PoolIndex: 3, Temperature: ptr(0.0), MaxTokens: 24})
+		ids := append([]int32(nil), s.Answer.IDs...)
+		ids[1] = (ids[1] + 1) % 4000
+		s.Answer.IDs = ids
+		s.Answer.Text = decode(t, l, ids)
+		s.Claim.OutputHash = hexSHA(s.Answer.Text)
+		r, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, _ := r.Finding("greedy_argmax"); !f.Failed {
+			t.Errorf("greedy_argmax passed a swapped token: %+v", f)
+		}
+	})
+	t.Run("length below max tokens", func(t *testing.T) {
+		req, s := served(t, l, verifier.ShopperParams{PoolIndex: 9, Temperature: ptr(1.0), MaxTokens: 16, Seed: ptr(int64(3))})
+		if s.Answer.FinishReason != "length" {
+			t.Skipf("reference stopped early (%s)", s.Answer.FinishReason)
+		}
+		req.Sampling.MaxTokens = 40
+		r, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"finish_length"}, r.Failed()); diff != "" {
+			t.Errorf("failed checks (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("padded beyond max tokens", func(t *testing.T) {
+		req, s := served(t, l, verifier.ShopperParams{PoolIndex: 9, Temperature: ptr(1.0), MaxTokens: 16, Seed: ptr(int64(3))})
+		req.Sampling.MaxTokens = len(s.Answer.IDs) - 1
+		r, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, _ := r.Finding("max_tokens"); !f.Failed {
+			t.Errorf("max_tokens passed: %+v", f)
+		}
+	})
+	t.Run("bad input is an error", func(t *testing.T) {
+		req, s := served(t, l, verifier.ShopperParams{PoolIndex: 3, Temperature: ptr(0.0), MaxTokens: 8})
+		s.Answer.IDs = append([]int32{-5}, s.Answer.IDs...)
+		if _, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer); err == nil {
+			t.Error("negative token id: no error")
+		}
+		s.Answer.IDs = s.Answer.IDs[1:]
+		s.Answer.Logprobs = []float64{1}
+		if _, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer); err == nil {
+			t.Error("logprobs of another length: no error")
+		}
+	})
+}
+
+// TestCheatersCaught serves each cheating strategy and wants every answer
+// of the exact profile flagged, and the honest provider never.
+func TestCheatersCaught(t *testing.T) {
+	l := lab(t)
+	ctx := context.Background()
+	tests := []struct {
+		s     cheat.Strategy
+		cheap string
+		want  string // a check that must fail on every cheated answer
+	}{
+		{cheat.Substitute, "mycel-sub", "logprobs_commitment"},
+		{cheat.Inflate, "", "tokens_out"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.s), func(t *testing.T) {
+			p, err := l.Provider(tt.s, "mycel-ref", tt.cheap, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 8; i++ {
+				tr, err := l.Serve(ctx, p, "mycel-ref", verifier.DrawParams(77, i), true, verifier.ProfileBuiltin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(tr.Served.Answer.IDs) == 0 {
+					continue
+				}
+				if f, _ := tr.Report.Finding(tt.want); !f.Failed || tr.Report.Honest {
+					t.Errorf("request %d: %s not flagged (%+v)", i, tt.want, tr.Report.Findings)
+				}
+			}
+		})
+	}
+}
+
+func decode(t *testing.T, l *cheat.Lab, ids []int32) string {
+	t.Helper()
+	s, err := l.Models["mycel-ref"].Tokenizer.Decode(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func hexSHA(s string) string {
+	return verifier.HexSHA256([]byte(s))
+}
+
