@@ -21,7 +21,7 @@ var (
 	labErr    error
 	theLab    *cheat.Lab
 	labCancel context.CancelFunc = func() {}
-	labDone   = make(chan error, 1)
+	labDone                      = make(chan error, 1)
 )
 
 func TestMain(m *testing.M) {
@@ -270,4 +270,3 @@ func decode(t *testing.T, l *cheat.Lab, ids []int32) string {
 func hexSHA(s string) string {
 	return verifier.HexSHA256([]byte(s))
 }
-

@@ -66,7 +66,7 @@ type Provider struct {
 	// Decode turns token ids into text (the model's tokenizer); the
 	// truncating cheater uses it to return text consistent with its tokens.
 	Decode func([]int32) (string, error)
-	n          uint64
+	n      uint64
 }
 
 // Served is the outcome of one request.
