@@ -165,26 +165,49 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 	return nLogits
 }
 
-// rowsPerTask is how many weight rows one task of a matrix product covers;
-// the rows of a task are multiplied with every vector of the batch while they
-// are in cache.
-const rowsPerTask = 16
+// tileBytes is the weight bytes one task of a matrix product covers: the
+// task's rows stay in L1 cache while every vector of the batch is multiplied
+// with them, so each activation vector is read once per tile rather than
+// once per row.
+const tileBytes = 16 << 10
 
 // matmul computes out[b*stride+r] = W[r]·vec[b] (+bias[r]) for b < n. Each
-// output element is one quant.DotVec call.
+// output element equals one quant.DotVec call (quant.DotVec4 is bit-identical
+// for groups of four vectors); tiling changes only which goroutine computes
+// it and when.
 func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, stride int, bias []float32) {
 	p.runCost(n, 4*w.cols, func(_, b int) { s.vecs[b].Prepare(w.typ) })
-	tasks := (w.rows + rowsPerTask - 1) / rowsPerTask
-	p.runCost(tasks, rowsPerTask*w.cols*n, func(_, t int) {
-		r0, r1 := t*rowsPerTask, min((t+1)*rowsPerTask, w.rows)
-		for r := r0; r < r1; r++ {
-			row := w.row(r)
-			var bv float32
-			if bias != nil {
-				bv = bias[r]
+	rows := max(1, min(64, tileBytes/w.rowBytes))
+	if n == 1 {
+		rows = 16 // one vector: no reuse to gain, keep tasks small
+	}
+	tasks := (w.rows + rows - 1) / rows
+	p.runCost(tasks, rows*w.cols*n, func(_, t int) {
+		r0, r1 := t*rows, min((t+1)*rows, w.rows)
+		b := 0
+		for ; b+4 <= n; b += 4 {
+			vs := [4]*quant.Vec{&s.vecs[b], &s.vecs[b+1], &s.vecs[b+2], &s.vecs[b+3]}
+			var res [4]float32
+			for r := r0; r < r1; r++ {
+				quant.DotVec4(w.typ, w.row(r), &vs, &res)
+				for i, x := range res {
+					out[(b+i)*stride+r] = x
+				}
 			}
+		}
+		for ; b < n; b++ {
+			v := &s.vecs[b]
+			o := out[b*stride : b*stride+w.rows]
+			for r := r0; r < r1; r++ {
+				o[r] = quant.DotVec(w.typ, w.row(r), v)
+			}
+		}
+		if bias != nil {
 			for b := 0; b < n; b++ {
-				out[b*stride+r] = quant.DotVec(w.typ, row, &s.vecs[b]) + bv
+				o := out[b*stride : b*stride+w.rows]
+				for r := r0; r < r1; r++ {
+					o[r] += bias[r]
+				}
 			}
 		}
 	})

@@ -244,8 +244,11 @@ func dotBF16(w []uint16, x []float32) float32 {
 // sumChunk is how many integer sums the quantised kernels compute per call.
 const sumChunk = 256
 
-// dotQ4_0: per block, sumi = Σ q4[j]*q8[j] - 8*Σq8 (exact), then
-// sum += float32(sumi) * (dw*dx), blocks in order.
+// Q4_0 and Q8_0 rows: per block b, lane k (0..7) gets the exact integer
+// sum p_k of w[i]*x[i] over i in 4k..4k+3 (w = nibble-8 for Q4_0), and
+// acc[k] += float32(p_k) * float32(fp16(w.d)*xd[b]); the eight lanes reduce
+// as reduce8. This is the lane structure of the AVX2 kernels.
+
 func dotQ4_0(row []byte, v *Vec) float32 {
 	if r, ok := dotQ40Fused(row, v); ok {
 		return r
@@ -257,19 +260,22 @@ func dotQ4_0Generic(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q80D)
 	row = row[:nb*q4_0Bytes]
-	var sums [sumChunk]int32
-	var sum float32
-	for c := 0; c < nb; c += sumChunk {
-		n := min(sumChunk, nb-c)
-		q40Sums(row[c*q4_0Bytes:], v.q80Q[c*QK8_0:], sums[:n])
-		for i, s := range sums[:n] {
-			b := c + i
-			sumi := s - 8*v.q80Sum[b]
-			d := float32(tab[uint16(row[b*q4_0Bytes])|uint16(row[b*q4_0Bytes+1])<<8] * v.q80D[b])
-			sum += float32(float32(sumi) * d)
+	var acc [8]float32
+	var w [32]int32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q4_0Bytes : (b+1)*q4_0Bytes : (b+1)*q4_0Bytes]
+		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0 : (b+1)*QK8_0]
+		for j := 0; j < 16; j++ {
+			w[j] = int32(blk[2+j]&0xF) - 8
+			w[j+16] = int32(blk[2+j]>>4) - 8
+		}
+		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * v.q80D[b])
+		for k := 0; k < 8; k++ {
+			p := w[4*k]*int32(q[4*k]) + w[4*k+1]*int32(q[4*k+1]) + w[4*k+2]*int32(q[4*k+2]) + w[4*k+3]*int32(q[4*k+3])
+			acc[k] += float32(float32(p) * d)
 		}
 	}
-	return sum
+	return reduce8(&acc)
 }
 
 func dotQ8_0(row []byte, v *Vec) float32 {
@@ -283,18 +289,49 @@ func dotQ8_0Generic(row []byte, v *Vec) float32 {
 	tab := fp16Table()
 	nb := len(v.q80D)
 	row = row[:nb*q8_0Bytes]
-	var sums [sumChunk]int32
-	var sum float32
-	for c := 0; c < nb; c += sumChunk {
-		n := min(sumChunk, nb-c)
-		q80Sums(row[c*q8_0Bytes:], v.q80Q[c*QK8_0:], sums[:n])
-		for i, s := range sums[:n] {
-			b := c + i
-			d := float32(tab[uint16(row[b*q8_0Bytes])|uint16(row[b*q8_0Bytes+1])<<8] * v.q80D[b])
-			sum += float32(float32(s) * d)
+	var acc [8]float32
+	for b := 0; b < nb; b++ {
+		blk := row[b*q8_0Bytes : (b+1)*q8_0Bytes : (b+1)*q8_0Bytes]
+		q := v.q80Q[b*QK8_0 : (b+1)*QK8_0 : (b+1)*QK8_0]
+		qs := blk[2:34]
+		d := float32(tab[uint16(blk[0])|uint16(blk[1])<<8] * v.q80D[b])
+		for k := 0; k < 8; k++ {
+			p := int32(int8(qs[4*k]))*int32(q[4*k]) + int32(int8(qs[4*k+1]))*int32(q[4*k+1]) +
+				int32(int8(qs[4*k+2]))*int32(q[4*k+2]) + int32(int8(qs[4*k+3]))*int32(q[4*k+3])
+			acc[k] += float32(float32(p) * d)
 		}
 	}
-	return sum
+	return reduce8(&acc)
+}
+
+// reduce8 is the tail of reduce32: h[l]+h[l+4], then t[l]+t[l+2], then
+// u[0]+u[1].
+func reduce8(h *[8]float32) float32 {
+	t0, t1, t2, t3 := h[0]+h[4], h[1]+h[5], h[2]+h[6], h[3]+h[7]
+	u0, u1 := t0+t2, t1+t3
+	return u0 + u1
+}
+
+// DotVec4 computes out[i] = DotVec(t, row, vs[i]) for the four vectors,
+// bit-identical to four DotVec calls; for Q8_0 and Q4_0 rows it reads the
+// row once for all four (batched prefill and decode).
+func DotVec4(t gguf.Type, row []byte, vs *[4]*Vec, out *[4]float32) {
+	for _, v := range vs {
+		v.Prepare(t)
+	}
+	switch t {
+	case gguf.TypeQ8_0:
+		if dotQ80x4Fused(row, vs, out) {
+			return
+		}
+	case gguf.TypeQ4_0:
+		if dotQ40x4Fused(row, vs, out) {
+			return
+		}
+	}
+	for i, v := range vs {
+		out[i] = DotVec(t, row, v)
+	}
 }
 
 // dotQ4K: per block, isum = Σ_j scale_j Σ q4*q8 and msum = Σ_j min_j bsum_j

@@ -88,10 +88,15 @@ func q6KSums(w []byte, x []int8, out []int32) {
 func dotQ80AVX2(w *byte, xq *int8, xd *float32, nb int) float32
 
 //go:noescape
-func dotQ40AVX2(w *byte, xq *int8, xd *float32, xsum *int32, nb int) float32
+func dotQ40AVX2(w *byte, xq *int8, xd *float32, nb int) float32
 
-// dotQ80Fused and dotQ40Fused run the whole row in assembly (integer block
-// sums and the per-block float accumulation, in block order); ok is false
+//go:noescape
+func dotQ80x4AVX2(w *byte, xq *[4]*int8, xd *[4]*float32, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ40x4AVX2(w *byte, xq *[4]*int8, xd *[4]*float32, nb int, out *[4]float32)
+
+// dotQ80Fused and dotQ40Fused run the whole row in assembly; ok is false
 // when the assembly kernels are not in use.
 func dotQ80Fused(row []byte, v *Vec) (float32, bool) {
 	nb := len(v.q80D)
@@ -110,8 +115,49 @@ func dotQ40Fused(row []byte, v *Vec) (float32, bool) {
 	}
 	_ = row[nb*q4_0Bytes-1]
 	_ = v.q80Q[nb*32-1]
-	_ = v.q80Sum[nb-1]
-	return dotQ40AVX2(&row[0], &v.q80Q[0], &v.q80D[0], &v.q80Sum[0], nb), true
+	return dotQ40AVX2(&row[0], &v.q80Q[0], &v.q80D[0], nb), true
+}
+
+// x4Args checks that the four vectors have the same prepared length and
+// returns their pointers.
+func x4Args(vs *[4]*Vec) (xq [4]*int8, xd [4]*float32, nb int, ok bool) {
+	nb = len(vs[0].q80D)
+	if nb == 0 {
+		return xq, xd, 0, false
+	}
+	for i, v := range vs {
+		if len(v.q80D) != nb || len(v.q80Q) < nb*32 {
+			return xq, xd, 0, false
+		}
+		xq[i], xd[i] = &v.q80Q[0], &v.q80D[0]
+	}
+	return xq, xd, nb, true
+}
+
+func dotQ80x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool {
+	if !useAVX2 {
+		return false
+	}
+	xq, xd, nb, ok := x4Args(vs)
+	if !ok {
+		return false
+	}
+	_ = row[nb*q8_0Bytes-1]
+	dotQ80x4AVX2(&row[0], &xq, &xd, nb, out)
+	return true
+}
+
+func dotQ40x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool {
+	if !useAVX2 {
+		return false
+	}
+	xq, xd, nb, ok := x4Args(vs)
+	if !ok {
+		return false
+	}
+	_ = row[nb*q4_0Bytes-1]
+	dotQ40x4AVX2(&row[0], &xq, &xd, nb, out)
+	return true
 }
 
 //go:noescape

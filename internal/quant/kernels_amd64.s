@@ -13,6 +13,52 @@
 	VPSHUFD $1, X0, X1 \
 	VADDSS X1, X0, X0
 
+// Four vectors: xq in DI, DX, R12, R13; xd in R8..R11; accumulators Y0, Y7,
+// Y9, Y10; results stored to out.
+#define X4_BODY \
+	LANES((DI), (R8), Y0) \
+	LANES((DX), (R9), Y7) \
+	LANES((R12), (R10), Y9) \
+	LANES((R13), (R11), Y10) \
+	ADDQ $32, DI \
+	ADDQ $32, DX \
+	ADDQ $32, R12 \
+	ADDQ $32, R13 \
+	ADDQ $4, R8 \
+	ADDQ $4, R9 \
+	ADDQ $4, R10 \
+	ADDQ $4, R11
+
+#define X4_LOAD \
+	MOVQ w+0(FP), SI \
+	MOVQ xq+8(FP), AX \
+	MOVQ 0(AX), DI \
+	MOVQ 8(AX), DX \
+	MOVQ 16(AX), R12 \
+	MOVQ 24(AX), R13 \
+	MOVQ xd+16(FP), AX \
+	MOVQ 0(AX), R8 \
+	MOVQ 8(AX), R9 \
+	MOVQ 16(AX), R10 \
+	MOVQ 24(AX), R11 \
+	MOVQ nb+24(FP), CX \
+	VXORPS Y0, Y0, Y0 \
+	VXORPS Y7, Y7, Y7 \
+	VXORPS Y9, Y9, Y9 \
+	VXORPS Y10, Y10, Y10
+
+#define X4_STORE \
+	MOVQ out+32(FP), AX \
+	REDUCE8(Y0, X0, X1) \
+	MOVSS X0, 0(AX) \
+	REDUCE8(Y7, X7, X1) \
+	MOVSS X7, 4(AX) \
+	REDUCE8(Y9, X9, X1) \
+	MOVSS X9, 8(AX) \
+	REDUCE8(Y10, X10, X1) \
+	MOVSS X10, 12(AX) \
+	VZEROUPPER
+
 // func dotF32x32AVX2(w, x *float32, n int) float32
 TEXT ·dotF32x32AVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
@@ -254,17 +300,53 @@ TEXT ·cpuid1ECX(SB), NOSPLIT, $0-4
 	MOVL CX, ret+0(FP)
 	RET
 
-// BLOCK_TAIL: X4 holds the block's int32 sum in lane 0 (after the hsum);
-// adds float32(sum) * (fp16(w.d) * xd[b]) to X0, advancing BX over xd.
-#define BLOCK_TAIL \
-	VCVTDQ2PS X4, X4 \
+// REDUCE8(acc, t): reduce8 of the eight float lanes of Y(acc) into its low
+// lane, using X(t).
+#define REDUCE8(acc, accx, t) \
+	VEXTRACTF128 $1, acc, t \
+	VADDPS t, accx, accx \
+	VMOVHLPS accx, accx, t \
+	VADDPS t, accx, accx \
+	VPSHUFD $1, accx, t \
+	VADDSS t, accx, accx
+
+// Y1 = block weights as int8 (32 bytes), Y3 = |Y1|; LANES(xq, dx, acc):
+// acc += float(lane sums of 4 products) * (X5 * dx).
+#define LANES(xq, dx, acc) \
+	VMOVDQU xq, Y2 \
+	VPSIGNB Y1, Y2, Y2 \
+	VPMADDUBSW Y2, Y3, Y4 \
+	VPMADDWD Y15, Y4, Y4 \
+	VCVTDQ2PS Y4, Y4 \
+	VMULSS dx, X5, X6 \
+	VBROADCASTSS X6, Y6 \
+	VMULPS Y6, Y4, Y4 \
+	VADDPS Y4, acc, acc
+
+// X5 = fp16(w.d) for the block at SI.
+#define BLOCK_SCALE \
 	MOVWLZX (SI), AX \
-	VMOVD AX, X6 \
-	VCVTPH2PS X6, X6 \
-	VMULSS (BX), X6, X6 \
-	VMULSS X6, X4, X4 \
-	VADDSS X4, X0, X0 \
-	ADDQ $4, BX
+	VMOVD AX, X5 \
+	VCVTPH2PS X5, X5
+
+// Q40_WEIGHTS: Y1 = nibbles-8 of the Q4_0 block at SI, Y3 = |Y1|.
+#define Q40_WEIGHTS \
+	VMOVDQU 2(SI), X1 \
+	VPSRLW $4, X1, X2 \
+	VINSERTI128 $1, X2, Y1, Y1 \
+	VPAND Y14, Y1, Y1 \
+	VPSUBB Y12, Y1, Y1 \
+	VPSIGNB Y1, Y1, Y3
+
+#define Q80_WEIGHTS \
+	VMOVDQU 2(SI), Y1 \
+	VPSIGNB Y1, Y1, Y3
+
+// Y12 = bytes 8.
+#define CONST8 \
+	MOVL $0x08080808, AX \
+	VMOVD AX, X12 \
+	VPBROADCASTD X12, Y12
 
 // func dotQ80AVX2(w *byte, xq *int8, xd *float32, nb int) float32
 TEXT ·dotQ80AVX2(SB), NOSPLIT, $0-36
@@ -273,65 +355,71 @@ TEXT ·dotQ80AVX2(SB), NOSPLIT, $0-36
 	MOVQ xd+16(FP), BX
 	MOVQ nb+24(FP), CX
 	CONSTS
-	VXORPS X0, X0, X0
+	VXORPS Y0, Y0, Y0
 dq80loop:
-	VMOVDQU 2(SI), Y1
-	VMOVDQU (DI), Y2
-	VPSIGNB Y1, Y1, Y3
-	VPSIGNB Y1, Y2, Y5
-	VPMADDUBSW Y5, Y3, Y4
-	VPMADDWD Y15, Y4, Y4
-	VEXTRACTI128 $1, Y4, X5
-	VPADDD X5, X4, X4
-	VPSHUFD $0x4E, X4, X5
-	VPADDD X5, X4, X4
-	VPSHUFD $0xB1, X4, X5
-	VPADDD X5, X4, X4
-	BLOCK_TAIL
+	Q80_WEIGHTS
+	BLOCK_SCALE
+	LANES((DI), (BX), Y0)
 	ADDQ $34, SI
 	ADDQ $32, DI
+	ADDQ $4, BX
 	DECQ CX
 	JNZ dq80loop
+	REDUCE8(Y0, X0, X1)
 	VZEROUPPER
 	MOVSS X0, ret+32(FP)
 	RET
 
-// func dotQ40AVX2(w *byte, xq *int8, xd *float32, xsum *int32, nb int) float32
-TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-44
+// func dotQ40AVX2(w *byte, xq *int8, xd *float32, nb int) float32
+TEXT ·dotQ40AVX2(SB), NOSPLIT, $0-36
 	MOVQ w+0(FP), SI
 	MOVQ xq+8(FP), DI
 	MOVQ xd+16(FP), BX
-	MOVQ xsum+24(FP), DX
-	MOVQ nb+32(FP), CX
+	MOVQ nb+24(FP), CX
 	CONSTS
-	VXORPS X0, X0, X0
+	CONST8
+	VXORPS Y0, Y0, Y0
 dq40loop:
-	VMOVDQU 2(SI), X1
-	VPSRLW $4, X1, X2
-	VINSERTI128 $1, X2, Y1, Y1
-	VPAND Y14, Y1, Y1
-	VPMADDUBSW (DI), Y1, Y4
-	VPMADDWD Y15, Y4, Y4
-	VEXTRACTI128 $1, Y4, X5
-	VPADDD X5, X4, X4
-	VPSHUFD $0x4E, X4, X5
-	VPADDD X5, X4, X4
-	VPSHUFD $0xB1, X4, X5
-	VPADDD X5, X4, X4
-	// sum -= 8 * xsum[b]
-	MOVL (DX), AX
-	SHLL $3, AX
-	VMOVD X4, R9
-	SUBL AX, R9
-	VMOVD R9, X4
-	ADDQ $4, DX
-	BLOCK_TAIL
+	Q40_WEIGHTS
+	BLOCK_SCALE
+	LANES((DI), (BX), Y0)
 	ADDQ $18, SI
 	ADDQ $32, DI
+	ADDQ $4, BX
 	DECQ CX
 	JNZ dq40loop
+	REDUCE8(Y0, X0, X1)
 	VZEROUPPER
-	MOVSS X0, ret+40(FP)
+	MOVSS X0, ret+32(FP)
+	RET
+
+// func dotQ80x4AVX2(w *byte, xq *[4]*int8, xd *[4]*float32, nb int, out *[4]float32)
+TEXT ·dotQ80x4AVX2(SB), NOSPLIT, $0-40
+	X4_LOAD
+	CONSTS
+dq80x4loop:
+	Q80_WEIGHTS
+	BLOCK_SCALE
+	X4_BODY
+	ADDQ $34, SI
+	DECQ CX
+	JNZ dq80x4loop
+	X4_STORE
+	RET
+
+// func dotQ40x4AVX2(w *byte, xq *[4]*int8, xd *[4]*float32, nb int, out *[4]float32)
+TEXT ·dotQ40x4AVX2(SB), NOSPLIT, $0-40
+	X4_LOAD
+	CONSTS
+	CONST8
+dq40x4loop:
+	Q40_WEIGHTS
+	BLOCK_SCALE
+	X4_BODY
+	ADDQ $18, SI
+	DECQ CX
+	JNZ dq40x4loop
+	X4_STORE
 	RET
 
 // func dotQ4KAVX2(w *byte, xq *int8, xd *float32, bsums *int16, nb int) float32

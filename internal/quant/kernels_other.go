@@ -11,7 +11,9 @@ func q40Sums(w []byte, x []int8, out []int32)   { q40SumsGeneric(w, x, out) }
 func q4KSums(w []byte, x []int8, out []int32)   { q4KSumsGeneric(w, x, out) }
 func q6KSums(w []byte, x []int8, out []int32)   { q6KSumsGeneric(w, x, out) }
 
-func dotQ80Fused(row []byte, v *Vec) (float32, bool) { return 0, false }
-func dotQ40Fused(row []byte, v *Vec) (float32, bool) { return 0, false }
-func dotQ4KFused(row []byte, v *Vec) (float32, bool) { return 0, false }
-func dotQ6KFused(row []byte, v *Vec) (float32, bool) { return 0, false }
+func dotQ80Fused(row []byte, v *Vec) (float32, bool)              { return 0, false }
+func dotQ40Fused(row []byte, v *Vec) (float32, bool)              { return 0, false }
+func dotQ4KFused(row []byte, v *Vec) (float32, bool)              { return 0, false }
+func dotQ6KFused(row []byte, v *Vec) (float32, bool)              { return 0, false }
+func dotQ80x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }
+func dotQ40x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }

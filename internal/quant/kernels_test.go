@@ -128,3 +128,36 @@ func TestKernelsMatchGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestDotVec4 checks that the four-vector kernels equal four DotVec calls
+// bit for bit, for every type.
+func TestDotVec4(t *testing.T) {
+	r := lcg(5)
+	const n = 3 * QKK
+	var vecs [4]*Vec
+	for i := range vecs {
+		x := make([]float32, n)
+		for j := range x {
+			x[j] = r.uniform() * float32(i+1)
+		}
+		vecs[i] = &Vec{}
+		vecs[i].Load(x)
+	}
+	w := make([]float32, n)
+	for j := range w {
+		w[j] = r.uniform()
+	}
+	for _, typ := range allTypes {
+		row, err := Quantize(typ, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [4]float32
+		DotVec4(typ, row, &vecs, &got)
+		for i, v := range vecs {
+			if want := DotVec(typ, row, v); math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Errorf("%v vector %d: DotVec4 %v, DotVec %v", typ, i, got[i], want)
+			}
+		}
+	}
+}

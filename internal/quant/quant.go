@@ -16,8 +16,10 @@
 //     to that result one by one in order.
 //   - Q4_0 and Q8_0 rows: the activations are quantised to Q8_0 blocks (32
 //     int8 values and one scale rounded through float16, as ggml's x86
-//     quantize_row_q8_0 that llama.cpp uses for activations). Each block's integer dot product is exact; the
-//     per-block float contributions are summed in block order.
+//     quantize_row_q8_0 that llama.cpp uses for activations). Within a block
+//     the exact integer sums of each run of four elements go to eight float
+//     lanes, scaled by the block's two scales; lanes accumulate in block
+//     order and reduce as h[l]+h[l+4], t[l]+t[l+2], u[0]+u[1].
 //   - Q4_K and Q6_K rows: the activations are quantised to Q8_K blocks (256
 //     int8 values, a float32 scale and 16 partial sums), as ggml's
 //     quantize_row_q8_K_ref. Integer parts are exact; per-block float
