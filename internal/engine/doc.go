@@ -26,9 +26,13 @@
 //     whether the position was decoded alone or prefilled in a batch.
 //   - Activations are quantised per token (Q8_0/Q8_K blocks) by pure
 //     functions of that token's values.
-//   - No fused multiply-add is used (products are rounded to float32 by
-//     explicit conversions, which Go never fuses); transcendental functions
-//     are Go's pure-Go math functions.
+//   - No fused multiply-add is used (products are rounded by explicit
+//     conversions, which Go never fuses). exp is a portable copy of Go's
+//     (math.Exp picks an FMA version at run time on amd64); cos, sin, log
+//     and sqrt are Go's, which do not depend on CPU features.
+//   - The matrix kernels of package quant have AVX2 assembly and portable
+//     Go versions that give the same bits (tests check both, and a golden
+//     test pins the log-probabilities: run it with -tags purego as well).
 //   - Log-probabilities are the log-softmax of the raw logits: max, then
 //     sum of exp(l-max) in vocabulary order in float64, in both Generate
 //     and Score.

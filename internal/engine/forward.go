@@ -230,7 +230,7 @@ func rmsNorm(dst, x, w []float32, eps float32) {
 }
 
 func silu(x float32) float32 {
-	return x / (1 + float32(math.Exp(float64(-x))))
+	return x / (1 + float32(exp(float64(-x))))
 }
 
 // rope rotates one head vector in place for position pos: adjacent pairs
@@ -275,7 +275,7 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 	}
 	var sum float32
 	for j := range sc {
-		e := float32(math.Exp(float64(sc[j] - mx)))
+		e := float32(exp(float64(sc[j] - mx)))
 		sc[j] = e
 		sum += e
 	}

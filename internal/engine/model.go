@@ -453,7 +453,7 @@ func (m *Model) loadTensors(f *gguf.File) error {
 			}
 		}
 	}
-	// Rotation frequencies, as ggml: theta_i = base^(-2i/n_rot), scaled
+	// Rotation frequencies: theta_i = base^(-2i/n_rot), scaled
 	// linearly and divided by rope_freqs.weight factors (llama3) if present.
 	half := hp.ropeDim / 2
 	m.invFreq = make([]float64, half)
@@ -464,7 +464,9 @@ func (m *Model) loadTensors(f *gguf.File) error {
 		}
 	}
 	for i := range m.invFreq {
-		fr := math.Pow(hp.ropeBase, -2*float64(i)/float64(hp.ropeDim)) * hp.ropeScale
+		// base^(-2i/n) through exp and log: math.Pow uses math.Exp, whose
+		// amd64 version depends on the CPU's FMA support.
+		fr := exp(float64(-2*float64(i)/float64(hp.ropeDim))*math.Log(hp.ropeBase)) * hp.ropeScale
 		if factors != nil {
 			if !(factors[i] > 0) {
 				return fmt.Errorf("tensor rope_freqs.weight: factor %d is %v, want > 0", i, factors[i])

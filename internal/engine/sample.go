@@ -46,7 +46,7 @@ func logSumExp(logits []float32) float64 {
 	}
 	var sum float64
 	for _, l := range logits {
-		sum += math.Exp(float64(l) - mx)
+		sum += exp(float64(l) - mx)
 	}
 	return mx + math.Log(sum)
 }
@@ -204,7 +204,7 @@ func probs(c []candidate, temp float32) {
 	mx := float64(c[0].l) / float64(temp)
 	var sum float64
 	for i := range c {
-		c[i].p = math.Exp(float64(c[i].l)/float64(temp) - mx)
+		c[i].p = exp(float64(c[i].l)/float64(temp) - mx)
 		sum += c[i].p
 	}
 	for i := range c {

@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // Horizontal reduction of Y0..Y3 (lane l of Yk is accumulator 8k+l) in the
