@@ -11,7 +11,7 @@ import (
 func (l *Ledger) endBlock(block *overlay, h int64) []Event {
 	var events []Event
 	for _, step := range []func(o *overlay, h int64) ([]Event, error){
-		l.completeUnbonding, l.closeChannels, l.epochBoundary,
+		l.completeUnbonding, l.closeChannels, l.closeEvidence, l.epochBoundary, l.epochIncentives,
 	} {
 		o := newOverlay(block)
 		evs, err := step(o, h)
@@ -99,8 +99,8 @@ func (l *Ledger) closeChannels(o *overlay, h int64) ([]Event, error) {
 	return events, nil
 }
 
-// epochBoundary mints the emission into the reward pool every EpochLength blocks. The
-// distribution hook is a no-op for now: the pool accumulates.
+// epochBoundary mints the emission into the reward pool every EpochLength blocks;
+// epochIncentives (the next step) pays it out.
 func (l *Ledger) epochBoundary(o *overlay, h int64) ([]Event, error) {
 	if h <= 0 || uint64(h)%l.params.EpochLength != 0 {
 		return nil, nil
@@ -134,12 +134,7 @@ func (l *Ledger) epochBoundary(o *overlay, h int64) ([]Event, error) {
 	if err := putJSON(o, keyEpoch, ep); err != nil {
 		return nil, err
 	}
-	distributeRewards(o, ep)
 	return []Event{{Type: "epoch", Attrs: []Attr{
 		{"epoch", u64(ep.Number)}, {"minted", u64(mint)}, {"reward_pool", u64(ep.RewardPool)},
 	}}}, nil
 }
-
-// distributeRewards is the hook that will turn verifier scores into rewards (verifier issue).
-// For now the pool accumulates.
-func distributeRewards(*overlay, Epoch) {}

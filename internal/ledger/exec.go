@@ -44,6 +44,8 @@ func spend(m any) uint64 {
 		return m.Deposit
 	case tx.TopUpChannel:
 		return m.Amount
+	case tx.SubmitEvidence:
+		return m.Bond
 	}
 	return 0
 }
@@ -248,6 +250,24 @@ func (x *msgCtx) run(m any) ([]Event, error) {
 		return x.redeemVoucher(m)
 	case tx.CloseChannel:
 		return x.closeChannel(m)
+	case tx.AnchorReceipts:
+		return x.anchorReceipts(m)
+	case tx.CommitAuditSeed:
+		return x.commitAuditSeed(m)
+	case tx.RevealAuditSeed:
+		return x.revealAuditSeed(m)
+	case tx.SubmitAuditReport:
+		return x.submitAuditReport(m)
+	case tx.SubmitEvidence:
+		return x.submitEvidence(m)
+	case tx.VoteEvidence:
+		return x.voteEvidence(m)
+	case tx.CommitWeights:
+		return x.commitWeights(m)
+	case tx.RevealWeights:
+		return x.revealWeights(m)
+	case tx.RecordCapacity:
+		return x.recordCapacity(m)
 	}
 	return nil, fail(CodeUnknownMsg, "unknown message %T", m)
 }

@@ -32,6 +32,33 @@ type Params struct {
 	EmissionPerEpoch       uint64 `json:"emission_per_epoch"`
 	SlashFractionBps       uint64 `json:"slash_fraction_bps"`
 	JailEpochs             uint64 `json:"jail_epochs"`
+
+	// Verification and incentives (issue 6). Zero means the default of DefaultParams, so
+	// genesis files written before these existed keep working.
+	ProviderShareBps   uint64 `json:"provider_share_bps,omitempty"`   // pool share of providers (incentive); verifiers get the rest
+	BondsAlphaBps      uint64 `json:"bonds_alpha_bps,omitempty"`      // Yuma bonds EMA α
+	ClipLowBps         uint64 `json:"clip_low_bps,omitempty"`         // δ: incentive weights are clipped into [C·(1−δ), C]
+	EvidenceVoteBlocks uint64 `json:"evidence_vote_blocks,omitempty"` // evidence vote window
+	EvidenceMinBond    uint64 `json:"evidence_min_bond,omitempty"`    // umyc an accuser must lock
+	EvidenceRewardBps  uint64 `json:"evidence_reward_bps,omitempty"`  // share of a slash paid to the reporters; the rest is burned
+	AuditFloorBps      uint64 `json:"audit_floor_bps,omitempty"`      // audit probability after AuditCleanEpochs clean epochs
+	AuditCleanEpochs   uint64 `json:"audit_clean_epochs,omitempty"`   // clean epochs to fall from 100% to the floor
+}
+
+// withDefaults returns p with every zero verification parameter set to its default.
+func (p Params) withDefaults() Params {
+	d := DefaultParams()
+	for _, f := range []struct{ v, def *uint64 }{
+		{&p.ProviderShareBps, &d.ProviderShareBps}, {&p.BondsAlphaBps, &d.BondsAlphaBps},
+		{&p.ClipLowBps, &d.ClipLowBps}, {&p.EvidenceVoteBlocks, &d.EvidenceVoteBlocks},
+		{&p.EvidenceMinBond, &d.EvidenceMinBond}, {&p.EvidenceRewardBps, &d.EvidenceRewardBps},
+		{&p.AuditFloorBps, &d.AuditFloorBps}, {&p.AuditCleanEpochs, &d.AuditCleanEpochs},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	return p
 }
 
 // maxBlocks bounds block-count parameters so height arithmetic cannot overflow int64.
@@ -49,6 +76,14 @@ func DefaultParams() Params {
 		EmissionPerEpoch:       10_000_000, // 10 myc
 		SlashFractionBps:       1_000,      // 10%
 		JailEpochs:             10,
+		ProviderShareBps:       5_000,
+		BondsAlphaBps:          1_000,
+		ClipLowBps:             2_000,
+		EvidenceVoteBlocks:     50,
+		EvidenceMinBond:        10_000_000, // 10 myc
+		EvidenceRewardBps:      5_000,
+		AuditFloorBps:          500,
+		AuditCleanEpochs:       30,
 	}
 }
 
@@ -67,6 +102,11 @@ func (p Params) Validate() error {
 		return fmt.Errorf("params: jail_epochs must be 0..%d", uint64(maxBlocks))
 	case p.MinProviderStake == 0 || p.MinVerifierStake == 0:
 		return fmt.Errorf("params: min_provider_stake and min_verifier_stake must be positive")
+	case p.ProviderShareBps > 10_000 || p.BondsAlphaBps > 10_000 || p.ClipLowBps > 10_000 ||
+		p.EvidenceRewardBps > 10_000 || p.AuditFloorBps > 10_000:
+		return fmt.Errorf("params: provider_share_bps, bonds_alpha_bps, clip_low_bps, evidence_reward_bps and audit_floor_bps must be 0..10000")
+	case p.EvidenceVoteBlocks > maxBlocks || p.AuditCleanEpochs > maxBlocks:
+		return fmt.Errorf("params: evidence_vote_blocks and audit_clean_epochs must be 0..%d", uint64(maxBlocks))
 	}
 	return nil
 }

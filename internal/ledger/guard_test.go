@@ -64,6 +64,22 @@ func TestPurity(t *testing.T) {
 					}
 				}
 			}
+			// Float-using helpers of dependencies the ledger never calls: the logprobs commitment
+			// hashes the bits of float32 values for providers and verifiers.
+			var exempt [][2]token.Pos
+			for _, d := range f.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok && dir == "../channel" && fd.Name.Name == "LogprobsCommitment" {
+					exempt = append(exempt, [2]token.Pos{fd.Pos(), fd.End()})
+				}
+			}
+			floatOK := func(p token.Pos) bool {
+				for _, r := range exempt {
+					if p >= r[0] && p < r[1] {
+						return true
+					}
+				}
+				return false
+			}
 			ast.Inspect(f, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.SelectorExpr:
@@ -73,11 +89,11 @@ func TestPurity(t *testing.T) {
 				case *ast.GoStmt:
 					t.Errorf("%s: starts a goroutine", fset.Position(n.Pos()))
 				case *ast.Ident:
-					if n.Name == "float32" || n.Name == "float64" {
+					if (n.Name == "float32" || n.Name == "float64") && !floatOK(n.Pos()) {
 						t.Errorf("%s: uses %s", fset.Position(n.Pos()), n.Name)
 					}
 				case *ast.BasicLit:
-					if n.Kind == token.FLOAT {
+					if n.Kind == token.FLOAT && !floatOK(n.Pos()) {
 						t.Errorf("%s: float literal %s", fset.Position(n.Pos()), n.Value)
 					}
 				}

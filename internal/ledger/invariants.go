@@ -9,7 +9,8 @@ import (
 
 // CheckInvariants verifies the supply invariant over the last committed state:
 // genesis + minted − slashed − burned == Σ balances + Σ bonded + Σ unbonding + Σ locked
-// channel deposits (deposit − redeemed of channels not closed) + reward pool,
+// channel deposits (deposit − redeemed of channels not closed) + bonds of open evidence +
+// reward pool,
 // and that no channel has redeemed more than its deposit. Tests call it after every block.
 // It is a full scan: O(state).
 func (l *Ledger) CheckInvariants() error {
@@ -50,6 +51,12 @@ func (l *Ledger) CheckInvariants() error {
 			addU(v.Stake)
 			for _, u := range v.Unbonding {
 				addU(u.Amount)
+			}
+		case "evid":
+			var e Evidence
+			ierr = json.Unmarshal(val, &e)
+			if ierr == nil && e.Status == EvidenceOpen {
+				addU(e.Bond)
 			}
 		case "chan":
 			var c Channel

@@ -205,7 +205,8 @@ func (d *driver) exec(where, cmd string, pos []string, opts map[string]string, l
 		}
 		path := pos[0]
 		// account/alice → account/<address of alice>
-		if k, arg, ok := strings.Cut(path, "/"); ok && (k == "account" || k == "provider" || k == "verifier") {
+		if k, arg, ok := strings.Cut(path, "/"); ok && (k == "account" || k == "provider" || k == "verifier" ||
+			k == "anchors" || k == "reputation" || k == "capacity") {
 			path = k + "/" + d.addr(arg)
 		}
 		var data []byte
@@ -250,11 +251,15 @@ func (d *driver) genesis(pos []string, opts map[string]string) (string, error) {
 	amountParams := map[string]*uint64{
 		"min_fee": &g.Params.MinFee, "min_provider_stake": &g.Params.MinProviderStake,
 		"min_verifier_stake": &g.Params.MinVerifierStake, "emission_per_epoch": &g.Params.EmissionPerEpoch,
+		"evidence_min_bond": &g.Params.EvidenceMinBond,
 	}
 	countParams := map[string]*uint64{
 		"unbonding_blocks": &g.Params.UnbondingBlocks, "channel_challenge_blocks": &g.Params.ChannelChallengeBlocks,
 		"epoch_length": &g.Params.EpochLength, "slash_fraction_bps": &g.Params.SlashFractionBps,
-		"jail_epochs": &g.Params.JailEpochs,
+		"jail_epochs": &g.Params.JailEpochs, "provider_share_bps": &g.Params.ProviderShareBps,
+		"bonds_alpha_bps": &g.Params.BondsAlphaBps, "clip_low_bps": &g.Params.ClipLowBps,
+		"evidence_vote_blocks": &g.Params.EvidenceVoteBlocks, "evidence_reward_bps": &g.Params.EvidenceRewardBps,
+		"audit_floor_bps": &g.Params.AuditFloorBps, "audit_clean_epochs": &g.Params.AuditCleanEpochs,
 	}
 	keys := make([]string, 0, len(opts))
 	for k := range opts {
@@ -422,6 +427,12 @@ func (d *driver) buildTx(cmd string, pos []string, opts map[string]string, line 
 			v.ChannelID, err = strconv.ParseUint(c, 10, 64)
 		}
 		m = tx.RedeemVoucher{Voucher: v}
+	case "anchor", "commit-seed", "reveal-seed", "audit-report", "evidence", "vote",
+		"commit-weights", "reveal-weights", "capacity":
+		vm, verr := d.verifyMsg(cmd, pos, opts, id, arg)
+		if err == nil {
+			m, err = vm, verr
+		}
 	case "multi":
 		// multi FROM send:TO:AMOUNT…: several sends in one transaction
 		var msgs []tx.Msg

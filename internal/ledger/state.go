@@ -89,6 +89,8 @@ type SlashRecord struct {
 	Role    string `json:"role"`
 	Amount  uint64 `json:"amount"`
 	Reason  string `json:"reason"`
+	// Rewarded is the part of Amount paid to the reporters of evidence (not burned).
+	Rewarded uint64 `json:"rewarded,omitempty"`
 }
 
 // Supply tracks where umyc came from and went. Total = Genesis + Minted − Slashed − Burned.
@@ -110,6 +112,7 @@ type Epoch struct {
 type Counters struct {
 	NextChannelID uint64 `json:"next_channel_id"`
 	Slashes       uint64 `json:"slashes"`
+	Evidence      uint64 `json:"evidence,omitempty"` // last evidence id
 }
 
 // QueueEntry names a stake whose unbonding completes at a height.
