@@ -2,9 +2,9 @@ package ledger
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 
 	"math/bits"
 
