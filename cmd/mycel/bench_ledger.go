@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
@@ -39,6 +40,9 @@ type ledgerBenchResult struct {
 	Blocks        int     `json:"blocks"`
 	MaxBlockTxs   int     `json:"max_block_txs"`
 	MeanBlockTxs  float64 `json:"mean_block_txs"`
+	CPUSeconds    float64 `json:"cpu_seconds"`       // process CPU time (node and client) while measuring
+	TxPerCPUSec   float64 `json:"tx_per_cpu_second"` // committed / cpu_seconds: throughput free of other load
+	LoadAverage   string  `json:"load_average,omitempty"`
 	SignSeconds   float64 `json:"sign_seconds"` // signing every tx up front (not timed above)
 	TimeoutCommit string  `json:"timeout_commit"`
 	TxIndex       string  `json:"tx_index"`
@@ -193,6 +197,7 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var accepted, rejected atomic.Int64
 	var firstReject atomic.Value
 	start := time.Now()
+	cpuStart := processCPU()
 	var wg sync.WaitGroup
 	for i := range perAccount {
 		wg.Add(1)
@@ -276,6 +281,7 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			}
 		}
 	}
+	cpuUsed := processCPU() - cpuStart
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -292,6 +298,10 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		TxPerSecond: float64(committed) / secs, Blocks: blocks, MaxBlockTxs: maxBlock,
 		SignSeconds: signSeconds, TimeoutCommit: timeoutCommit.String(), TxIndex: *txIndex,
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+		CPUSeconds: cpuUsed.Seconds(), LoadAverage: loadAverage(),
+	}
+	if cpuUsed > 0 {
+		r.TxPerCPUSec = float64(committed) / cpuUsed.Seconds()
 	}
 	if blocks > 0 {
 		r.MeanBlockTxs = float64(committed+failed) / float64(blocks)
@@ -303,9 +313,22 @@ func benchLedger(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return writeJSON(stdout, r)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "validators\taccounts\ttxs\tcommitted\tfailed\tseconds\ttx/s\tblocks\tmean txs/block\tmax txs/block\n")
-	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%d\t%.2f\t%.0f\t%d\t%.0f\t%d\n", r.Validators, r.Accounts, r.Txs, r.Committed, r.Failed, r.Seconds, r.TxPerSecond, r.Blocks, r.MeanBlockTxs, r.MaxBlockTxs)
+	fmt.Fprintf(tw, "validators\ttxs\tcommitted\tfailed\tseconds\ttx/s\tCPU s\ttx/CPU-s\tblocks\tmean txs/block\tmax txs/block\n")
+	fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.0f\t%d\t%.0f\t%d\n", r.Validators, r.Txs, r.Committed, r.Failed, r.Seconds, r.TxPerSecond, r.CPUSeconds, r.TxPerCPUSec, r.Blocks, r.MeanBlockTxs, r.MaxBlockTxs)
 	tw.Flush()
-	fmt.Fprintf(stdout, "(%d CPUs, %s, timeout_commit %s, tx index %s; signing up front took %.2f s and is not counted)\n", r.CPUs, r.GoVersion, r.TimeoutCommit, r.TxIndex, r.SignSeconds)
+	fmt.Fprintf(stdout, "(%d accounts, %d CPUs, load average %s, %s, timeout_commit %s, tx index %s; signing up front took %.2f s and is not counted;\n CPU s is this process's CPU time, node and client, while measuring)\n", r.Accounts, r.CPUs, r.LoadAverage, r.GoVersion, r.TimeoutCommit, r.TxIndex, r.SignSeconds)
 	return nil
+}
+
+// loadAverage returns the 1-minute load average on Linux, else "".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
