@@ -1,0 +1,300 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/openai"
+)
+
+// HeaderDelivered carries the provider's delivered total on a 402 about a stale voucher.
+const HeaderDelivered = "X-Mycel-Delivered"
+
+var (
+	errNoCredit   = errors.New("channel credit exhausted")
+	errNoDeposit  = errors.New("channel deposit exhausted")
+	errBadVoucher = errors.New("voucher signature invalid")
+)
+
+// payments tracks every channel: what was delivered, the vouchers received, what is being
+// served on credit right now.
+//
+// Invariant (per channel): delivered + inflight ≤ min(verified + credit, deposit), where
+// verified is the largest voucher amount whose signature was checked. Vouchers are verified
+// lazily: the first of a channel at once, later ones only when serving would otherwise
+// exceed the credit. A forged voucher therefore never raises the provider's exposure beyond
+// the credit; it is rejected with 402 the moment it would be relied on.
+type payments struct {
+	chainID string
+	self    string
+	credit  uint64
+	chain   Chain
+	store   *Store
+
+	onVerify func() // counts signature checks (metrics)
+
+	mu    sync.Mutex
+	chans map[uint64]*chanState
+}
+
+// verify checks v's signature against the channel's consumer key. st.mu is held.
+func (p *payments) verify(st *chanState, v channel.Voucher) error {
+	if p.onVerify != nil {
+		p.onVerify()
+	}
+	return v.Verify(st.pub)
+}
+
+type chanState struct {
+	mu       sync.Mutex
+	loaded   bool
+	rec      ChannelRecord
+	ch       ledger.Channel
+	pub      ed25519.PublicKey
+	verified uint64 // amount of the largest verified voucher
+	inflight uint64 // umyc charged by requests still running
+
+	redeeming bool // a redemption transaction is on its way
+}
+
+func payErr(format string, args ...any) *openai.Error {
+	return &openai.Error{Status: http.StatusPaymentRequired, Type: openai.TypePayment, Code: openai.CodePaymentRequired, Message: fmt.Sprintf(format, args...)}
+}
+
+// state returns the channel's state, loading it from the store and the ledger on first use.
+func (p *payments) state(ctx context.Context, id uint64) (*chanState, *openai.Error) {
+	p.mu.Lock()
+	st := p.chans[id]
+	if st == nil {
+		st = &chanState{}
+		p.chans[id] = st
+	}
+	p.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.loaded {
+		return st, nil
+	}
+	ch, err := p.chain.Channel(ctx, id)
+	if err != nil {
+		p.mu.Lock()
+		delete(p.chans, id)
+		p.mu.Unlock()
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, payErr("payment channel %d does not exist on chain %s", id, p.chainID)
+		}
+		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: "cannot read the payment channel from the ledger: " + err.Error()}
+	}
+	if ch.Provider != p.self {
+		p.mu.Lock()
+		delete(p.chans, id)
+		p.mu.Unlock()
+		return nil, payErr("payment channel %d is with provider %s, not with this provider (%s)", id, ch.Provider, p.self)
+	}
+	pub, err := p.chain.PubKey(ctx, ch.Consumer)
+	if err != nil || pub == nil {
+		p.mu.Lock()
+		delete(p.chans, id)
+		p.mu.Unlock()
+		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: fmt.Sprintf("cannot read the public key of consumer %s: %v", ch.Consumer, err)}
+	}
+	rec, ok, err := p.store.Channel(id)
+	if err != nil {
+		return nil, &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
+	}
+	if !ok {
+		rec = ChannelRecord{ID: id}
+	}
+	st.rec, st.ch, st.pub, st.loaded = rec, ch, pub, true
+	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+	st.verified = rec.Redeemable.Amount // only verified vouchers become redeemable
+	return st, nil
+}
+
+// admit checks a voucher attached to a request (or sent alone) and records it when it is the
+// newest.
+func (p *payments) admit(ctx context.Context, v channel.Voucher) (*chanState, *openai.Error) {
+	if v.ChainID != p.chainID {
+		return nil, payErr("voucher is for chain %q, this provider is on chain %q", v.ChainID, p.chainID)
+	}
+	if v.ChannelID == 0 {
+		return nil, payErr("voucher has no channel id")
+	}
+	st, e := p.state(ctx, v.ChannelID)
+	if e != nil {
+		return nil, e
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ch.Closed || st.ch.CloseAt != 0 {
+		return nil, payErr("payment channel %d is closed or closing; open a new one", v.ChannelID)
+	}
+	if v.Amount < st.rec.Delivered {
+		return nil, payErr("stale voucher: amount %d umyc does not cover the %d umyc already delivered on channel %d", v.Amount, st.rec.Delivered, v.ChannelID)
+	}
+	if v.Amount <= st.rec.Latest.Amount {
+		if v.Amount == st.rec.Latest.Amount && !bytes.Equal(v.Signature, st.rec.Latest.Signature) && st.verified < v.Amount {
+			// Same amount, another signature, neither checked yet: keep the one that verifies.
+			if err := p.verify(st, v); err != nil {
+				return nil, payErr("voucher for channel %d: %v", v.ChannelID, err)
+			}
+			st.rec.Latest = v
+			st.acceptVerified(v)
+			_ = p.store.SaveChannel(st.rec)
+		}
+		return st, nil
+	}
+	if st.verified == 0 && st.rec.Latest.Amount == 0 {
+		// The first voucher of a channel is checked at once: a wrong key or channel is
+		// reported on the first request.
+		if err := p.verify(st, v); err != nil {
+			return nil, payErr("voucher for channel %d: %v", v.ChannelID, err)
+		}
+		st.rec.Latest = v
+		st.acceptVerified(v)
+	} else {
+		st.rec.Latest = v
+	}
+	if err := p.store.SaveChannel(st.rec); err != nil {
+		return nil, &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
+	}
+	return st, nil
+}
+
+// acceptVerified records a verified voucher. st.mu is held.
+func (st *chanState) acceptVerified(v channel.Voucher) {
+	st.verified = max(st.verified, v.Amount)
+	if v.Amount <= st.rec.Delivered && v.Amount > st.rec.Redeemable.Amount {
+		st.rec.Redeemable = v
+	}
+}
+
+// limit is the most the channel may have delivered plus in flight. st.mu is held.
+func (st *chanState) limit(credit uint64) uint64 {
+	l := st.verified + credit
+	if l < st.verified { // overflow
+		l = ^uint64(0)
+	}
+	return min(l, st.ch.Deposit)
+}
+
+// charge reserves delta umyc for a running request. It verifies the latest voucher if that
+// is what makes room; it returns errNoCredit, errNoDeposit or errBadVoucher otherwise.
+func (p *payments) charge(st *chanState, delta uint64) error {
+	if delta == 0 {
+		return nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	need := st.rec.Delivered + st.inflight + delta
+	if need > st.limit(p.credit) && st.rec.Latest.Amount > st.verified {
+		if err := p.verify(st, st.rec.Latest); err != nil {
+			// Forget the forged voucher; the best verified one stays.
+			st.rec.Latest = st.rec.Redeemable
+			_ = p.store.SaveChannel(st.rec)
+			return fmt.Errorf("%w: %v", errBadVoucher, err)
+		}
+		st.acceptVerified(st.rec.Latest)
+	}
+	if need > st.limit(p.credit) {
+		if need > st.ch.Deposit {
+			return errNoDeposit
+		}
+		return errNoCredit
+	}
+	st.inflight += delta
+	return nil
+}
+
+// refund returns umyc reserved by charge.
+func (p *payments) refund(st *chanState, amount uint64) {
+	st.mu.Lock()
+	st.inflight -= min(amount, st.inflight)
+	st.mu.Unlock()
+}
+
+// settle ends a request that reserved charged umyc and delivered cost umyc (cost ≤ charged):
+// it adds cost to the delivered total, signs the receipt with the new cumulative and writes
+// both in one synced batch. finish fills and signs the receipt.
+func (p *payments) settle(st *chanState, charged, cost uint64, finish func(cumulative uint64) channel.Receipt) (channel.Receipt, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.inflight -= min(charged, st.inflight)
+	prev := st.rec
+	st.rec.Delivered += cost
+	st.rec.Receipts++
+	if st.rec.Latest.Amount <= st.rec.Delivered && st.rec.Latest.Amount <= st.verified {
+		st.acceptVerified(st.rec.Latest)
+	}
+	r := finish(st.rec.Delivered)
+	if err := p.store.Commit(st.rec, r); err != nil {
+		st.rec = prev
+		return channel.Receipt{}, err
+	}
+	return r, nil
+}
+
+// channelInfo answers GET /mycel/v1/channels/{id}.
+type channelInfo struct {
+	ID            uint64 `json:"id"`
+	Consumer      string `json:"consumer"`
+	Deposit       uint64 `json:"deposit"`
+	Delivered     uint64 `json:"delivered"`
+	VoucherAmount uint64 `json:"voucher_amount"`
+	Verified      uint64 `json:"verified_amount"`
+	InFlight      uint64 `json:"in_flight"`
+	CreditLeft    uint64 `json:"credit_left"`
+	Redeemed      uint64 `json:"redeemed"`
+	Receipts      uint64 `json:"receipts"`
+	Closing       bool   `json:"closing"`
+}
+
+func (p *payments) info(st *chanState) channelInfo {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	used := st.rec.Delivered + st.inflight
+	lim := st.limit(p.credit)
+	if st.rec.Latest.Amount > st.verified {
+		// An unverified newer voucher would be checked and used on demand.
+		l := min(st.rec.Latest.Amount+p.credit, st.ch.Deposit)
+		lim = max(lim, l)
+	}
+	left := uint64(0)
+	if lim > used {
+		left = lim - used
+	}
+	return channelInfo{ID: st.rec.ID, Consumer: st.ch.Consumer, Deposit: st.ch.Deposit, Delivered: st.rec.Delivered,
+		VoucherAmount: st.rec.Latest.Amount, Verified: st.verified, InFlight: st.inflight, CreditLeft: left,
+		Redeemed: st.rec.Redeemed, Receipts: st.rec.Receipts, Closing: st.ch.CloseAt != 0 || st.ch.Closed}
+}
+
+// delivered returns the delivered total of a loaded channel.
+func (p *payments) delivered(id uint64) (uint64, bool) {
+	p.mu.Lock()
+	st := p.chans[id]
+	p.mu.Unlock()
+	if st == nil {
+		return 0, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.rec.Delivered, st.loaded
+}
+
+// all returns the loaded channel states.
+func (p *payments) all() []*chanState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*chanState, 0, len(p.chans))
+	for _, st := range p.chans {
+		out = append(out, st)
+	}
+	return out
+}

@@ -1,0 +1,130 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/chainclient"
+	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/tx"
+)
+
+// redeemLoop re-reads the provider's channels every ChannelPoll (redeeming at once any
+// channel whose consumer started closing it) and redeems every channel with at least
+// RedeemMinUmyc pending every RedeemInterval.
+func (p *Provider) redeemLoop(ctx context.Context) {
+	poll := time.NewTicker(p.cfg.ChannelPoll)
+	defer poll.Stop()
+	periodic := time.NewTicker(p.cfg.RedeemInterval)
+	defer periodic.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			p.refreshChannels(ctx)
+		case <-periodic.C:
+			p.redeemAll(ctx, max(p.cfg.RedeemMinUmyc, 1), "periodic")
+		}
+	}
+}
+
+// refreshChannels updates deposits and close heights from the ledger and redeems closing
+// channels before their challenge window ends.
+func (p *Provider) refreshChannels(ctx context.Context) {
+	chs, err := p.deps.Chain.ProviderChannels(ctx, p.deps.Address)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("read channels", "err", err)
+		}
+		return
+	}
+	byID := make(map[uint64]ledger.Channel, len(chs))
+	for _, ch := range chs {
+		byID[ch.ID] = ch
+	}
+	var pending uint64
+	for _, st := range p.pay.all() {
+		st.mu.Lock()
+		ch, ok := byID[st.rec.ID]
+		if ok && st.loaded {
+			st.ch = ch
+			st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+		}
+		closing := ok && ch.CloseAt != 0 && !ch.Closed
+		if !st.ch.Closed && st.rec.Delivered > st.rec.Redeemed {
+			pending += st.rec.Delivered - st.rec.Redeemed
+		}
+		st.mu.Unlock()
+		if closing {
+			p.redeem(ctx, st, "closing")
+		}
+	}
+	p.metrics.PendingUmyc.Set(float64(pending))
+}
+
+// redeemAll redeems every channel with at least minPending umyc redeemable.
+func (p *Provider) redeemAll(ctx context.Context, minPending uint64, reason string) {
+	for _, st := range p.pay.all() {
+		st.mu.Lock()
+		due := min(st.rec.Redeemable.Amount, st.ch.Deposit)
+		worth := st.loaded && !st.ch.Closed && due > st.rec.Redeemed && due-st.rec.Redeemed >= minPending
+		unverified := st.rec.Latest.Amount > st.verified && st.rec.Latest.Amount <= st.rec.Delivered
+		st.mu.Unlock()
+		if worth || unverified {
+			p.redeem(ctx, st, reason)
+		}
+	}
+}
+
+// redeem submits the channel's redeemable voucher if it pays anything.
+func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
+	st.mu.Lock()
+	if !st.loaded || st.redeeming || st.ch.Closed {
+		st.mu.Unlock()
+		return
+	}
+	if l := st.rec.Latest; l.Amount > st.verified && l.Amount <= st.rec.Delivered {
+		if err := p.pay.verify(st, l); err == nil {
+			st.acceptVerified(l)
+		} else {
+			st.rec.Latest = st.rec.Redeemable
+			p.log.Warn("consumer voucher does not verify", "channel_id", st.rec.ID, "err", err)
+		}
+	}
+	v := st.rec.Redeemable
+	due := min(v.Amount, st.ch.Deposit)
+	if due <= st.rec.Redeemed {
+		st.mu.Unlock()
+		return
+	}
+	st.redeeming = true
+	id := st.rec.ID
+	st.mu.Unlock()
+
+	err := p.deps.Chain.Submit(ctx, tx.RedeemVoucher{Voucher: v})
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.redeeming = false
+	if err != nil {
+		p.metrics.Redemptions.WithLabelValues("error").Inc()
+		if chainclient.Code(err) == ledger.CodeStaleVoucher {
+			if ch, cerr := p.deps.Chain.Channel(ctx, id); cerr == nil {
+				st.ch = ch
+				st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+				_ = p.deps.Store.SaveChannelSync(st.rec)
+			}
+		}
+		p.log.Warn("redeem voucher failed", "channel_id", id, "amount_umyc", v.Amount, "reason", reason, "err", err)
+		return
+	}
+	paid := due - min(due, st.rec.Redeemed)
+	st.rec.Redeemed = max(st.rec.Redeemed, due)
+	if err := p.deps.Store.SaveChannelSync(st.rec); err != nil {
+		p.log.Error("store redemption", "channel_id", id, "err", err)
+	}
+	p.metrics.Redemptions.WithLabelValues("ok").Inc()
+	p.metrics.RedeemedUmyc.Add(float64(paid))
+	p.log.Info("voucher redeemed", "channel_id", id, "paid_umyc", paid, "redeemed_umyc", st.rec.Redeemed, "reason", reason)
+}
