@@ -61,6 +61,61 @@
 	MOVSS X10, 12(AX) \
 	VZEROUPPER
 
+// Q4KX4_SUB: one pair of 32-value sub-blocks (weights at woff(SI)) for four
+// vectors (activations at xlo/xhi from DI, DX, R12, R13), scales at
+// slo(SP)/shi(SP); accumulates int32 lanes into Y7, Y8, Y9, Y10.
+#define Q4KX4_VEC(xp, xlo, xhi, acc) \
+	VPMADDUBSW xlo(xp), Y1, Y3 \
+	VPMADDWD Y5, Y3, Y3 \
+	VPADDD Y3, acc, acc \
+	VPMADDUBSW xhi(xp), Y2, Y4 \
+	VPMADDWD Y6, Y4, Y4 \
+	VPADDD Y4, acc, acc
+
+#define Q4KX4_SUB(woff, xlo, xhi, slo, shi) \
+	VMOVDQU woff(SI), Y0 \
+	VPAND Y14, Y0, Y1 \
+	VPSRLW $4, Y0, Y2 \
+	VPAND Y14, Y2, Y2 \
+	VPBROADCASTW slo(SP), Y5 \
+	VPBROADCASTW shi(SP), Y6 \
+	Q4KX4_VEC(DI, xlo, xhi, Y7) \
+	Q4KX4_VEC(DX, xlo, xhi, Y8) \
+	Q4KX4_VEC(R12, xlo, xhi, Y9) \
+	Q4KX4_VEC(R13, xlo, xhi, Y10)
+
+// Q4KX4_FLOAT(v, acc, accx, sum): finishes vector v: isum from Y(acc),
+// msum from its bsums and the mins at 16(SP), then
+// sum += float32(dw*dx*isum) - float32(dmw*dx*msum) with X5 = dw, X6 = dmw.
+#define Q4KX4_FLOAT(v, acc, accx, sum) \
+	VEXTRACTI128 $1, acc, X3 \
+	VPADDD X3, accx, accx \
+	VPSHUFD $0x4E, accx, X3 \
+	VPADDD X3, accx, accx \
+	VPSHUFD $0xB1, accx, X3 \
+	VPADDD X3, accx, accx \
+	VCVTDQ2PS accx, accx \
+	MOVQ bs+24(FP), AX \
+	MOVQ v*8(AX), AX \
+	VMOVDQU (AX)(R9*1), X1 \
+	VMOVDQU 16(AX)(R9*1), X2 \
+	VPHADDW X2, X1, X1 \
+	VPMADDWD 16(SP), X1, X1 \
+	VPSHUFD $0x4E, X1, X2 \
+	VPADDD X2, X1, X1 \
+	VPSHUFD $0xB1, X1, X2 \
+	VPADDD X2, X1, X1 \
+	VCVTDQ2PS X1, X1 \
+	MOVQ xd+16(FP), AX \
+	MOVQ v*8(AX), AX \
+	VMOVSS (AX)(BX*1), X4 \
+	VMULSS X4, X5, X3 \
+	VMULSS X4, X6, X4 \
+	VMULSS accx, X3, X3 \
+	VMULSS X1, X4, X4 \
+	VSUBSS X4, X3, X3 \
+	VADDSS X3, sum, sum
+
 // func dotF32x32AVX2(w, x *float32, n int) float32
 TEXT ·dotF32x32AVX2(SB), NOSPLIT, $0-28
 	MOVQ w+0(FP), SI
@@ -618,4 +673,84 @@ dq6kloop:
 	JNZ dq6kloop
 	VZEROUPPER
 	MOVSS X11, ret+40(FP)
+	RET
+
+// func dotQ4Kx4AVX2(w *byte, xq *[4]*int8, xd *[4]*float32, bs *[4]*int16, nb int, out *[4]float32)
+TEXT ·dotQ4Kx4AVX2(SB), NOSPLIT, $64-48
+	MOVQ w+0(FP), SI
+	MOVQ xq+8(FP), AX
+	MOVQ 0(AX), DI
+	MOVQ 8(AX), DX
+	MOVQ 16(AX), R12
+	MOVQ 24(AX), R13
+	MOVQ nb+32(FP), CX
+	MOVQ CX, 56(SP)
+	XORQ BX, BX
+	XORQ R9, R9
+	MOVL $0x0F0F0F0F, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	VXORPS X15, X15, X15
+	VXORPS X11, X11, X11
+	VXORPS X12, X12, X12
+	VXORPS X13, X13, X13
+dq4kx4loop:
+	MOVL 4(SI), R8
+	MOVL 8(SI), R10
+	MOVL 12(SI), R11
+	MOVL R11, AX
+	SHRL $4, AX
+	ANDL $0x0f0f0f0f, AX
+	MOVL R10, CX
+	SHRL $6, CX
+	ANDL $0x03030303, CX
+	SHLL $4, CX
+	ORL CX, AX
+	ANDL $0x3f3f3f3f, R10
+	ANDL $0x0f0f0f0f, R11
+	MOVL R8, CX
+	SHRL $6, CX
+	ANDL $0x03030303, CX
+	SHLL $4, CX
+	ORL CX, R11
+	ANDL $0x3f3f3f3f, R8
+	VMOVD R8, X6
+	VPINSRD $1, R11, X6, X6
+	VPINSRD $2, R10, X6, X6
+	VPINSRD $3, AX, X6, X6
+	VPMOVZXBW X6, Y6
+	VMOVDQU Y6, 0(SP)
+	VPXOR Y7, Y7, Y7
+	VPXOR Y8, Y8, Y8
+	VPXOR Y9, Y9, Y9
+	VPXOR Y10, Y10, Y10
+	Q4KX4_SUB(16, 0, 32, 0, 2)
+	Q4KX4_SUB(48, 64, 96, 4, 6)
+	Q4KX4_SUB(80, 128, 160, 8, 10)
+	Q4KX4_SUB(112, 192, 224, 12, 14)
+	MOVWLZX (SI), AX
+	VMOVD AX, X5
+	VCVTPH2PS X5, X5
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X6
+	VCVTPH2PS X6, X6
+	Q4KX4_FLOAT(0, Y7, X7, X15)
+	Q4KX4_FLOAT(1, Y8, X8, X11)
+	Q4KX4_FLOAT(2, Y9, X9, X12)
+	Q4KX4_FLOAT(3, Y10, X10, X13)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $256, DX
+	ADDQ $256, R12
+	ADDQ $256, R13
+	ADDQ $4, BX
+	ADDQ $32, R9
+	DECQ 56(SP)
+	JNZ dq4kx4loop
+	MOVQ out+40(FP), AX
+	MOVSS X15, 0(AX)
+	MOVSS X11, 4(AX)
+	MOVSS X12, 8(AX)
+	MOVSS X13, 12(AX)
+	VZEROUPPER
 	RET

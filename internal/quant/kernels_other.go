@@ -17,3 +17,4 @@ func dotQ4KFused(row []byte, v *Vec) (float32, bool)              { return 0, fa
 func dotQ6KFused(row []byte, v *Vec) (float32, bool)              { return 0, false }
 func dotQ80x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }
 func dotQ40x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }
+func dotQ4Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }

@@ -147,16 +147,42 @@ func TestDotVec4(t *testing.T) {
 	for j := range w {
 		w[j] = r.uniform()
 	}
+	rows := map[gguf.Type][][]byte{}
 	for _, typ := range allTypes {
 		row, err := Quantize(typ, w)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got [4]float32
-		DotVec4(typ, row, &vecs, &got)
-		for i, v := range vecs {
-			if want := DotVec(typ, row, v); math.Float32bits(got[i]) != math.Float32bits(want) {
-				t.Errorf("%v vector %d: DotVec4 %v, DotVec %v", typ, i, got[i], want)
+		rows[typ] = append(rows[typ], row)
+	}
+	// Arbitrary bytes with finite float16 scales.
+	for _, tc := range []struct {
+		typ        gguf.Type
+		blockBytes int
+		dOffs      []int
+	}{{gguf.TypeQ4_K, q4KBytes, []int{1, 3}}, {gguf.TypeQ8_0, q8_0Bytes, []int{1}}, {gguf.TypeQ4_0, q4_0Bytes, []int{1}}} {
+		nb := n / BlockSize(tc.typ)
+		for trial := 0; trial < 10; trial++ {
+			row := make([]byte, nb*tc.blockBytes)
+			for i := range row {
+				row[i] = byte(r.next() >> 56)
+			}
+			for b := 0; b < nb; b++ {
+				for _, o := range tc.dOffs {
+					row[b*tc.blockBytes+o] &= 0x3f
+				}
+			}
+			rows[tc.typ] = append(rows[tc.typ], row)
+		}
+	}
+	for _, typ := range allTypes {
+		for _, row := range rows[typ] {
+			var got [4]float32
+			DotVec4(typ, row, &vecs, &got)
+			for i, v := range vecs {
+				if want := DotVec(typ, row, v); math.Float32bits(got[i]) != math.Float32bits(want) {
+					t.Errorf("%v vector %d: DotVec4 %v, DotVec %v", typ, i, got[i], want)
+				}
 			}
 		}
 	}
