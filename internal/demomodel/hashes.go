@@ -7,13 +7,13 @@ package demomodel
 func expectedSHA256(name string) string {
 	switch name {
 	case "mycel-ref":
-		return "60dd973e5ce58ee7fcad1271172fdbe144e325ac4aacba0c7cf3ccb212ed1923"
+		return "a82c8fc248244d66295f7d40a15a1316faef7154b6aefd02ca79bbd4cb33d70a"
 	case "mycel-ref-q8":
-		return "460febe78e20ffc063d2f5149683d907b43a24a4e374c99766c1473eb1b7010c"
+		return "c304aeaaf6e50d203b4a723d27245252d62bc9989368daef247e7ce2ab47f6d4"
 	case "mycel-ref-q4km":
-		return "8131d7a1e10ec090f4d1d6e6a359248f5cad6fa3f5a969f08d4eb66c473274a3"
+		return "22100248b67b3da984172ea192ce2b80c6d0310835381f5706d1d64b729132a6"
 	case "mycel-sub":
-		return "9da7b4cca5ae61e9e46654cb6165494de926bed4daefe9ee9122fa56b1710625"
+		return "f2a44414ffd4abd7acb69dccba8912a489638ea8e673db22c14d3860d514aa12"
 	}
 	return ""
 }

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"go/ast"
+	"go/build"
 	"go/doc"
 	"go/parser"
 	"go/printer"
@@ -135,6 +136,12 @@ func packageDoc(dir, importPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Only the files of one fixed platform: files for other systems
+	// redeclare the same functions, and go/doc would then pick one of them
+	// in map order.
+	bctx := build.Default
+	bctx.GOOS, bctx.GOARCH, bctx.CgoEnabled = "linux", "amd64", false
+	bctx.BuildTags, bctx.ToolTags, bctx.ReleaseTags = nil, nil, build.Default.ReleaseTags
 	fset := token.NewFileSet()
 	var files []*ast.File
 	var names []string
@@ -143,7 +150,13 @@ func packageDoc(dir, importPath string) (string, error) {
 		if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
 			continue
 		}
-		names = append(names, n)
+		ok, err := bctx.MatchFile(dir, n)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
