@@ -46,6 +46,10 @@ func (g *gen) party(addr string) string {
 
 // msg returns a random message and a plausible sender for it ("" = anyone).
 func (g *gen) msg() (string, interface{ Type() string }) {
+	if g.r.Intn(3) == 0 {
+		from := g.verifierName()
+		return from, g.verifyMsg(from)
+	}
 	m := g.msg1()
 	var id uint64
 	switch m := m.(type) {
@@ -165,6 +169,8 @@ func genBlocks(tb testing.TB, seed int64, n int) ([]block, Genesis) {
 	g.Params.ChannelChallengeBlocks = 3
 	g.Params.EpochLength = 7
 	g.Params.JailEpochs = 1
+	g.Params.EvidenceVoteBlocks = 4
+	g.Params.EvidenceMinBond = 1_000_000
 	for i, nm := range names {
 		g.Accounts = append(g.Accounts, GenesisAccount{Address: testAddr(nm), Balance: uint64(i+1) * 300_000_000})
 	}
@@ -311,7 +317,10 @@ func TestDeterminismAndRestore(t *testing.T) {
 	}
 	for _, ev := range []string{"transfer", "register_model", "register_provider", "update_provider",
 		"register_verifier", "unbond", "open_channel", "top_up_channel", "redeem_voucher",
-		"close_channel", "unbond_complete", "channel_closed", "epoch"} {
+		"close_channel", "unbond_complete", "channel_closed", "epoch",
+		"anchor_receipts", "anchor_leaves", "audit_report", "commit_audit_seed", "reveal_audit_seed",
+		"submit_evidence", "vote_evidence", "evidence_guilty", "evidence_rejected", "commit_weights",
+		"reveal_weights", "rewards", "record_capacity", "capacity"} {
 		if seen[ev] == 0 {
 			t.Errorf("no %q event: the generator does not reach it", ev)
 		}
