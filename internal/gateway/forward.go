@@ -1,0 +1,469 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/openai"
+	"github.com/mycel-network/mycel/internal/router"
+)
+
+type kind int
+
+const (
+	kindChat kind = iota
+	kindCompletion
+)
+
+func (k kind) path() string {
+	if k == kindChat {
+		return "/v1/chat/completions"
+	}
+	return "/v1/completions"
+}
+
+// genRequest is a validated client request.
+type genRequest struct {
+	kind         kind
+	raw          map[string]json.RawMessage // every field the client sent, passed through
+	model        string
+	stream       bool
+	includeUsage bool
+	maxTokens    int // 0: not set
+	prompt       string
+	estIn        int // estimated prompt tokens
+	logprobs     bool
+}
+
+// candInfo is a routable provider with what the gateway needs to call and pay it.
+type candInfo struct {
+	router.Candidate
+	endpoint string
+}
+
+func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *apikey.Key, k kind) *openai.Error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &openai.Error{Status: http.StatusRequestEntityTooLarge, Type: openai.TypeInvalidRequest, Code: openai.CodeBodyTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", g.cfg.MaxBodyBytes)}
+		}
+		return &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: "read body: " + err.Error()}
+	}
+	req, e := decodeRequest(k, body)
+	if e != nil {
+		return e
+	}
+	if e := g.admit(key); e != nil {
+		return e
+	}
+	policy, limits, e := g.limits(r)
+	if e != nil {
+		return e
+	}
+	out := req.maxTokens
+	if out == 0 {
+		out = g.cfg.DefaultMaxTokens
+	}
+	rr := router.Request{TokensIn: req.estIn, TokensOut: out, Limits: limits}
+	cands, e := g.candidates(r.Context(), req.model, policy, rr)
+	if e != nil {
+		return e
+	}
+	reqID := w.Header().Get(HeaderRequestID)
+	return g.serve(w, r, key, req, cands, rr, reqID)
+}
+
+func decodeRequest(k kind, body []byte) (genRequest, *openai.Error) {
+	req := genRequest{kind: k}
+	if k == kindChat {
+		c, e := openai.DecodeChatRequest(body)
+		if e != nil {
+			return req, e
+		}
+		req.model, req.stream, req.includeUsage, req.logprobs = c.Model, c.Stream, c.IncludeUsage(), c.Logprobs
+		if n, ok := c.MaxOutputTokens(); ok {
+			req.maxTokens = n
+		}
+		var sb strings.Builder
+		for _, m := range c.Messages {
+			sb.WriteString(m.Content)
+		}
+		req.prompt = sb.String()
+		req.estIn = len(c.Messages)*4 + len(req.prompt)/4
+	} else {
+		c, e := openai.DecodeCompletionRequest(body)
+		if e != nil {
+			return req, e
+		}
+		req.model, req.stream, req.includeUsage, req.logprobs = c.Model, c.Stream, c.IncludeUsage(), c.Logprobs != nil
+		if n, ok := c.MaxOutputTokens(); ok {
+			req.maxTokens = n
+		}
+		req.prompt = c.Prompt.Text()
+		req.estIn = 1 + len(req.prompt)/4
+	}
+	if err := json.Unmarshal(body, &req.raw); err != nil {
+		return req, &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: "body must be a JSON object"}
+	}
+	return req, nil
+}
+
+// candidates returns the ranked providers for model, or the 404/503 that says why none.
+func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy, rr router.Request) ([]candInfo, *openai.Error) {
+	if err := g.dir.ensure(ctx); err != nil {
+		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: "ledger unavailable: " + err.Error()}
+	}
+	ps, models, unhealthy := g.dir.snapshot()
+	now := g.now()
+	var cs []router.Candidate
+	endpoints := map[string]string{}
+	for _, pv := range ps {
+		sm, ok := served(pv, model)
+		if !ok {
+			continue
+		}
+		c := router.Candidate{Provider: pv.Address, PriceInPerMTok: sm.PriceInPerMTok, PriceOutPerMTok: sm.PriceOutPerMTok,
+			Stake: pv.Stake, Jailed: pv.Jailed, Unhealthy: !pv.Active && !pv.Jailed}
+		if _, bad := unhealthy[pv.Address]; bad {
+			c.Unhealthy = true
+		}
+		g.stats.Fill(&c, now)
+		cs = append(cs, c)
+		endpoints[pv.Address] = pv.Endpoint
+	}
+	if len(cs) == 0 {
+		if _, ok := models[model]; ok {
+			return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Code: "no_provider",
+				Message: fmt.Sprintf("No provider serves the model '%s' right now", model)}
+		}
+		return nil, modelNotFound(model)
+	}
+	ranked, rejected := router.Select(p, cs, rr)
+	if len(ranked) == 0 {
+		return nil, noMatch(model, rejected, nil)
+	}
+	out := make([]candInfo, len(ranked))
+	for i, c := range ranked {
+		out[i] = candInfo{Candidate: c, endpoint: endpoints[c.Provider]}
+	}
+	return out, nil
+}
+
+func served(p ledger.ProviderView, model string) (struct{ PriceInPerMTok, PriceOutPerMTok uint64 }, bool) {
+	for _, m := range p.Models {
+		if m.ModelID == model {
+			return struct{ PriceInPerMTok, PriceOutPerMTok uint64 }{m.PriceInPerMTok, m.PriceOutPerMTok}, true
+		}
+	}
+	return struct{ PriceInPerMTok, PriceOutPerMTok uint64 }{}, false
+}
+
+// noMatch is the 503 that says, per candidate, why it could not serve ("why no match").
+func noMatch(model string, rejected []router.Rejection, failed []string) *openai.Error {
+	var parts []string
+	for _, r := range rejected {
+		parts = append(parts, fmt.Sprintf("%s: %s (%s)", r.Provider, r.Reason, r.Detail))
+	}
+	parts = append(parts, failed...)
+	return &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Code: "no_provider",
+		Message: fmt.Sprintf("No provider can serve model '%s': %s", model, strings.Join(parts, "; ")), RetryAfter: 1}
+}
+
+// upstreamBody is the client's request as sent to a provider: always streamed with usage, and
+// for a continuation the partial answer as an assistant prefix (chat) or prompt suffix.
+func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) {
+	m := make(map[string]json.RawMessage, len(req.raw)+2)
+	for k, v := range req.raw {
+		m[k] = v
+	}
+	m["stream"] = json.RawMessage("true")
+	m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+	if prefix != "" {
+		if req.kind == kindChat {
+			var msgs []json.RawMessage
+			if err := json.Unmarshal(req.raw["messages"], &msgs); err != nil {
+				return nil, fmt.Errorf("continuation: messages: %w", err)
+			}
+			b, _ := json.Marshal(openai.ChatMessage{Role: "assistant", Content: prefix})
+			msgs = append(msgs, b)
+			mb, _ := json.Marshal(msgs)
+			m["messages"] = mb
+		} else {
+			b, _ := json.Marshal(req.prompt + prefix)
+			m["prompt"] = b
+			delete(m, "echo")
+		}
+		for _, f := range []string{"max_tokens", "max_completion_tokens"} {
+			if _, ok := m[f]; ok && req.maxTokens > 0 {
+				m[f] = json.RawMessage(fmt.Sprint(max(req.maxTokens-delivered, 1)))
+			}
+		}
+	}
+	return json.Marshal(m)
+}
+
+// attempt is one request to one provider whose first event has arrived.
+type attempt struct {
+	cand     candInfo
+	id       string // request id sent to the provider
+	bodyHash string
+	resp     *http.Response
+	sse      *openai.SSEReader
+	cancel   context.CancelFunc
+	stall    *time.Timer
+	start    time.Time
+	ttft     time.Duration
+	first    []byte
+}
+
+func (a *attempt) close() {
+	a.stall.Stop()
+	a.cancel()
+	a.resp.Body.Close()
+}
+
+type dialError struct {
+	provider string
+	status   int
+	err      error
+}
+
+func (e *dialError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("%s: status %d: %v", e.provider, e.status, e.err)
+	}
+	return fmt.Sprintf("%s: %v", e.provider, e.err)
+}
+
+// dial sends body to c and waits for the first event.
+func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64) (*attempt, error) {
+	sum := sha256.Sum256(body)
+	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), start: g.now()}
+	for try := 0; ; try++ {
+		v, err := g.pay.voucher(ctx, c.Provider, maxCost, g.now())
+		if err != nil {
+			return nil, &dialError{provider: c.Provider, err: err}
+		}
+		hv, _ := channel.EncodeHeader(v)
+		actx, cancel := context.WithCancel(ctx)
+		req, err := http.NewRequestWithContext(actx, http.MethodPost, strings.TrimRight(c.endpoint, "/")+k.path(), strings.NewReader(string(body)))
+		if err != nil {
+			cancel()
+			return nil, &dialError{provider: c.Provider, err: err}
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set(channel.HeaderVoucher, hv)
+		req.Header.Set(channel.HeaderRequestID, id)
+		stall := time.AfterFunc(g.cfg.StallTimeout, cancel)
+		resp, err := g.client.Do(req)
+		if err != nil {
+			stall.Stop()
+			cancel()
+			return nil, &dialError{provider: c.Provider, err: err}
+		}
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			stall.Stop()
+			cancel()
+			perr := openai.ParseError(resp.StatusCode, b)
+			if resp.StatusCode == http.StatusPaymentRequired && try == 0 && g.reconcile(ctx, c) {
+				continue // the voucher now covers what the provider delivered; try once more
+			}
+			return nil, &dialError{provider: c.Provider, status: resp.StatusCode, err: errors.New(perr.Message)}
+		}
+		a.resp, a.cancel, a.stall = resp, cancel, stall
+		a.sse = openai.NewSSEReader(resp.Body)
+		first, err := a.sse.Next()
+		if err != nil {
+			a.close()
+			return nil, &dialError{provider: c.Provider, err: fmt.Errorf("before first event: %w", err)}
+		}
+		a.stall.Reset(g.cfg.StallTimeout)
+		a.first = first
+		a.ttft = g.now().Sub(a.start)
+		return a, nil
+	}
+}
+
+// reconcile asks the provider what it has delivered on the channel after a 402.
+func (g *Gateway) reconcile(ctx context.Context, c candInfo) bool {
+	id := g.pay.channelID(c.Provider)
+	if id == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/mycel/v1/channels/%d", strings.TrimRight(c.endpoint, "/"), id), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Delivered uint64 `json:"delivered"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st) != nil {
+		return false
+	}
+	ok := g.pay.reconcile(c.Provider, st.Delivered, g.cfg.ReconcileSlackUmyc)
+	if !ok {
+		g.log.Warn("provider claims more than its receipts", "provider_id", c.Provider, "claimed_umyc", st.Delivered)
+	}
+	return ok
+}
+
+// postVoucher sends a voucher without a request (final settlement before closing).
+func (g *Gateway) postVoucher(ctx context.Context, endpoint, chainID string, id, amount uint64) error {
+	v := channel.SignVoucher(chainID, id, amount, g.deps.ConsumerKey)
+	b, _ := json.Marshal(v)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/mycel/v1/voucher", strings.NewReader(string(b)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func maxCost(c router.Candidate, rr router.Request) uint64 {
+	cost, err := channel.Cost(uint64(rr.TokensIn)*2+16, uint64(rr.TokensOut), c.PriceInPerMTok, c.PriceOutPerMTok)
+	if err != nil {
+		return ^uint64(0) / 4
+	}
+	return cost
+}
+
+type dialResult struct {
+	a     *attempt
+	err   error
+	hedge bool
+	n     int // launch index
+}
+
+// firstByte starts the request on cands in order until one delivers its first event:
+// failures before the first byte move on to the next candidate (at most MaxAttempts), and when
+// the primary's first event is later than its p95 TTFT a hedge starts on the next candidate;
+// whichever streams first wins and the other is cancelled. It returns the winner and the
+// candidates not yet tried.
+func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body func() ([]byte, error), reqID string, rr router.Request, seq *int) (*attempt, []candInfo, []string, error) {
+	b, err := body()
+	if err != nil {
+		return nil, cands, nil, err
+	}
+	results := make(chan dialResult, len(cands))
+	pending, launched := 0, 0
+	var failed []string
+	var cancels []context.CancelFunc
+	next := 0
+	launch := func(hedge bool) bool {
+		for next < len(cands) && launched < g.cfg.MaxAttempts+1 {
+			c := cands[next]
+			next++
+			if !g.stats.Allow(c.Provider, g.now()) {
+				failed = append(failed, fmt.Sprintf("%s: %s (circuit breaker open)", c.Provider, router.CircuitOpen))
+				continue
+			}
+			*seq++
+			id := fmt.Sprintf("%s.%d", reqID, *seq)
+			n := launched
+			launched++
+			pending++
+			g.stats.Start(c.Provider)
+			lctx, cancel := context.WithCancel(ctx)
+			cancels = append(cancels, cancel)
+			go func() {
+				a, err := g.dial(lctx, c, k, b, id, maxCost(c.Candidate, rr))
+				results <- dialResult{a, err, hedge, n}
+			}()
+			return true
+		}
+		return false
+	}
+	if !launch(false) {
+		return nil, nil, failed, errors.New("no candidate left")
+	}
+	var hedgeC <-chan time.Time
+	if !g.cfg.NoHedge && next < len(cands) {
+		if p95 := g.stats.P95TTFT(cands[0].Provider); p95 > 0 {
+			t := time.NewTimer(max(p95, g.cfg.HedgeMin))
+			defer t.Stop()
+			hedgeC = t.C
+		}
+	}
+	hedged := false
+	for pending > 0 {
+		select {
+		case <-hedgeC:
+			hedgeC = nil
+			if launch(true) {
+				hedged = true
+			}
+		case res := <-results:
+			pending--
+			if res.err != nil {
+				g.metrics.attempts.WithLabelValues("failed").Inc()
+				var de *dialError
+				if errors.As(res.err, &de) {
+					g.stats.Done(de.provider, router.Outcome{OK: false}, g.now())
+				}
+				failed = append(failed, res.err.Error())
+				if pending == 0 && ctx.Err() == nil {
+					launch(false) // retry before the first byte
+				}
+				continue
+			}
+			g.metrics.attempts.WithLabelValues("ok").Inc()
+			if hedged {
+				w := "primary"
+				if res.hedge {
+					w = "hedge"
+				}
+				g.metrics.hedges.WithLabelValues(w).Inc()
+			}
+			if pending > 0 {
+				for i, cancel := range cancels {
+					if i != res.n {
+						cancel()
+					}
+				}
+				go func(n int) { // cancel and drain the losers
+					for ; n > 0; n-- {
+						r := <-results
+						if r.a != nil {
+							g.stats.Cancel(r.a.cand.Provider)
+							r.a.close()
+						} else if de := new(dialError); errors.As(r.err, &de) {
+							g.stats.Cancel(de.provider)
+						}
+					}
+				}(pending)
+			}
+			return res.a, cands[next:], failed, nil
+		}
+	}
+	return nil, nil, failed, errors.New("every provider failed")
+}

@@ -1,0 +1,314 @@
+// Package gateway is Mycel's OpenAI-compatible front door. It authenticates API keys, picks
+// providers with internal/router, pays them through payment channels (a voucher per request,
+// a verified receipt per answer), retries before the first byte, hedges slow first tokens,
+// fails over mid-stream by continuing the answer on another provider, and anchors a Merkle
+// root of its receipts on the ledger every epoch.
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/router"
+)
+
+// Config tunes the gateway. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	Listen           string        `toml:"listen"`             // address of the HTTP API
+	DepositUmyc      uint64        `toml:"deposit_umyc"`       // first deposit and top-up of a channel
+	IdleClose        time.Duration `toml:"idle_close"`         // close channels unused this long
+	Refresh          time.Duration `toml:"refresh"`            // re-read providers and models from the ledger
+	HealthInterval   time.Duration `toml:"health_interval"`    // probe each provider's /healthz
+	EpochPoll        time.Duration `toml:"epoch_poll"`         // check the ledger epoch for anchoring
+	MaxAttempts      int           `toml:"max_attempts"`       // providers tried before the first byte
+	MaxFailovers     int           `toml:"max_failovers"`      // mid-stream continuations per request; -1 disables
+	NoHedge          bool          `toml:"no_hedge"`           // never hedge a late first token
+	HedgeMin         time.Duration `toml:"hedge_min"`          // never hedge earlier than this
+	StallTimeout     time.Duration `toml:"stall_timeout"`      // a stream silent this long is broken
+	DefaultMaxTokens int           `toml:"default_max_tokens"` // for routing and cost estimates
+	MaxBodyBytes     int64         `toml:"max_body_bytes"`
+	// Policy is the default routing policy (balanced, cheapest, fastest).
+	Policy string `toml:"policy"`
+	// ReconcileSlackUmyc is how much more than its receipts a provider may claim after a 402
+	// (delivered parts of cancelled hedges and broken streams) before it is treated as faulty.
+	ReconcileSlackUmyc uint64 `toml:"reconcile_slack_umyc"`
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             "127.0.0.1:8080",
+		DepositUmyc:        10_000_000,
+		IdleClose:          30 * time.Minute,
+		Refresh:            5 * time.Second,
+		HealthInterval:     10 * time.Second,
+		EpochPoll:          5 * time.Second,
+		MaxAttempts:        3,
+		MaxFailovers:       2,
+		HedgeMin:           20 * time.Millisecond,
+		StallTimeout:       30 * time.Second,
+		DefaultMaxTokens:   256,
+		MaxBodyBytes:       4 << 20,
+		Policy:             router.NameBalanced,
+		ReconcileSlackUmyc: 100_000,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.DepositUmyc == 0 {
+		c.DepositUmyc = d.DepositUmyc
+	}
+	if c.IdleClose <= 0 {
+		c.IdleClose = d.IdleClose
+	}
+	if c.Refresh <= 0 {
+		c.Refresh = d.Refresh
+	}
+	if c.HealthInterval <= 0 {
+		c.HealthInterval = d.HealthInterval
+	}
+	if c.EpochPoll <= 0 {
+		c.EpochPoll = d.EpochPoll
+	}
+	if c.MaxAttempts <= 0 {
+		c.MaxAttempts = d.MaxAttempts
+	}
+	switch {
+	case c.MaxFailovers == 0:
+		c.MaxFailovers = d.MaxFailovers
+	case c.MaxFailovers < 0:
+		c.MaxFailovers = 0
+	}
+	if c.HedgeMin <= 0 {
+		c.HedgeMin = d.HedgeMin
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = d.StallTimeout
+	}
+	if c.DefaultMaxTokens <= 0 {
+		c.DefaultMaxTokens = d.DefaultMaxTokens
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if c.Policy == "" {
+		c.Policy = d.Policy
+	}
+	return c
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if _, err := router.ByName(c.Policy); err != nil {
+		return fmt.Errorf("gateway config: %w", err)
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return fmt.Errorf("gateway config: listen %q: %w", c.Listen, err)
+		}
+	}
+	return nil
+}
+
+// Deps are the gateway's collaborators. Chain, ConsumerKey and ConsumerAddress are required.
+type Deps struct {
+	Chain           Chain
+	ConsumerKey     ed25519.PrivateKey // the gateway's account: opens channels, signs vouchers
+	ConsumerAddress string
+	Keys            *apikey.Store // nil: no authentication (a private gateway)
+	Receipts        *ReceiptLog   // nil: receipts are verified but not stored or anchored
+	Anchorer        Anchorer      // nil: epoch roots are computed and logged, not anchored
+	HTTPClient      *http.Client  // to providers; nil: a tuned default
+	Logger          *slog.Logger  // nil discards
+	Registerer      prometheus.Registerer
+	Now             func() time.Time // nil: time.Now
+}
+
+// Gateway is the OpenAI-compatible gateway. Create it with New, serve Handler() or call Run.
+type Gateway struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	now     func() time.Time
+	client  *http.Client
+	stats   *router.Stats
+	pay     *payer
+	metrics *metrics
+	dir     *directory
+
+	mu           sync.Mutex
+	anchoredUpTo uint64 // epochs below this are anchored
+	epoch        uint64 // current ledger epoch as last seen
+}
+
+// New returns a gateway.
+func New(cfg Config, deps Deps) (*Gateway, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Chain == nil {
+		return nil, errors.New("gateway: a Chain is required")
+	}
+	if len(deps.ConsumerKey) != ed25519.PrivateKeySize || deps.ConsumerAddress == "" {
+		return nil, errors.New("gateway: a consumer key and address are required")
+	}
+	g := &Gateway{cfg: cfg, deps: deps, log: deps.Logger, now: deps.Now, client: deps.HTTPClient}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 256
+		tr.MaxIdleConns = 1024
+		g.client = &http.Client{Transport: tr}
+	}
+	g.stats = router.NewStats(router.StatsConfig{})
+	g.pay = newPayer(deps.Chain, deps.ConsumerKey, deps.ConsumerAddress, cfg.DepositUmyc)
+	if g.deps.Registerer == nil {
+		g.deps.Registerer = prometheus.NewRegistry()
+	}
+	g.metrics = newMetrics(g.deps.Registerer)
+	g.dir = newDirectory(deps.Chain, g.client, g.log)
+	return g, nil
+}
+
+// Run serves the API on cfg.Listen until ctx ends, with the background loops (provider
+// refresh, health probes, idle channel closing, receipt anchoring).
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller made (tests and the devnet pass 127.0.0.1:0).
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		g.log.Info("gateway listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("gateway: serve: %w", err)
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	eg.Go(func() error { return g.RunBackground(ctx) })
+	return eg.Wait()
+}
+
+// RunBackground runs only the background loops, for callers that serve Handler themselves.
+func (g *Gateway) RunBackground(ctx context.Context) error {
+	tick := func(d time.Duration, f func(context.Context)) func() error {
+		return func() error {
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				f(ctx)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+		}
+	}
+	var eg errgroup.Group
+	eg.Go(tick(g.cfg.Refresh, func(ctx context.Context) {
+		if err := g.dir.refresh(ctx); err != nil && ctx.Err() == nil {
+			g.log.Warn("refresh providers", "err", err)
+		}
+	}))
+	eg.Go(tick(g.cfg.HealthInterval, g.dir.probe))
+	eg.Go(tick(g.cfg.EpochPoll, func(ctx context.Context) {
+		if err := g.anchor(ctx); err != nil && ctx.Err() == nil {
+			g.log.Warn("anchor receipts", "err", err)
+		}
+	}))
+	eg.Go(tick(time.Minute, g.closeIdle))
+	return eg.Wait()
+}
+
+// Channels returns the open payment channels.
+func (g *Gateway) Channels() []ChannelState { return g.pay.snapshot() }
+
+func (g *Gateway) closeIdle(ctx context.Context) {
+	for _, c := range g.pay.idle(g.now().Add(-g.cfg.IdleClose)) {
+		// Give the provider the final voucher before closing, so it can redeem in the window.
+		if ep := g.dir.endpoint(c.Provider); ep != "" && c.Owed > 0 {
+			chainID, _ := g.pay.getChainID(ctx)
+			if err := g.postVoucher(ctx, ep, chainID, c.ID, c.Owed); err != nil {
+				g.log.Warn("final voucher", "provider_id", c.Provider, "channel_id", c.ID, "err", err)
+			}
+		}
+		if err := g.deps.Chain.CloseChannel(ctx, c.ID); err != nil {
+			g.log.Warn("close idle channel", "provider_id", c.Provider, "channel_id", c.ID, "err", err)
+			continue
+		}
+		g.log.Info("closed idle channel", "provider_id", c.Provider, "channel_id", c.ID, "owed_umyc", c.Owed)
+	}
+}
+
+// anchor anchors the Merkle root of every finished epoch's receipts once.
+func (g *Gateway) anchor(ctx context.Context) error {
+	ep, err := g.deps.Chain.Epoch(ctx)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.epoch = ep
+	from := g.anchoredUpTo
+	g.mu.Unlock()
+	if g.deps.Receipts == nil || ep == 0 {
+		return nil
+	}
+	if from == 0 {
+		from = ep - 1 // anchoring starts with the epoch before the gateway first saw the ledger
+	}
+	for e := from; e < ep; e++ {
+		root, n := g.deps.Receipts.Root(e)
+		if n > 0 {
+			if g.deps.Anchorer != nil {
+				if err := g.deps.Anchorer.Anchor(ctx, e, root, uint64(n)); err != nil {
+					return fmt.Errorf("anchor epoch %d: %w", e, err)
+				}
+			}
+			g.log.Info("receipts anchored", "epoch", e, "root", root, "count", n, "on_ledger", g.deps.Anchorer != nil)
+		}
+		g.mu.Lock()
+		g.anchoredUpTo = e + 1
+		g.mu.Unlock()
+	}
+	return nil
+}
+
+func (g *Gateway) currentEpoch() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.epoch
+}

@@ -1,0 +1,463 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	oai "github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/gateway/gatewaytest"
+)
+
+const (
+	testChain = "mycel-test"
+	testModel = "demo-model"
+	answer    = "tok0 tok1 tok2 tok3 tok4 tok5 tok6 tok7"
+)
+
+type provSpec struct {
+	name string
+	cfg  gatewaytest.ProviderConfig
+}
+
+type env struct {
+	t        *testing.T
+	ledger   *gatewaytest.Ledger
+	gw       *Gateway
+	url      string
+	keys     *apikey.Store
+	secret   string
+	keyID    string
+	receipts *ReceiptLog
+	provs    map[string]*gatewaytest.Provider
+	addrs    map[string]string
+}
+
+func newEnv(t *testing.T, cfg Config, specs ...provSpec) *env {
+	t.Helper()
+	l := gatewaytest.NewLedger(testChain)
+	l.AddModel(testModel)
+	l.AddModel("registered-but-unserved")
+	gk, gaddr := gatewaytest.Key("gateway")
+	e := &env{t: t, ledger: l, provs: map[string]*gatewaytest.Provider{}, addrs: map[string]string{}}
+	for _, s := range specs {
+		k, addr := gatewaytest.Key(s.name)
+		c := s.cfg
+		c.Key, c.Address, c.ChainID, c.Model = k, addr, testChain, testModel
+		c.Consumer, c.ConsumerAddress = gk.Public().(ed25519PublicKey), gaddr
+		p := gatewaytest.NewProvider(c)
+		srv := httptest.NewServer(p)
+		t.Cleanup(srv.Close)
+		l.AddProvider(addr, srv.URL, k.Public().(ed25519PublicKey), testModel, c.PriceIn, c.PriceOut)
+		e.provs[s.name], e.addrs[s.name] = p, addr
+	}
+	dir := t.TempDir()
+	ks, err := apikey.Open(filepath.Join(dir, "keys.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ks.Close() })
+	secret, k, err := ks.Create("test", 0, 0, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := OpenReceiptLog(filepath.Join(dir, "receipts.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rl.Close() })
+	gw, err := New(cfg, Deps{Chain: l, ConsumerKey: gk, ConsumerAddress: gaddr, Keys: ks, Receipts: rl, Anchorer: l, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	e.gw, e.url, e.keys, e.secret, e.keyID, e.receipts = gw, srv.URL, ks, secret, k.ID, rl
+	return e
+}
+
+func (e *env) client(opts ...option.RequestOption) *oai.Client {
+	c := oai.NewClient(append([]option.RequestOption{option.WithBaseURL(e.url + "/v1/"), option.WithAPIKey(e.secret), option.WithMaxRetries(0)}, opts...)...)
+	return &c
+}
+
+func (e *env) spent() uint64 {
+	ks, err := e.keys.List()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, k := range ks {
+		if k.ID == e.keyID {
+			return k.SpentUmyc
+		}
+	}
+	e.t.Fatal("test key not listed")
+	return 0
+}
+
+func cheap(name string) provSpec {
+	return provSpec{name, gatewaytest.ProviderConfig{PriceIn: 1000, PriceOut: 2000}}
+}
+
+func dear(name string) provSpec {
+	return provSpec{name, gatewaytest.ProviderConfig{PriceIn: 5000, PriceOut: 9000}}
+}
+
+func chatParams(prompt string) oai.ChatCompletionNewParams {
+	return oai.ChatCompletionNewParams{Model: testModel, Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage(prompt)}}
+}
+
+// promptTokens is how the fake provider counts the prompt "say hello please".
+const testPrompt = "say hello please"
+const testPromptTokens = 3
+
+func TestSDKChat(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"), dear("b"))
+	c := e.client()
+	var resp *http.Response
+	got, err := c.Chat.Completions.New(context.Background(), chatParams(testPrompt), option.WithResponseInto(&resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Choices) != 1 {
+		t.Fatalf("choices = %d, want 1", len(got.Choices))
+	}
+	type result struct {
+		Content, Finish, Role, Provider string
+		Prompt, Completion, Total       int64
+		HasRequestID                    bool
+	}
+	want := result{answer, "stop", "assistant", e.addrs["a"], testPromptTokens, 8, 11, true}
+	have := result{got.Choices[0].Message.Content, got.Choices[0].FinishReason, string(got.Choices[0].Message.Role),
+		resp.Header.Get(HeaderProvider), got.Usage.PromptTokens, got.Usage.CompletionTokens, got.Usage.TotalTokens,
+		strings.HasPrefix(resp.Header.Get(HeaderRequestID), "req_")}
+	if diff := cmp.Diff(want, have); diff != "" {
+		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+	// Paid: one channel to a, spend = the receipt's cost, the receipt logged.
+	wantCost, _ := channel.Cost(testPromptTokens, 8, 1000, 2000)
+	if got := e.spent(); got != wantCost {
+		t.Errorf("key spend = %d, want %d", got, wantCost)
+	}
+	if root, n := e.receipts.Root(0); n != 1 || root == "" {
+		t.Errorf("receipt log has %d receipts in epoch 0, want 1", n)
+	}
+	chs := e.gw.Channels()
+	if len(chs) != 1 || chs[0].Provider != e.addrs["a"] || chs[0].Owed != wantCost {
+		t.Errorf("channels = %+v, want one to a owing %d", chs, wantCost)
+	}
+}
+
+func TestSDKChatStreaming(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"))
+	c := e.client()
+	p := chatParams(testPrompt)
+	p.StreamOptions = oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)}
+	stream := c.Chat.Completions.NewStreaming(context.Background(), p)
+	var acc oai.ChatCompletionAccumulator
+	chunks := 0
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		chunks++
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if chunks < 9 {
+		t.Errorf("chunks = %d, want one per token plus finish and usage", chunks)
+	}
+	if got := acc.Choices[0].Message.Content; got != answer {
+		t.Errorf("content = %q, want %q", got, answer)
+	}
+	if acc.Usage.PromptTokens != testPromptTokens || acc.Usage.CompletionTokens != 8 {
+		t.Errorf("usage = %+v, want %d prompt and 8 completion tokens", acc.Usage, testPromptTokens)
+	}
+	if acc.Choices[0].FinishReason != "stop" {
+		t.Errorf("finish = %q, want stop", acc.Choices[0].FinishReason)
+	}
+}
+
+func TestSDKCompletions(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"))
+	c := e.client()
+	params := oai.CompletionNewParams{Model: testModel, Prompt: oai.CompletionNewParamsPromptUnion{OfString: oai.String(testPrompt)}, MaxTokens: oai.Int(5)}
+	got, err := c.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "tok0 tok1 tok2 tok3 tok4"; got.Choices[0].Text != want || got.Choices[0].FinishReason != "length" {
+		t.Errorf("completion = %q (%s), want %q (length)", got.Choices[0].Text, got.Choices[0].FinishReason, want)
+	}
+	stream := c.Completions.NewStreaming(context.Background(), params)
+	var text strings.Builder
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			text.WriteString(ch.Text)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if text.String() != "tok0 tok1 tok2 tok3 tok4" {
+		t.Errorf("streamed completion = %q", text.String())
+	}
+}
+
+func TestSDKErrors(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"))
+	brokeSecret, k, err := e.keys.Create("broke", 1, 0, 0, time.Now()) // a key with its budget spent
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.keys.Charge(k.ID, 1, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name       string
+		opts       []option.RequestOption
+		params     oai.ChatCompletionNewParams
+		wantStatus int
+		wantCode   string
+		wantParam  string
+		wantInMsg  string
+	}{
+		{"bad key", []option.RequestOption{option.WithAPIKey("sk-mycel-wrong")}, chatParams("hi"), 401, "invalid_api_key", "", "Incorrect API key"},
+		{"unknown model", nil, oai.ChatCompletionNewParams{Model: "nope", Messages: chatParams("hi").Messages}, 404, "model_not_found", "model", "nope"},
+		{"registered but unserved", nil, oai.ChatCompletionNewParams{Model: "registered-but-unserved", Messages: chatParams("hi").Messages}, 503, "no_provider", "", "No provider serves"},
+		{"bad temperature", []option.RequestOption{option.WithJSONSet("temperature", "hot")}, chatParams("hi"), 400, "", "temperature", ""},
+		{"too expensive", []option.RequestOption{option.WithHeader(HeaderMaxPrice, "10")}, chatParams("hi"), 503, "no_provider", "", "too_expensive"},
+		{"bad policy", []option.RequestOption{option.WithHeader(HeaderPolicy, "random")}, chatParams("hi"), 400, "", "x-mycel-policy", ""},
+		{"budget spent", []option.RequestOption{option.WithAPIKey(brokeSecret)}, chatParams("hi"), 429, "insufficient_quota", "", "budget"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.client(tt.opts...).Chat.Completions.New(context.Background(), tt.params)
+			var ae *oai.Error
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want an API error", err)
+			}
+			if ae.StatusCode != tt.wantStatus || ae.Code != tt.wantCode || ae.Param != tt.wantParam || !strings.Contains(ae.Message, tt.wantInMsg) {
+				t.Errorf("error = %d code %q param %q %q, want %d code %q param %q containing %q",
+					ae.StatusCode, ae.Code, ae.Param, ae.Message, tt.wantStatus, tt.wantCode, tt.wantParam, tt.wantInMsg)
+			}
+			if ae.Response.Header.Get(HeaderRequestID) == "" {
+				t.Error("error without x-request-id")
+			}
+		})
+	}
+}
+
+// TestMidStreamFailover kills the preferred provider after three tokens: the SDK client must
+// see one complete answer with correct usage, and each provider is paid for what it delivered.
+func TestMidStreamFailover(t *testing.T) {
+	a := cheap("a")
+	a.cfg.BreakAfter = 3
+	e := newEnv(t, Config{NoHedge: true}, a, dear("b"))
+	p := chatParams(testPrompt)
+	p.StreamOptions = oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)}
+	stream := e.client().Chat.Completions.NewStreaming(context.Background(), p)
+	var acc oai.ChatCompletionAccumulator
+	ids := map[string]bool{}
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+		ids[stream.Current().ID] = true
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := acc.Choices[0].Message.Content; got != answer {
+		t.Errorf("content = %q, want %q", got, answer)
+	}
+	if acc.Usage.PromptTokens != testPromptTokens || acc.Usage.CompletionTokens != 8 || acc.Usage.TotalTokens != 11 {
+		t.Errorf("usage = %d/%d/%d, want %d/8/11", acc.Usage.PromptTokens, acc.Usage.CompletionTokens, acc.Usage.TotalTokens, testPromptTokens)
+	}
+	if len(ids) != 1 {
+		t.Errorf("chunk ids = %v, want one id for the whole answer", ids)
+	}
+	// b continued from a's three tokens, given as an assistant prefix.
+	bodies := e.provs["b"].Bodies()
+	if len(bodies) != 1 {
+		t.Fatalf("b got %d requests, want 1", len(bodies))
+	}
+	var sent struct {
+		Messages []struct{ Role, Content string }
+	}
+	if err := json.Unmarshal(bodies[0], &sent); err != nil {
+		t.Fatal(err)
+	}
+	last := sent.Messages[len(sent.Messages)-1]
+	if last.Role != "assistant" || last.Content != "tok0 tok1 tok2" {
+		t.Errorf("continuation ends with %+v, want the assistant prefix %q", last, "tok0 tok1 tok2")
+	}
+	// a is paid for 3 prompt + 3 delivered tokens only; b per its receipt (prompt + prefix in, 5 out).
+	costA, _ := channel.Cost(testPromptTokens, 3, 1000, 2000)
+	costB, _ := channel.Cost(testPromptTokens+3, 5, 5000, 9000)
+	if got, want := e.spent(), costA+costB; got != want {
+		t.Errorf("key spend = %d, want %d (a %d + b %d)", got, want, costA, costB)
+	}
+	// a's own count of delivered umyc matches what the gateway now owes it, so the next
+	// voucher to a is accepted without a 402.
+	var owedA uint64
+	for _, c := range e.gw.Channels() {
+		if c.Provider == e.addrs["a"] {
+			owedA = c.Owed
+			if d := e.provs["a"].Delivered(c.ID); d != owedA {
+				t.Errorf("a delivered %d umyc, gateway owes %d", d, owedA)
+			}
+		}
+	}
+	if owedA != costA {
+		t.Errorf("owed to a = %d, want %d", owedA, costA)
+	}
+}
+
+func TestMidStreamFailoverNonStreaming(t *testing.T) {
+	a := cheap("a")
+	a.cfg.BreakAfter = 5
+	e := newEnv(t, Config{NoHedge: true}, a, dear("b"))
+	var resp *http.Response
+	got, err := e.client().Chat.Completions.New(context.Background(), chatParams(testPrompt), option.WithResponseInto(&resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Choices[0].Message.Content != answer || got.Usage.CompletionTokens != 8 || got.Usage.PromptTokens != testPromptTokens {
+		t.Errorf("answer %q usage %+v, want %q with %d+8 tokens", got.Choices[0].Message.Content, got.Usage, answer, testPromptTokens)
+	}
+	if want := e.addrs["a"] + "," + e.addrs["b"]; resp.Header.Get(HeaderProvider) != want {
+		t.Errorf("%s = %q, want %q", HeaderProvider, resp.Header.Get(HeaderProvider), want)
+	}
+}
+
+func TestRetryBeforeFirstByteAndBreaker(t *testing.T) {
+	a := cheap("a")
+	a.cfg.Status = http.StatusInternalServerError
+	e := newEnv(t, Config{NoHedge: true}, a, dear("b"))
+	c := e.client()
+	for i := 0; i < 7; i++ {
+		var resp *http.Response
+		got, err := c.Chat.Completions.New(context.Background(), chatParams(testPrompt), option.WithResponseInto(&resp))
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if got.Choices[0].Message.Content != answer || resp.Header.Get(HeaderProvider) != e.addrs["b"] {
+			t.Fatalf("request %d: answer %q from %s, want the full answer from b", i, got.Choices[0].Message.Content, resp.Header.Get(HeaderProvider))
+		}
+	}
+	// After 5 consecutive failures a's breaker is open: a saw exactly 5 requests.
+	if got := e.provs["a"].Requests(); got != 5 {
+		t.Errorf("a got %d requests, want 5 (then its circuit breaker opens)", got)
+	}
+}
+
+func TestNoMatchReasons(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"), dear("b"))
+	e.ledger.Jail(e.addrs["a"])
+	_, err := e.client(option.WithHeader(HeaderMaxPrice, "3000")).Chat.Completions.New(context.Background(), chatParams("hi"))
+	var ae *oai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != 503 {
+		t.Fatalf("err = %v, want 503", err)
+	}
+	for _, want := range []string{e.addrs["a"] + ": jailed", e.addrs["b"] + ": too_expensive"} {
+		if !strings.Contains(ae.Message, want) {
+			t.Errorf("503 message %q does not contain %q", ae.Message, want)
+		}
+	}
+	if ae.Response.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+}
+
+func TestHedging(t *testing.T) {
+	slow := cheap("a")
+	e := newEnv(t, Config{HedgeMin: time.Millisecond}, slow, dear("b"))
+	// Teach the gateway a's p95 time to first token (well under a millisecond here).
+	for i := 0; i < 5; i++ {
+		e.gw.stats.Start(e.addrs["a"])
+		e.gw.stats.Done(e.addrs["a"], routerOutcome(time.Millisecond), time.Now())
+	}
+	// Now a stalls before its first token until the test ends: the hedge on b must win.
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	e.provs["a"].SetHold(release)
+	var resp *http.Response
+	got, err := e.client().Chat.Completions.New(context.Background(), chatParams(testPrompt), option.WithResponseInto(&resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Choices[0].Message.Content != answer || resp.Header.Get(HeaderProvider) != e.addrs["b"] {
+		t.Errorf("answer %q from %s, want the full answer from the hedge b", got.Choices[0].Message.Content, resp.Header.Get(HeaderProvider))
+	}
+}
+
+func TestModelsList(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"), dear("b"))
+	page, err := e.client().Models.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Data) != 1 || page.Data[0].ID != testModel {
+		t.Fatalf("models = %+v, want only %s", page.Data, testModel)
+	}
+	var info ModelInfo
+	if err := json.Unmarshal([]byte(page.Data[0].RawJSON()), &info); err != nil {
+		t.Fatal(err)
+	}
+	want := ModelInfo{Providers: 2, PriceInPerMTok: Range{1000, 5000}, PriceOutPerMTok: Range{2000, 9000}}
+	if diff := cmp.Diff(want, info, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Model" }, cmp.Ignore())); diff != "" {
+		t.Errorf("model info (-want +got):\n%s", diff)
+	}
+}
+
+func TestAnchorAndProve(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"))
+	ctx := context.Background()
+	e.ledger.SetEpoch(4)
+	if err := e.gw.anchor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := e.client().Chat.Completions.New(ctx, chatParams(testPrompt)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ledger.SetEpoch(5)
+	if err := e.gw.anchor(ctx); err != nil {
+		t.Fatal(err)
+	}
+	anchors := e.ledger.Anchors()
+	root, n := e.receipts.Root(4)
+	if diff := cmp.Diff([]gatewaytest.Anchor{{Epoch: 4, Root: root, Count: 3}}, anchors); diff != "" || n != 3 {
+		t.Fatalf("anchors (-want +got):\n%s", diff)
+	}
+	// Anchoring again does not repeat the epoch.
+	if err := e.gw.anchor(ctx); err != nil || len(e.ledger.Anchors()) != 1 {
+		t.Errorf("second anchor: err %v, %d anchors, want 1", err, len(e.ledger.Anchors()))
+	}
+}
+
+func TestBadReceiptPaysOnlyDelivered(t *testing.T) {
+	a := cheap("a")
+	a.cfg.BadSignature = true
+	e := newEnv(t, Config{}, a)
+	if _, err := e.client().Chat.Completions.New(context.Background(), chatParams(testPrompt)); err != nil {
+		t.Fatal(err)
+	}
+	if _, n := e.receipts.Root(0); n != 0 {
+		t.Errorf("a bad receipt was logged")
+	}
+	want, _ := channel.Cost(testPromptTokens, 8, 1000, 2000) // the gateway's own count
+	if got := e.spent(); got != want {
+		t.Errorf("spend = %d, want %d", got, want)
+	}
+}

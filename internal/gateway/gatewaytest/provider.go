@@ -1,0 +1,280 @@
+// Package gatewaytest provides fakes for testing and benchmarking the gateway: a provider
+// that speaks the provider HTTP API (vouchers, SSE streams ending with the mycel.receipt event,
+// signed receipts) with scripted latency and failures, and an in-memory ledger.
+package gatewaytest
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/openai"
+)
+
+// ProviderConfig scripts a fake provider.
+type ProviderConfig struct {
+	Key             ed25519.PrivateKey
+	Address         string
+	ChainID         string
+	Consumer        ed25519.PublicKey // if set, vouchers must be signed by it
+	ConsumerAddress string            // put in receipts
+	Model           string
+	PriceIn         uint64 // umyc per 1M tokens
+	PriceOut        uint64
+	// Tokens is the answer to every prompt, one token per SSE event (default: 8 tokens
+	// "tok0", " tok1", …).
+	Tokens []string
+	// TTFT delays the first token, TokenDelay each later one.
+	TTFT, TokenDelay time.Duration
+	// BreakAfter, if positive, aborts the connection after that many tokens of an answer.
+	BreakAfter int
+	// Status, if set, is the status of every generation request (with an error envelope).
+	Status int
+	// BadSignature makes receipts carry a wrong signature.
+	BadSignature bool
+}
+
+// Provider is a fake provider. It is an http.Handler.
+type Provider struct {
+	cfg ProviderConfig
+
+	mu        sync.Mutex
+	delivered map[uint64]uint64 // channel → cumulative umyc delivered
+	bodies    [][]byte
+
+	hold     chan struct{}
+	requests atomic.Int64
+}
+
+// DefaultTokens returns n tokens "tok0", " tok1", ….
+func DefaultTokens(n int) []string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = fmt.Sprintf(" tok%d", i)
+	}
+	t[0] = strings.TrimSpace(t[0])
+	return t
+}
+
+// NewProvider returns a fake provider.
+func NewProvider(cfg ProviderConfig) *Provider {
+	if cfg.Tokens == nil {
+		cfg.Tokens = DefaultTokens(8)
+	}
+	return &Provider{cfg: cfg, delivered: map[uint64]uint64{}}
+}
+
+// Requests returns how many generation requests arrived.
+func (p *Provider) Requests() int { return int(p.requests.Load()) }
+
+// Bodies returns the generation request bodies received.
+func (p *Provider) Bodies() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([][]byte(nil), p.bodies...)
+}
+
+// Delivered returns the cumulative umyc delivered on channel id.
+func (p *Provider) Delivered(id uint64) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.delivered[id]
+}
+
+// SetHold makes every later answer wait before its first token until release is closed (or
+// the request is cancelled).
+func (p *Provider) SetHold(release chan struct{}) {
+	p.mu.Lock()
+	p.hold = release
+	p.mu.Unlock()
+}
+
+// SetBreakAfter changes BreakAfter (safe while serving).
+func (p *Provider) SetBreakAfter(n int) {
+	p.mu.Lock()
+	p.cfg.BreakAfter = n
+	p.mu.Unlock()
+}
+
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/healthz":
+		io.WriteString(w, "ok\n")
+	case r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/completions":
+		p.generate(w, r, r.URL.Path == "/v1/chat/completions")
+	case strings.HasPrefix(r.URL.Path, "/mycel/v1/channels/"):
+		id, _ := strconv.ParseUint(strings.TrimPrefix(r.URL.Path, "/mycel/v1/channels/"), 10, 64)
+		json.NewEncoder(w).Encode(map[string]uint64{"delivered": p.Delivered(id)})
+	case r.URL.Path == "/mycel/v1/voucher":
+		w.WriteHeader(http.StatusOK)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func words(s string) int { return len(strings.Fields(s)) }
+
+func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
+	p.requests.Add(1)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	p.bodies = append(p.bodies, body)
+	cfg, hold := p.cfg, p.hold
+	p.mu.Unlock()
+	if cfg.Status != 0 {
+		openai.WriteError(w, &openai.Error{Status: cfg.Status, Message: "scripted failure"})
+		return
+	}
+	v, err := channel.DecodeVoucherHeader(r.Header.Get(channel.HeaderVoucher))
+	if err == nil && cfg.Consumer != nil {
+		err = v.Verify(cfg.Consumer)
+	}
+	if err == nil && v.ChainID != cfg.ChainID {
+		err = fmt.Errorf("chain id %q", v.ChainID)
+	}
+	p.mu.Lock()
+	if err == nil && v.Amount < p.delivered[v.ChannelID] {
+		err = fmt.Errorf("voucher %d below delivered %d", v.Amount, p.delivered[v.ChannelID])
+	}
+	p.mu.Unlock()
+	if err != nil {
+		openai.WriteError(w, &openai.Error{Status: http.StatusPaymentRequired, Code: openai.CodePaymentRequired, Message: err.Error()})
+		return
+	}
+	// Prompt and, for a continuation, the assistant prefix to continue.
+	var prompt, prefix string
+	var maxTokens int
+	if chat {
+		req, e := openai.DecodeChatRequest(body)
+		if e != nil {
+			openai.WriteError(w, e)
+			return
+		}
+		msgs := req.Messages
+		if n := len(msgs); n > 0 && msgs[n-1].Role == "assistant" {
+			prefix = msgs[n-1].Content
+		}
+		for _, m := range msgs {
+			prompt += m.Content + " "
+		}
+		if n, ok := req.MaxOutputTokens(); ok {
+			maxTokens = n
+		}
+	} else {
+		req, e := openai.DecodeCompletionRequest(body)
+		if e != nil {
+			openai.WriteError(w, e)
+			return
+		}
+		prompt = req.Prompt.Text()
+		for k := len(cfg.Tokens); k > 0; k-- {
+			if s := strings.Join(cfg.Tokens[:k], ""); strings.HasSuffix(prompt, s) {
+				prefix = s
+				break
+			}
+		}
+		if n, ok := req.MaxOutputTokens(); ok {
+			maxTokens = n
+		}
+	}
+	start := 0
+	for k := len(cfg.Tokens); k > 0; k-- {
+		if strings.Join(cfg.Tokens[:k], "") == prefix {
+			start = k
+			break
+		}
+	}
+	out := cfg.Tokens[start:]
+	finish := openai.FinishStop
+	if maxTokens > 0 && len(out) > maxTokens {
+		out, finish = out[:maxTokens], openai.FinishLength
+	}
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	sse, err := openai.NewSSEWriter(w)
+	if err != nil {
+		return
+	}
+	tokensIn := uint64(words(prompt))
+	id := "chatcmpl-fake"
+	t0 := time.Now()
+	var text strings.Builder
+	for i, tok := range out {
+		if i == 0 {
+			time.Sleep(cfg.TTFT)
+		} else {
+			time.Sleep(cfg.TokenDelay)
+		}
+		if cfg.BreakAfter > 0 && i == cfg.BreakAfter {
+			// The provider delivered i tokens and dies: it has served them on credit.
+			cost, _ := channel.Cost(tokensIn, uint64(i), cfg.PriceIn, cfg.PriceOut)
+			p.mu.Lock()
+			p.delivered[v.ChannelID] += cost
+			p.mu.Unlock()
+			panic(http.ErrAbortHandler)
+		}
+		text.WriteString(tok)
+		var chunk any
+		if chat {
+			d := openai.ChatDelta{Content: tok}
+			if i == 0 {
+				d.Role = "assistant"
+			}
+			chunk = openai.ChatCompletionChunk{ID: id, Object: openai.ObjectChatCompletionChunk, Model: cfg.Model,
+				Choices: []openai.ChatChunkChoice{{Delta: d}}}
+		} else {
+			chunk = openai.CompletionChunk{ID: id, Object: openai.ObjectTextCompletion, Model: cfg.Model,
+				Choices: []openai.CompletionChunkChoice{{Text: tok}}}
+		}
+		if sse.WriteJSON(chunk) != nil {
+			return
+		}
+	}
+	if chat {
+		sse.WriteJSON(openai.ChatCompletionChunk{ID: id, Object: openai.ObjectChatCompletionChunk, Model: cfg.Model,
+			Choices: []openai.ChatChunkChoice{{FinishReason: &finish}}})
+	} else {
+		sse.WriteJSON(openai.CompletionChunk{ID: id, Object: openai.ObjectTextCompletion, Model: cfg.Model,
+			Choices: []openai.CompletionChunkChoice{{FinishReason: &finish}}})
+	}
+	tokensOut := uint64(len(out))
+	cost, _ := channel.Cost(tokensIn, tokensOut, cfg.PriceIn, cfg.PriceOut)
+	sse.WriteJSON(map[string]any{"id": id, "object": "chat.completion.chunk", "choices": []any{},
+		"usage": openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}})
+	p.mu.Lock()
+	p.delivered[v.ChannelID] += cost
+	cum := p.delivered[v.ChannelID]
+	p.mu.Unlock()
+	reqHash := sha256.Sum256(body)
+	outHash := sha256.Sum256([]byte(text.String()))
+	rc := channel.Receipt{ChainID: cfg.ChainID, RequestID: r.Header.Get(channel.HeaderRequestID), Provider: cfg.Address,
+		Consumer: cfg.ConsumerAddress, ChannelID: v.ChannelID, ModelID: cfg.Model,
+		RequestHash: hex.EncodeToString(reqHash[:]), OutputHash: hex.EncodeToString(outHash[:]),
+		TokensIn: tokensIn, TokensOut: tokensOut, PriceInPerMTok: cfg.PriceIn, PriceOutPerMTok: cfg.PriceOut,
+		Cost: cost, Cumulative: cum, TTFTMs: uint64(cfg.TTFT.Milliseconds()), DurationMs: uint64(time.Since(t0).Milliseconds()),
+		FinishReason: finish, TimeUnixMs: time.Now().UnixMilli()}
+	rc = channel.SignReceipt(rc, cfg.Key)
+	if cfg.BadSignature {
+		rc.Signature[0] ^= 1
+	}
+	sse.WriteJSON(channel.ReceiptEvent{Object: channel.ReceiptEventObject, Receipt: rc})
+	sse.WriteDone()
+}

@@ -1,0 +1,206 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/channel"
+)
+
+// payer holds the gateway's payment channels, one per provider: it opens a channel the first
+// time a provider is used, tops it up before it runs dry, signs a voucher per request for
+// everything delivered so far, verifies receipts and closes idle channels.
+type payer struct {
+	chain   Chain
+	key     ed25519.PrivateKey
+	address string
+	deposit uint64 // first deposit and top-up amount
+
+	mu       sync.Mutex
+	chainID  string
+	channels map[string]*payChannel
+}
+
+type payChannel struct {
+	provider string
+	mu       sync.Mutex // held while opening or topping up
+	id       uint64
+	deposit  uint64
+	owed     uint64 // cumulative umyc the gateway owes: verified receipts + delivered parts of broken streams
+	maxCum   uint64 // largest Cumulative a verified receipt claimed
+	lastUsed time.Time
+}
+
+func newPayer(chain Chain, key ed25519.PrivateKey, address string, deposit uint64) *payer {
+	return &payer{chain: chain, key: key, address: address, deposit: deposit, channels: map[string]*payChannel{}}
+}
+
+func (p *payer) getChainID(ctx context.Context) (string, error) {
+	p.mu.Lock()
+	id := p.chainID
+	p.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	id, err := p.chain.ChainID(ctx)
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	p.chainID = id
+	p.mu.Unlock()
+	return id, nil
+}
+
+func (p *payer) channel(provider string) *payChannel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.channels[provider]
+	if c == nil {
+		c = &payChannel{provider: provider}
+		p.channels[provider] = c
+	}
+	return c
+}
+
+// voucher returns the voucher to attach to a request to provider that may cost up to
+// maxCost: it opens the channel or tops it up first if the deposit would not cover it.
+func (p *payer) voucher(ctx context.Context, provider string, maxCost uint64, now time.Time) (channel.Voucher, error) {
+	chainID, err := p.getChainID(ctx)
+	if err != nil {
+		return channel.Voucher{}, fmt.Errorf("voucher: %w", err)
+	}
+	c := p.channel(provider)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	need := max(p.deposit, 2*maxCost)
+	if c.id == 0 {
+		id, err := p.chain.OpenChannel(ctx, provider, need)
+		if err != nil {
+			return channel.Voucher{}, fmt.Errorf("voucher: %w", err)
+		}
+		c.id, c.deposit = id, need
+	} else if c.deposit-min(c.owed, c.deposit) < maxCost {
+		if err := p.chain.TopUp(ctx, c.id, need); err != nil {
+			return channel.Voucher{}, fmt.Errorf("voucher: %w", err)
+		}
+		c.deposit += need
+	}
+	c.lastUsed = now
+	return channel.SignVoucher(chainID, c.id, c.owed, p.key), nil
+}
+
+// errReceipt marks a receipt that failed verification.
+var errReceipt = errors.New("receipt rejected")
+
+// settle verifies a receipt for a request sent to provider on its channel and adds its cost
+// to what the gateway owes. sentHash is the hex sha256 of the body the gateway sent; want
+// are the prices the provider registered for the model.
+func (p *payer) settle(ctx context.Context, provider string, pub ed25519.PublicKey, r channel.Receipt, requestID, sentHash string, priceIn, priceOut uint64) error {
+	chainID, err := p.getChainID(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.Verify(pub); err != nil {
+		return fmt.Errorf("%w: %w", errReceipt, err)
+	}
+	c := p.channel(provider)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case r.ChainID != chainID:
+		return fmt.Errorf("%w: chain id %q, want %q", errReceipt, r.ChainID, chainID)
+	case r.Provider != provider:
+		return fmt.Errorf("%w: provider %s, want %s", errReceipt, r.Provider, provider)
+	case r.Consumer != p.address:
+		return fmt.Errorf("%w: consumer %s, want %s", errReceipt, r.Consumer, p.address)
+	case r.ChannelID != c.id:
+		return fmt.Errorf("%w: channel %d, want %d", errReceipt, r.ChannelID, c.id)
+	case r.RequestID != requestID:
+		return fmt.Errorf("%w: request id %q, want %q", errReceipt, r.RequestID, requestID)
+	case r.RequestHash != "" && r.RequestHash != sentHash:
+		return fmt.Errorf("%w: request hash does not match the body sent", errReceipt)
+	case r.PriceInPerMTok > priceIn || r.PriceOutPerMTok > priceOut:
+		return fmt.Errorf("%w: prices %d/%d above the registered %d/%d", errReceipt, r.PriceInPerMTok, r.PriceOutPerMTok, priceIn, priceOut)
+	}
+	c.owed += r.Cost
+	c.maxCum = max(c.maxCum, r.Cumulative)
+	return nil
+}
+
+// bill adds umyc the gateway owes provider for tokens delivered without a receipt (a broken
+// stream).
+func (p *payer) bill(provider string, umyc uint64) {
+	c := p.channel(provider)
+	c.mu.Lock()
+	c.owed += umyc
+	c.mu.Unlock()
+}
+
+// reconcile is called after the provider answered 402 with claimed = its delivered total: it
+// adopts the claim when it exceeds what the gateway owes by at most slack (parts of
+// cancelled or broken requests the gateway could not count exactly) and reports whether it did.
+func (p *payer) reconcile(provider string, claimed, slack uint64) bool {
+	c := p.channel(provider)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if claimed <= c.owed {
+		return true
+	}
+	if claimed-c.owed > slack {
+		return false
+	}
+	c.owed = claimed
+	return true
+}
+
+// channelID returns the id of provider's channel, 0 if none is open.
+func (p *payer) channelID(provider string) uint64 {
+	c := p.channel(provider)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+// idle returns channels unused since before cutoff and forgets them; the caller settles and
+// closes them.
+func (p *payer) idle(cutoff time.Time) []ChannelState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []ChannelState
+	for prov, c := range p.channels {
+		c.mu.Lock()
+		if c.id != 0 && c.lastUsed.Before(cutoff) {
+			out = append(out, ChannelState{Provider: c.provider, ID: c.id, Deposit: c.deposit, Owed: c.owed})
+			delete(p.channels, prov)
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// ChannelState is one open payment channel as the gateway sees it.
+type ChannelState struct {
+	Provider string `json:"provider"`
+	ID       uint64 `json:"id"`
+	Deposit  uint64 `json:"deposit"`
+	Owed     uint64 `json:"owed"`
+}
+
+func (p *payer) snapshot() []ChannelState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []ChannelState
+	for _, c := range p.channels {
+		c.mu.Lock()
+		if c.id != 0 {
+			out = append(out, ChannelState{Provider: c.provider, ID: c.id, Deposit: c.deposit, Owed: c.owed})
+		}
+		c.mu.Unlock()
+	}
+	return out
+}

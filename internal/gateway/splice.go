@@ -1,0 +1,329 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/openai"
+	"github.com/mycel-network/mycel/internal/router"
+)
+
+// upChunk is any event of a provider's stream: a chat or completion chunk, the usage chunk or
+// the mycel.receipt event.
+type upChunk struct {
+	Object  string `json:"object"`
+	Choices []struct {
+		Delta        *openai.ChatDelta `json:"delta"`
+		Text         string            `json:"text"`
+		Logprobs     json.RawMessage   `json:"logprobs"`
+		FinishReason *string           `json:"finish_reason"`
+	} `json:"choices"`
+	Usage   *openai.Usage    `json:"usage"`
+	Receipt *channel.Receipt `json:"receipt"`
+}
+
+// segment is the part of an answer one provider delivered.
+type segment struct {
+	cand     candInfo
+	tokens   int // content events delivered (≈ tokens)
+	before   int // tokens delivered by earlier segments
+	receipt  *channel.Receipt
+	broken   bool
+	bodyHash string
+	reqID    string // request id sent to the provider
+}
+
+// splice assembles the client's one answer from one or more provider segments.
+type splice struct {
+	req      genRequest
+	id       string
+	created  int64
+	sse      *openai.SSEWriter // nil: not streaming to the client
+	text     strings.Builder
+	tokens   int
+	finish   string
+	roleSent bool
+	chatLP   []openai.TokenLogprob
+	compLP   *openai.CompletionLogprobs
+	segs     []*segment
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key, req genRequest, cands []candInfo, rr router.Request, reqID string) *openai.Error {
+	ctx := r.Context()
+	seq := 0
+	a, rest, failed, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq)
+	if err != nil {
+		return noMatch(req.model, nil, failed)
+	}
+	sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix()}
+	w.Header().Set(HeaderProvider, a.cand.Provider)
+	if req.stream {
+		sse, err := openai.NewSSEWriter(w)
+		if err != nil {
+			a.close()
+			return &openai.Error{Status: http.StatusInternalServerError, Message: err.Error()}
+		}
+		sp.sse = sse
+		g.metrics.ttft.Observe(a.ttft.Seconds())
+	}
+	failovers := 0
+	for {
+		seg := &segment{cand: a.cand, before: sp.tokens, bodyHash: a.bodyHash, reqID: a.id}
+		sp.segs = append(sp.segs, seg)
+		clientGone := g.pump(ctx, a, sp, seg)
+		g.log.Debug("segment ended", "provider_id", a.cand.Provider, "broken", seg.broken, "finish", sp.finish, "client_gone", clientGone, "tokens", seg.tokens)
+		a.close()
+		if clientGone {
+			break
+		}
+		if !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers || ctx.Err() != nil {
+			break
+		}
+		// Mid-stream failover: continue the same answer on the next provider.
+		failovers++
+		g.metrics.failovers.Inc()
+		prefix, delivered := sp.text.String(), sp.tokens
+		g.log.Info("mid-stream failover", "request_id", reqID, "from", a.cand.Provider, "delivered_tokens", delivered)
+		rr2 := rr
+		rr2.TokensIn += delivered
+		var next *attempt
+		next, rest, failed, err = g.firstByte(ctx, rest, req.kind, func() ([]byte, error) { return upstreamBody(req, prefix, delivered) }, reqID, rr2, &seq)
+		if err != nil {
+			g.log.Warn("failover found no provider", "request_id", reqID, "failed", strings.Join(failed, "; "))
+			break
+		}
+		a = next
+	}
+	usage, cost := g.account(ctx, sp)
+	if key != nil {
+		if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
+			g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
+		}
+	}
+	g.metrics.spend.Add(float64(cost))
+	complete := sp.finish != ""
+	if sp.sse != nil {
+		if !complete {
+			return nil // the client sees a stream without [DONE]: the SDK reports the break
+		}
+		if req.includeUsage {
+			sp.emitUsage(usage)
+		}
+		sp.sse.WriteDone()
+		return nil
+	}
+	if !complete {
+		return &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Code: openai.CodeBackendError,
+			Message: "the provider's answer broke off and no other provider could continue it"}
+	}
+	var provs []string
+	for _, s := range sp.segs {
+		provs = append(provs, s.cand.Provider)
+	}
+	w.Header().Set(HeaderProvider, strings.Join(provs, ","))
+	writeJSON(w, http.StatusOK, sp.final(usage))
+	return nil
+}
+
+func chatID(k kind, reqID string) string {
+	id := strings.TrimPrefix(reqID, "req_")
+	if k == kindChat {
+		return "chatcmpl-" + id
+	}
+	return "cmpl-" + id
+}
+
+// pump copies a's events into sp until a ends. It reports whether the client went away.
+func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment) bool {
+	data := a.first
+	var firstTok, lastTok time.Time
+	for {
+		var c upChunk
+		if err := json.Unmarshal(data, &c); err != nil {
+			g.log.Warn("bad event from provider", "provider_id", a.cand.Provider, "err", err)
+			seg.broken = true
+			break
+		}
+		switch {
+		case c.Object == channel.ReceiptEventObject && c.Receipt != nil:
+			seg.receipt = c.Receipt
+		case len(c.Choices) == 0:
+			// the usage chunk: the receipt is what counts
+		default:
+			ch := c.Choices[0]
+			text := ch.Text
+			if ch.Delta != nil {
+				text = ch.Delta.Content
+			}
+			if text != "" {
+				seg.tokens++
+				sp.tokens++
+				sp.text.WriteString(text)
+				now := g.now()
+				if firstTok.IsZero() {
+					firstTok = now
+				}
+				lastTok = now
+			}
+			if ch.FinishReason != nil && *ch.FinishReason != "" {
+				sp.finish = *ch.FinishReason
+			}
+			if err := sp.emit(text, ch.Logprobs, ch.FinishReason); err != nil {
+				return true
+			}
+		}
+		a.stall.Reset(g.cfg.StallTimeout)
+		var err error
+		data, err = a.sse.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			seg.broken = true
+			break
+		}
+	}
+	o := router.Outcome{OK: !seg.broken, TTFT: a.ttft, TokensOut: seg.tokens}
+	if !firstTok.IsZero() {
+		o.Decode = lastTok.Sub(firstTok)
+	}
+	g.stats.Done(a.cand.Provider, o, g.now())
+	return ctx.Err() != nil
+}
+
+// emit sends (streaming) or accumulates one piece of the answer.
+func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
+	if finish != nil && *finish == "" {
+		finish = nil
+	}
+	hasLP := len(lp) > 0 && string(lp) != "null"
+	if sp.req.kind == kindChat {
+		var clp *openai.ChatLogprobs
+		if hasLP {
+			clp = new(openai.ChatLogprobs)
+			if json.Unmarshal(lp, clp) == nil {
+				sp.chatLP = append(sp.chatLP, clp.Content...)
+			}
+		}
+		if sp.sse == nil {
+			return nil
+		}
+		if text == "" && finish == nil && clp == nil && sp.roleSent {
+			return nil
+		}
+		d := openai.ChatDelta{Content: text}
+		if !sp.roleSent {
+			d.Role, sp.roleSent = "assistant", true
+		}
+		return sp.sse.WriteJSON(openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
+			Model: sp.req.model, Choices: []openai.ChatChunkChoice{{Delta: d, Logprobs: clp, FinishReason: finish}}})
+	}
+	var clp *openai.CompletionLogprobs
+	if hasLP {
+		clp = new(openai.CompletionLogprobs)
+		if json.Unmarshal(lp, clp) == nil {
+			if sp.compLP == nil {
+				sp.compLP = &openai.CompletionLogprobs{}
+			}
+			sp.compLP.Tokens = append(sp.compLP.Tokens, clp.Tokens...)
+			sp.compLP.TokenLogprobs = append(sp.compLP.TokenLogprobs, clp.TokenLogprobs...)
+			sp.compLP.TopLogprobs = append(sp.compLP.TopLogprobs, clp.TopLogprobs...)
+			sp.compLP.TextOffset = append(sp.compLP.TextOffset, clp.TextOffset...)
+		}
+	}
+	if sp.sse == nil || (text == "" && finish == nil && clp == nil) {
+		return nil
+	}
+	return sp.sse.WriteJSON(openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
+		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{{Text: text, Logprobs: clp, FinishReason: finish}}})
+}
+
+func (sp *splice) emitUsage(u openai.Usage) {
+	if sp.req.kind == kindChat {
+		sp.sse.WriteJSON(openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
+			Model: sp.req.model, Choices: []openai.ChatChunkChoice{}, Usage: &u})
+		return
+	}
+	sp.sse.WriteJSON(openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
+		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{}, Usage: &u})
+}
+
+func (sp *splice) final(u openai.Usage) any {
+	if sp.req.kind == kindChat {
+		var lp *openai.ChatLogprobs
+		if sp.req.logprobs {
+			lp = &openai.ChatLogprobs{Content: sp.chatLP}
+		}
+		return openai.ChatCompletion{ID: sp.id, Object: openai.ObjectChatCompletion, Created: sp.created, Model: sp.req.model,
+			Choices: []openai.ChatChoice{{Message: openai.ChatMessage{Role: "assistant", Content: sp.text.String()}, Logprobs: lp, FinishReason: sp.finish}},
+			Usage:   &u}
+	}
+	return openai.Completion{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created, Model: sp.req.model,
+		Choices: []openai.CompletionChoice{{Text: sp.text.String(), Logprobs: sp.compLP, FinishReason: sp.finish}},
+		Usage:   &u}
+}
+
+// account verifies and logs receipts, bills segments without one for what they delivered,
+// and returns the client's usage and the total cost in umyc.
+func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64) {
+	// Prompt tokens: from the first receipt, corrected for the prefix of continuations.
+	prompt := -1
+	for _, s := range sp.segs {
+		if s.receipt != nil && uint64(s.before) <= s.receipt.TokensIn {
+			prompt = int(s.receipt.TokensIn) - s.before
+			break
+		}
+	}
+	if prompt < 0 {
+		prompt = sp.req.estIn
+	}
+	var cost uint64
+	completion := 0
+	ep := g.currentEpoch()
+	for _, s := range sp.segs {
+		p := s.cand.Provider
+		if s.receipt != nil {
+			err := g.verifyReceipt(ctx, s)
+			if err == nil {
+				g.metrics.receipts.WithLabelValues("ok").Inc()
+				cost += s.receipt.Cost
+				completion += int(s.receipt.TokensOut)
+				if g.deps.Receipts != nil {
+					if _, err := g.deps.Receipts.Append(ep, *s.receipt); err != nil {
+						g.log.Error("log receipt", "err", err)
+					}
+				}
+				continue
+			}
+			g.metrics.receipts.WithLabelValues("rejected").Inc()
+			g.log.Warn("receipt rejected", "provider_id", p, "err", err)
+			g.stats.Done(p, router.Outcome{OK: false}, g.now())
+		} else {
+			g.metrics.receipts.WithLabelValues("missing").Inc()
+		}
+		// No valid receipt: pay only for what the gateway saw delivered.
+		c, err := channel.Cost(uint64(prompt+s.before), uint64(s.tokens), s.cand.PriceInPerMTok, s.cand.PriceOutPerMTok)
+		if err == nil {
+			g.pay.bill(p, c)
+			cost += c
+		}
+		completion += s.tokens
+	}
+	return openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion}, cost
+}
+
+func (g *Gateway) verifyReceipt(ctx context.Context, s *segment) error {
+	pub, err := g.dir.pubkey(ctx, s.cand.Provider)
+	if err != nil {
+		return fmt.Errorf("provider key: %w", err)
+	}
+	return g.pay.settle(ctx, s.cand.Provider, pub, *s.receipt, s.reqID, s.bodyHash, s.cand.PriceInPerMTok, s.cand.PriceOutPerMTok)
+}
