@@ -13,7 +13,7 @@
 //   - Every output element is computed by exactly one goroutine with one
 //     reduction whose order is fixed by the model's shapes: matrix-vector
 //     products go through quant.DotVec (see package quant for its order),
-//     attention scores through quant.DotF32, softmax and the value sum run
+//     attention scores through quant.DotF16, softmax and the value sum run
 //     over key positions 0..p in order, RMSNorm sums squares in index order
 //     in float64. Work is parallelised across output rows, attention heads and
 //     tokens, never inside a reduction.
@@ -26,10 +26,12 @@
 //     whether the position was decoded alone or prefilled in a batch.
 //   - Activations are quantised per token (Q8_0/Q8_K blocks) by pure
 //     functions of that token's values.
-//   - No fused multiply-add is used (products are rounded by explicit
-//     conversions, which Go never fuses). exp is a portable copy of Go's
-//     (math.Exp picks an FMA version at run time on amd64); cos, sin, log
-//     and sqrt are Go's, which do not depend on CPU features.
+//   - No fused multiply-add is used: products are rounded by explicit
+//     conversions, which the Go spec forbids fusing. exp is a portable copy
+//     of Go's (math.Exp picks an FMA version at run time on amd64); cos,
+//     sin, log and sqrt are Go's, which do not depend on CPU features.
+//     Build with the default GOAMD64=v1: at v3 the compiler may fuse
+//     multiply-adds inside the standard library's math functions.
 //   - The matrix kernels of package quant have AVX2 assembly and portable
 //     Go versions that give the same bits (tests check both, and a golden
 //     test pins the log-probabilities: run it with -tags purego as well).

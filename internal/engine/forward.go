@@ -239,7 +239,7 @@ func silu(x float32) float32 {
 func (m *Model) rope(x []float32, pos int) {
 	half := m.hp.ropeDim / 2
 	for i := 0; i < half; i++ {
-		theta := float64(pos) * m.invFreq[i]
+		theta := float64(float64(pos) * m.invFreq[i])
 		c, sn := float32(math.Cos(theta)), float32(math.Sin(theta))
 		var a, b *float32
 		if m.hp.ropeNeox {

@@ -466,7 +466,7 @@ func (m *Model) loadTensors(f *gguf.File) error {
 	for i := range m.invFreq {
 		// base^(-2i/n) through exp and log: math.Pow uses math.Exp, whose
 		// amd64 version depends on the CPU's FMA support.
-		fr := exp(float64(-2*float64(i)/float64(hp.ropeDim))*math.Log(hp.ropeBase)) * hp.ropeScale
+		fr := exp(float64(float64(-2*float64(i)/float64(hp.ropeDim))*math.Log(hp.ropeBase))) * hp.ropeScale
 		if factors != nil {
 			if !(factors[i] > 0) {
 				return fmt.Errorf("tensor rope_freqs.weight: factor %d is %v, want > 0", i, factors[i])

@@ -22,8 +22,8 @@ func quantizeBlockQ4_0(x []float32, y []byte) {
 	}
 	putU16(y, FP32ToFP16(d))
 	for j := 0; j < QK4_0/2; j++ {
-		x0 := x[j] * id
-		x1 := x[QK4_0/2+j] * id
+		x0 := float32(x[j] * id)
+		x1 := float32(x[QK4_0/2+j] * id)
 		xi0 := min(15, int32(int8(int32(x0+8.5))))
 		xi1 := min(15, int32(int8(int32(x1+8.5))))
 		y[2+j] = uint8(xi0) | uint8(xi1)<<4
@@ -209,7 +209,7 @@ func quantizeBlockQ4K(x []float32, y []byte) {
 		if d == 0 {
 			continue
 		}
-		dm := tab[getU16(y[2:])] * float32(m)
+		dm := float32(tab[getU16(y[2:])] * float32(m))
 		for ii := 0; ii < 32; ii++ {
 			l := nearestInt((x[32*j+ii] + dm) / d)
 			L[32*j+ii] = uint8(max(0, min(15, l)))

@@ -28,7 +28,7 @@ func FP16ToFP32(h uint16) float32 {
 // even) exactly as ggml's ggml_compute_fp32_to_fp16 does.
 func FP32ToFP16(f float32) uint16 {
 	abs := math.Float32frombits(math.Float32bits(f) &^ 0x80000000)
-	base := float32(abs*float32(0x1.0p+112)) * float32(0x1.0p-110)
+	base := float32(float32(abs*float32(0x1.0p+112)) * float32(0x1.0p-110))
 	w := math.Float32bits(f)
 	shl1W := w + w
 	sign := w & 0x80000000

@@ -199,7 +199,7 @@ func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) 
 // nearestInt is ggml's nearest_int: round half to even via the magic-number
 // trick, valid for |f| <= 4194303.
 func nearestInt(f float32) int32 {
-	v := f + 12582912
+	v := float32(f) + 12582912 // the conversion keeps a caller's product from fusing
 	i := int32(math.Float32bits(v))
 	return (i & 0x007fffff) - 0x00400000
 }
