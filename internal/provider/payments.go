@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -61,6 +60,7 @@ type chanState struct {
 	verified uint64 // amount of the largest verified voucher
 	inflight uint64 // umyc charged by requests still running
 
+	checked   bool // a voucher of this channel has been verified
 	redeeming bool // a redemption transaction is on its way
 }
 
@@ -115,6 +115,7 @@ func (p *payments) state(ctx context.Context, id uint64) (*chanState, *openai.Er
 	st.rec, st.ch, st.pub, st.loaded = rec, ch, pub, true
 	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
 	st.verified = rec.Redeemable.Amount // only verified vouchers become redeemable
+	st.checked = rec.Redeemable.Signature != nil
 	return st, nil
 }
 
@@ -139,28 +140,22 @@ func (p *payments) admit(ctx context.Context, v channel.Voucher) (*chanState, *o
 	if v.Amount < st.rec.Delivered {
 		return nil, payErr("stale voucher: amount %d umyc does not cover the %d umyc already delivered on channel %d", v.Amount, st.rec.Delivered, v.ChannelID)
 	}
-	if v.Amount <= st.rec.Latest.Amount {
-		if v.Amount == st.rec.Latest.Amount && !bytes.Equal(v.Signature, st.rec.Latest.Signature) && st.verified < v.Amount {
-			// Same amount, another signature, neither checked yet: keep the one that verifies.
-			if err := p.verify(st, v); err != nil {
-				return nil, payErr("voucher for channel %d: %v", v.ChannelID, err)
-			}
-			st.rec.Latest = v
-			st.acceptVerified(v)
-			_ = p.store.SaveChannel(st.rec)
-		}
-		return st, nil
-	}
-	if st.verified == 0 && st.rec.Latest.Amount == 0 {
+	switch {
+	case !st.checked:
 		// The first voucher of a channel is checked at once: a wrong key or channel is
 		// reported on the first request.
 		if err := p.verify(st, v); err != nil {
 			return nil, payErr("voucher for channel %d: %v", v.ChannelID, err)
 		}
-		st.rec.Latest = v
+		st.checked = true
+		if v.Amount > st.rec.Latest.Amount || st.rec.Latest.Signature == nil {
+			st.rec.Latest = v
+		}
 		st.acceptVerified(v)
-	} else {
-		st.rec.Latest = v
+	case v.Amount <= st.rec.Latest.Amount:
+		return st, nil // an older or repeated voucher: nothing new
+	default:
+		st.rec.Latest = v // checked when the credit needs it
 	}
 	if err := p.store.SaveChannel(st.rec); err != nil {
 		return nil, &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
@@ -171,6 +166,7 @@ func (p *payments) admit(ctx context.Context, v channel.Voucher) (*chanState, *o
 // acceptVerified records a verified voucher. st.mu is held.
 func (st *chanState) acceptVerified(v channel.Voucher) {
 	st.verified = max(st.verified, v.Amount)
+	st.checked = true
 	if v.Amount <= st.rec.Delivered && v.Amount > st.rec.Redeemable.Amount {
 		st.rec.Redeemable = v
 	}

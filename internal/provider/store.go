@@ -42,12 +42,17 @@ type StoreOptions struct {
 	InMemory bool
 	// NoSync skips fsync on commits (benchmarks only: a crash may lose receipts).
 	NoSync bool
+	// FS, if set, is the file system (tests use vfs.NewStrictMem to simulate crashes).
+	FS vfs.FS
 }
 
 // OpenStore opens (creating) the store in dir.
 func OpenStore(dir string, opts StoreOptions) (*Store, error) {
 	po := &pebble.Options{Logger: quietLogger{}}
-	if opts.InMemory {
+	switch {
+	case opts.FS != nil:
+		po.FS = opts.FS
+	case opts.InMemory:
 		po.FS = vfs.NewMem()
 	}
 	db, err := pebble.Open(dir, po)

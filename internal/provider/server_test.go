@@ -1,0 +1,533 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/openai"
+	"github.com/mycel-network/mycel/internal/provider/backend"
+)
+
+// synthetic output of n tokens: "t0 t1 … t(n-1)" with logprobs -(i%7)/8.
+func synthOut(n int) (string, []int32, []float32) {
+	var b strings.Builder
+	var ids []int32
+	var lps []float32
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("t")
+		b.WriteString(itoa(i))
+		ids = append(ids, int32(i))
+		lps = append(lps, -float32(i%7)/8)
+	}
+	return b.String(), ids, lps
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
+
+func TestChatNonStreaming(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	body := chatBody(5, `,"logprobs":true,"top_logprobs":1`)
+	code, cc, rc, e, hdr := h.chat(call{body: body, voucher: h.voucher(1, 0), reqID: "req-1"})
+	if code != 200 {
+		t.Fatalf("status %d: %v", code, e)
+	}
+	text, ids, lps := synthOut(5)
+	if got := cc.Choices[0].Message.Content; got != text {
+		t.Errorf("content %q, want %q", got, text)
+	}
+	if diff := cmp.Diff(&openai.Usage{PromptTokens: 2, CompletionTokens: 5, TotalTokens: 7}, cc.Usage); diff != "" {
+		t.Errorf("usage (-want +got):\n%s", diff)
+	}
+	if n := len(cc.Choices[0].Logprobs.Content); n != 5 {
+		t.Errorf("%d logprob entries, want 5", n)
+	}
+	if err := rc.Verify(h.provPub()); err != nil {
+		t.Fatalf("receipt: %v", err)
+	}
+	want := channel.Receipt{ChainID: testChain, RequestID: "req-1", Provider: h.prov, Consumer: h.alice, ChannelID: 1,
+		ModelID: "synthetic", ModelSHA256: hexHash("synthetic"), RequestHash: sum(body), OutputHash: sum(text),
+		TokensIn: 2, TokensOut: 5, PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, Cost: 12, Cumulative: 12,
+		LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: "length"}
+	ignore := cmpopts.IgnoreFields(channel.Receipt{}, "QueueMs", "TTFTMs", "DurationMs", "TimeUnixMs", "Signature")
+	if diff := cmp.Diff(want, rc, ignore); diff != "" {
+		t.Errorf("receipt (-want +got):\n%s", diff)
+	}
+	if hdr.Get(channel.HeaderRequestID) != "req-1" {
+		t.Errorf("request id header %q", hdr.Get(channel.HeaderRequestID))
+	}
+	// The receipt was stored before it was sent.
+	stored, ok, err := h.store.Receipt(1, "req-1")
+	if err != nil || !ok {
+		t.Fatalf("stored receipt: %v %v", ok, err)
+	}
+	if diff := cmp.Diff(rc, stored); diff != "" {
+		t.Errorf("stored receipt (-sent +stored):\n%s", diff)
+	}
+	// Same request id again: refused, nothing billed twice.
+	code, _, _, e, _ = h.chat(call{body: body, voucher: h.voucher(1, 12), reqID: "req-1"})
+	if code != http.StatusConflict {
+		t.Errorf("duplicate request id: status %d (%v), want 409", code, e)
+	}
+	if got := h.channelInfo(1).Delivered; got != 12 {
+		t.Errorf("delivered %d after duplicate, want 12", got)
+	}
+}
+
+// readStream returns the data events of an SSE answer (without [DONE]) and whether [DONE] came.
+func readStream(t *testing.T, r io.Reader) ([]json.RawMessage, bool) {
+	t.Helper()
+	sr := openai.NewSSEReader(r)
+	var evs []json.RawMessage
+	for {
+		d, err := sr.Next()
+		if err == io.EOF {
+			return evs, true
+		}
+		if err != nil {
+			return evs, false
+		}
+		evs = append(evs, append(json.RawMessage(nil), d...))
+	}
+}
+
+func TestChatStreaming(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	body := `{"model":"synthetic","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"stream":true,"stream_options":{"include_usage":true}}`
+	resp := h.do(context.Background(), call{body: body, voucher: h.voucher(1, 0)})
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("status %d, content type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	evs, done := readStream(t, resp.Body)
+	if !done {
+		t.Fatal("stream ended without [DONE]")
+	}
+	// role, 4 content chunks, finish, usage, receipt
+	if len(evs) != 8 {
+		t.Fatalf("%d events, want 8:\n%s", len(evs), evs)
+	}
+	var content strings.Builder
+	for _, ev := range evs[:7] {
+		var c openai.ChatCompletionChunk
+		if err := json.Unmarshal(ev, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Object != openai.ObjectChatCompletionChunk {
+			t.Errorf("object %q", c.Object)
+		}
+		if len(c.Choices) > 0 {
+			content.WriteString(c.Choices[0].Delta.Content)
+		}
+	}
+	text, _, _ := synthOut(4)
+	if content.String() != text {
+		t.Errorf("streamed %q, want %q", content.String(), text)
+	}
+	var fin openai.ChatCompletionChunk
+	_ = json.Unmarshal(evs[5], &fin)
+	if fin.Choices[0].FinishReason == nil || *fin.Choices[0].FinishReason != "length" {
+		t.Errorf("finish chunk %s", evs[5])
+	}
+	var usage openai.ChatCompletionChunk
+	_ = json.Unmarshal(evs[6], &usage)
+	if diff := cmp.Diff(&openai.Usage{PromptTokens: 2, CompletionTokens: 4, TotalTokens: 6}, usage.Usage); diff != "" {
+		t.Errorf("usage (-want +got):\n%s", diff)
+	}
+	var re channel.ReceiptEvent
+	if err := json.Unmarshal(evs[7], &re); err != nil || re.Object != channel.ReceiptEventObject {
+		t.Fatalf("receipt event %s: %v", evs[7], err)
+	}
+	if err := re.Receipt.Verify(h.provPub()); err != nil {
+		t.Fatal(err)
+	}
+	if re.Receipt.Cost != 10 || re.Receipt.Cumulative != 10 || re.Receipt.OutputHash != sum(text) {
+		t.Errorf("receipt cost %d cumulative %d output hash %s", re.Receipt.Cost, re.Receipt.Cumulative, re.Receipt.OutputHash)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	resp := h.do(context.Background(), call{path: "/v1/completions", body: `{"model":"synthetic","prompt":"once upon a time","max_tokens":3,"logprobs":2}`, voucher: h.voucher(1, 0)})
+	defer resp.Body.Close()
+	var c openai.Completion
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, err)
+	}
+	text, _, _ := synthOut(3)
+	if c.Object != openai.ObjectTextCompletion || c.Choices[0].Text != text {
+		t.Errorf("completion %+v", c)
+	}
+	lp := c.Choices[0].Logprobs
+	if lp == nil || len(lp.Tokens) != 3 || len(lp.TextOffset) != 3 || lp.TextOffset[1] != 2 {
+		t.Errorf("logprobs %+v", lp)
+	}
+	rc, err := channel.DecodeReceiptHeader(resp.Header.Get(channel.HeaderReceipt))
+	if err != nil || rc.Verify(h.provPub()) != nil || rc.TokensIn != 5 || rc.TokensOut != 3 {
+		t.Errorf("receipt %+v: %v", rc, err)
+	}
+}
+
+// TestCreditLimit: with vouchers that only cover past deliveries, a request runs on credit
+// and stops with finish_reason "length" where the credit ends, billed for what it delivered.
+// Vouchers after the first are verified only when the credit needs them.
+func TestCreditLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	var delivered uint64
+	for i := 0; i < 3; i++ {
+		code, _, rc, e, _ := h.chat(call{body: chatBody(5, ""), voucher: h.voucher(1, delivered)})
+		if code != 200 {
+			t.Fatalf("request %d: %d %v", i, code, e)
+		}
+		delivered = rc.Cumulative
+	}
+	if delivered != 36 {
+		t.Fatalf("delivered %d, want 36", delivered)
+	}
+	if got := counterValue(h.p.metrics.VoucherVerifies); got != 1 {
+		t.Errorf("%v voucher verifications after 3 requests within credit, want 1 (the first)", got)
+	}
+	// Latest voucher 36 (unverified). Credit 100 on top of it once verified: the request
+	// may cost 100: 2 for the prompt and 49 tokens at 2.
+	code, cc, rc, e, _ := h.chat(call{body: chatBody(1000, ""), voucher: h.voucher(1, delivered)})
+	if code != 200 {
+		t.Fatalf("long request: %d %v", code, e)
+	}
+	if cc.Choices[0].FinishReason != "length" || rc.TokensOut != 49 || rc.Cost != 100 || rc.Cumulative != 136 {
+		t.Errorf("finish %q, tokens out %d, cost %d, cumulative %d; want length, 49, 100, 136", cc.Choices[0].FinishReason, rc.TokensOut, rc.Cost, rc.Cumulative)
+	}
+	if got := counterValue(h.p.metrics.VoucherVerifies); got != 2 {
+		t.Errorf("%v voucher verifications, want 2", got)
+	}
+	// Without a new voucher covering the 136 delivered, nothing more is served.
+	code, _, _, e, hdr := h.chat(call{body: chatBody(5, ""), voucher: h.voucher(1, delivered)})
+	if code != http.StatusPaymentRequired || e.Code != openai.CodePaymentRequired || hdr.Get(HeaderDelivered) != "136" {
+		t.Errorf("stale voucher: status %d, error %v, delivered header %q", code, e, hdr.Get(HeaderDelivered))
+	}
+}
+
+func TestExhaustedDeposit(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 20)
+	code, cc, rc, e, _ := h.chat(call{body: chatBody(100, ""), voucher: h.voucher(1, 0)})
+	if code != 200 {
+		t.Fatalf("%d %v", code, e)
+	}
+	if cc.Choices[0].FinishReason != "length" || rc.TokensOut != 9 || rc.Cumulative != 20 {
+		t.Errorf("finish %q tokens %d cumulative %d, want length 9 20", cc.Choices[0].FinishReason, rc.TokensOut, rc.Cumulative)
+	}
+	code, _, _, e, _ = h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 20)})
+	if code != http.StatusPaymentRequired || !strings.Contains(e.Message, "exhausted") {
+		t.Errorf("exhausted channel: %d %v", code, e)
+	}
+	if got := h.channelInfo(1).Delivered; got != 20 {
+		t.Errorf("delivered %d, want 20", got)
+	}
+}
+
+// TestForgedVoucher: a forged first voucher is refused at once; a forged later voucher is
+// refused the moment the provider would rely on it, so exposure never passes the credit.
+func TestForgedVoucher(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	mallory, _ := testKey("mallory")
+	forged := func(amount uint64) string {
+		s, _ := channel.EncodeHeader(channel.SignVoucher(testChain, 1, amount, mallory))
+		return s
+	}
+	code, _, _, e, _ := h.chat(call{body: chatBody(5, ""), voucher: forged(0)})
+	if code != http.StatusPaymentRequired || !strings.Contains(e.Message, "signature") {
+		t.Fatalf("forged first voucher: %d %v", code, e)
+	}
+	if code, _, _, e, _ = h.chat(call{body: chatBody(5, ""), voucher: h.voucher(1, 0)}); code != 200 {
+		t.Fatalf("%d %v", code, e)
+	}
+	// Forged voucher for 12: accepted unverified while within credit of the verified 0.
+	code, _, rc, e, _ := h.chat(call{body: chatBody(5, ""), voucher: forged(12)})
+	if code != 200 {
+		t.Fatalf("forged voucher within credit: %d %v", code, e)
+	}
+	// A long request needs the credit of the forged voucher: refused mid-way.
+	code, cc, rc2, e, _ := h.chat(call{body: chatBody(1000, ""), voucher: forged(rc.Cumulative)})
+	if code != 200 {
+		t.Fatalf("%d %v", code, e)
+	}
+	if cc.Choices[0].FinishReason != "length" || rc2.Cumulative > 100 {
+		t.Errorf("finish %q cumulative %d: exposure passed the credit of 100 over the verified voucher of 0", cc.Choices[0].FinishReason, rc2.Cumulative)
+	}
+	// The provider forgot the forged voucher: the redeemable one is still the genuine 0.
+	if ci := h.channelInfo(1); ci.Verified != 0 || ci.VoucherAmount != 0 {
+		t.Errorf("channel %+v: want verified 0 and voucher amount 0", ci)
+	}
+	code, _, _, e, _ = h.chat(call{body: chatBody(5, ""), voucher: forged(rc2.Cumulative)})
+	if code != http.StatusPaymentRequired {
+		t.Errorf("forged voucher beyond credit: %d %v", code, e)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	h := newHarness(t, func(c *Config, s *backend.Synthetic) { s.ContextLength = 64 })
+	h.openChannel(1, 1_000_000)
+	other, otherAddr := testKey("other-provider")
+	_ = other
+	h.chain.SetChannel(ledgerChannel(2, h.alice, otherAddr, 1000))
+	wrongChain, _ := channel.EncodeHeader(channel.SignVoucher("other-chain", 1, 0, h.aliceKey))
+	good := h.voucher(1, 0)
+	tests := []struct {
+		name   string
+		c      call
+		status int
+		code   string
+		param  string
+	}{
+		{"malformed json", call{body: `{"model":`, voucher: good}, 400, "", ""},
+		{"wrong type", call{body: `{"model":"synthetic","messages":[{"role":"user","content":"x"}],"max_tokens":"5"}`, voucher: good}, 400, "", "max_tokens"},
+		{"unknown model", call{body: `{"model":"gpt-5","messages":[{"role":"user","content":"x"}]}`, voucher: good}, 404, openai.CodeModelNotFound, "model"},
+		{"oversized body", call{body: `{"model":"synthetic","messages":[{"role":"user","content":"` + strings.Repeat("a", 70<<10) + `"}]}`, voucher: good}, 413, openai.CodeBodyTooLarge, ""},
+		{"prompt longer than context", call{body: `{"model":"synthetic","messages":[{"role":"user","content":"` + strings.Repeat("abcd", 100) + `"}]}`, voucher: good}, 400, openai.CodeContextLength, "messages"},
+		{"missing voucher", call{body: chatBody(5, "")}, 402, openai.CodePaymentRequired, ""},
+		{"garbage voucher", call{body: chatBody(5, ""), voucher: "%%%"}, 402, openai.CodePaymentRequired, ""},
+		{"voucher for another chain", call{body: chatBody(5, ""), voucher: wrongChain}, 402, openai.CodePaymentRequired, ""},
+		{"voucher for another provider", call{body: chatBody(5, ""), voucher: h.voucher(2, 0)}, 402, openai.CodePaymentRequired, ""},
+		{"unknown channel", call{body: chatBody(5, ""), voucher: h.voucher(99, 0)}, 402, openai.CodePaymentRequired, ""},
+		{"bad request id", call{body: chatBody(5, ""), voucher: good, reqID: "a/b"}, 400, "", ""},
+		{"echo unsupported", call{path: "/v1/completions", body: `{"model":"synthetic","prompt":"x","echo":true}`, voucher: good}, 400, openai.CodeUnsupportedValue, "echo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, _, e, _ := h.chat(tt.c)
+			if code != tt.status {
+				t.Fatalf("status %d (%v), want %d", code, e, tt.status)
+			}
+			if e == nil || e.Message == "" || e.Code != tt.code || e.Param != tt.param {
+				t.Errorf("error %+v, want code %q param %q and a message", e, tt.code, tt.param)
+			}
+		})
+	}
+	// Nothing was served or billed.
+	if ci := h.channelInfo(1); ci.Delivered != 0 || ci.Receipts != 0 || ci.InFlight != 0 {
+		t.Errorf("channel after bad input: %+v", ci)
+	}
+	n, err := h.store.Channels()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range n {
+		if r.Delivered != 0 {
+			t.Errorf("stored channel %d delivered %d", r.ID, r.Delivered)
+		}
+	}
+}
+
+func TestQueueFull(t *testing.T) {
+	gate := make(chan struct{})
+	h := newHarness(t, func(c *Config, s *backend.Synthetic) {
+		c.Models[0].MaxConcurrent, c.Models[0].QueueLength = 1, 1
+		s.Gate = gate
+	})
+	h.openChannel(1, 1_000_000)
+	type result struct {
+		code int
+		rc   channel.Receipt
+	}
+	results := make(chan result, 2)
+	for _, id := range []string{"a", "b"} {
+		go func() {
+			code, _, rc, _, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 0), reqID: id})
+			results <- result{code, rc}
+		}()
+	}
+	// One request runs (blocked at the gate), the other waits in the queue.
+	m := h.p.models["synthetic"]
+	waitFor(t, func() bool { return m.sched.depth() == 1 })
+	code, _, _, e, hdr := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 0), reqID: "c"})
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || e.Type != openai.TypeRateLimit {
+		t.Errorf("third request: %d %v Retry-After %q; want 429 with Retry-After", code, e, hdr.Get("Retry-After"))
+	}
+	gate <- struct{}{}
+	gate <- struct{}{}
+	for i := 0; i < 2; i++ {
+		if r := <-results; r.code != 200 {
+			t.Errorf("queued request: %d", r.code)
+		}
+	}
+}
+
+// waitFor polls cond (state owned by other goroutines) until it holds or 10 s pass.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDisconnect: a streaming client that goes away stops generation before the next token
+// and is billed only for the tokens it was sent.
+func TestDisconnect(t *testing.T) {
+	gate := make(chan struct{})
+	h := newHarness(t, func(c *Config, s *backend.Synthetic) { s.Gate = gate })
+	h.openChannel(1, 1_000_000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { gate <- struct{}{}; gate <- struct{}{} }() // two tokens may be generated
+	resp := h.do(ctx, call{body: `{"model":"synthetic","messages":[{"role":"user","content":"hi"}],"max_tokens":50,"stream":true}`, voucher: h.voucher(1, 0), reqID: "gone"})
+	sr := openai.NewSSEReader(resp.Body)
+	for i := 0; i < 3; i++ { // role chunk and two tokens
+		if _, err := sr.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	<-h.served // the handler returned: generation stopped at the gate of token 3
+	rc, ok, err := h.store.Receipt(1, "gone")
+	if err != nil || !ok {
+		t.Fatalf("receipt of the cut request: %v %v", ok, err)
+	}
+	if rc.TokensOut != 2 || rc.Cost != 2+4 || rc.FinishReason != "cancel" {
+		t.Errorf("receipt tokens out %d cost %d finish %q; want 2, 6, cancel", rc.TokensOut, rc.Cost, rc.FinishReason)
+	}
+	if err := rc.Verify(h.provPub()); err != nil {
+		t.Error(err)
+	}
+	if ci := h.channelInfo(1); ci.Delivered != 6 || ci.InFlight != 0 {
+		t.Errorf("channel %+v", ci)
+	}
+}
+
+func TestUnhealthyModel(t *testing.T) {
+	var down bool
+	h := newHarness(t, func(c *Config, s *backend.Synthetic) {
+		s.HealthErr = func() error {
+			if down {
+				return errors.New("engine down")
+			}
+			return nil
+		}
+	})
+	h.openChannel(1, 1_000_000)
+	health := func() int {
+		resp, err := http.Get(h.srv.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	down = true
+	h.p.probe(context.Background())
+	if code, _, _, e, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 0)}); code != 503 || e.Code != openai.CodeModelUnhealthy {
+		t.Errorf("unhealthy model: %d %v", code, e)
+	}
+	if got := health(); got != 503 {
+		t.Errorf("/healthz %d while unhealthy", got)
+	}
+	down = false
+	h.p.probe(context.Background())
+	if got := health(); got != 200 {
+		t.Errorf("/healthz %d after recovery", got)
+	}
+	if code, _, _, e, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 0)}); code != 200 {
+		t.Errorf("recovered model: %d %v", code, e)
+	}
+}
+
+// TestRedeemAndRestart: the provider redeems only vouchers covering delivered tokens, keeps
+// everything across a restart, and redeems a closing channel.
+func TestRedeemAndRestart(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	ctx := context.Background()
+	code, _, rc, e, _ := h.chat(call{body: chatBody(5, ""), voucher: h.voucher(1, 0)})
+	if code != 200 {
+		t.Fatal(code, e)
+	}
+	// A voucher paying ahead (more than delivered) is accepted but never redeemed as such.
+	resp, err := http.Post(h.srv.URL+"/mycel/v1/voucher", "application/json", strings.NewReader(mustJSON(channel.SignVoucher(testChain, 1, 50, h.aliceKey))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("voucher endpoint: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	h.p.redeemAll(ctx, 1, "test")
+	if ch, _ := h.chain.Channel(ctx, 1); ch.Redeemed != 0 {
+		t.Errorf("redeemed %d while the only verified voucher ≤ delivered is 0", ch.Redeemed)
+	}
+	// Deliveries catch up with the voucher of 50: it becomes redeemable.
+	for rc.Cumulative < 50 {
+		code, _, rc, e, _ = h.chat(call{body: chatBody(5, ""), voucher: h.voucher(1, 50)})
+		if code != 200 {
+			t.Fatal(code, e)
+		}
+	}
+	h.p.redeemAll(ctx, 1, "test")
+	if ch, _ := h.chain.Channel(ctx, 1); ch.Redeemed != 50 {
+		t.Errorf("redeemed %d, want 50", ch.Redeemed)
+	}
+	delivered := rc.Cumulative
+
+	// Restart over the same store: delivered total and vouchers survive.
+	h.restart(testConfig())
+	if ci := h.channelInfo(1); ci.Delivered != delivered || ci.Redeemed != 50 || ci.VoucherAmount != 50 {
+		t.Errorf("after restart: %+v, want delivered %d redeemed 50 voucher 50", ci, delivered)
+	}
+	if code, _, _, _, _ := h.chat(call{body: chatBody(5, ""), voucher: h.voucher(1, 50)}); code != http.StatusPaymentRequired {
+		t.Errorf("stale voucher after restart: %d", code)
+	}
+	// The consumer starts closing: the provider redeems its latest voucher at once.
+	if code, _, _, e, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, delivered)}); code != 200 {
+		t.Fatal(code, e)
+	}
+	ch, _ := h.chain.Channel(ctx, 1)
+	ch.CloseAt = 100
+	h.chain.SetChannel(ch)
+	h.p.refreshChannels(ctx)
+	if ch, _ := h.chain.Channel(ctx, 1); ch.Redeemed != delivered {
+		t.Errorf("closing channel redeemed %d, want %d", ch.Redeemed, delivered)
+	}
+	if code, _, _, _, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, delivered+3)}); code != http.StatusPaymentRequired {
+		t.Errorf("request on a closing channel: %d, want 402", code)
+	}
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
+}
