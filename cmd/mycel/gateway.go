@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mycel-network/mycel/internal/devnet"
+	"github.com/mycel-network/mycel/internal/gateway"
+	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/keys"
+	"github.com/mycel-network/mycel/internal/router"
+	"github.com/mycel-network/mycel/internal/tx"
+)
+
+// gatewayPaths are the gateway's files under --home.
+func gatewayKeysPath(home string) string     { return filepath.Join(home, "gateway", "apikeys.jsonl") }
+func gatewayReceiptsPath(home string) string { return filepath.Join(home, "gateway", "receipts.jsonl") }
+
+// cmdGateway runs `mycel gateway [flags]` and `mycel gateway keys create|list|revoke`.
+func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keys" {
+		return cmdGatewayKeys(args[1:], stdout, stderr)
+	}
+	var cf chainFlags
+	fs := newFlags("gateway", stderr)
+	cf.register(fs, devnet.DefaultDir(), true)
+	def := gateway.DefaultConfig()
+	listen := fs.String("listen", def.Listen, "address of the OpenAI-compatible API")
+	keyName := fs.String("key", "gateway", "name of the consumer key in HOME/keys that pays providers")
+	deposit := amount(fs, "deposit", "deposit of each payment channel and of each top-up")
+	policy := fs.String("policy", def.Policy, "default routing policy: balanced|cheapest|fastest")
+	noHedge := fs.Bool("no-hedge", false, "never hedge a late first token on a second provider")
+	idle := fs.Duration("idle-close", def.IdleClose, "close payment channels unused this long")
+	open := fs.Bool("no-auth", false, "serve without API keys (a private gateway)")
+	logLevel := fs.String("log-level", "info", "log level: debug|info|warn|error")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("gateway", pos); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	key, err := keys.Load(cf.keysDir(), *keyName)
+	if err != nil {
+		return fmt.Errorf("gateway: consumer key: %w", err)
+	}
+	client, err := cf.client()
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	cfg := gateway.Config{Listen: *listen, Policy: *policy, NoHedge: *noHedge, IdleClose: *idle}
+	if deposit.set {
+		cfg.DepositUmyc = deposit.v
+	}
+	if _, err := router.ByName(*policy); err != nil {
+		return fmt.Errorf("gateway: --policy: %w", err)
+	}
+	var store *apikey.Store
+	if !*open {
+		store, err = apikey.Open(gatewayKeysPath(cf.home))
+		if err != nil {
+			return fmt.Errorf("gateway: %w", err)
+		}
+		defer store.Close()
+	}
+	receipts, err := gateway.OpenReceiptLog(gatewayReceiptsPath(cf.home))
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	defer receipts.Close()
+	chain := gateway.LedgerChain{Client: client, Key: key}
+	gw, err := gateway.New(cfg, gateway.Deps{
+		Chain: chain, ConsumerKey: key.PrivKey, ConsumerAddress: key.Address,
+		Keys: store, Receipts: receipts, Anchorer: ledgerAnchorer(chain),
+		Logger: logger, Registerer: prometheus.NewRegistry(),
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gateway: OpenAI-compatible API on http://%s/v1 (consumer %s)\n", *listen, key.Address)
+	if store != nil {
+		fmt.Fprintf(stdout, "gateway: API keys in %s; create one with `mycel gateway keys create --name NAME --budget 10myc`\n", gatewayKeysPath(cf.home))
+	}
+	return gw.Run(ctx)
+}
+
+func cmdGatewayKeys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("gateway keys: name a subcommand: create|list|revoke")
+	}
+	sub, args := args[0], args[1:]
+	var cf chainFlags
+	fs := newFlags("gateway keys "+sub, stderr)
+	cf.register(fs, devnet.DefaultDir(), false)
+	name := fs.String("name", "", "create: name of the key")
+	budget := amount(fs, "budget", "create: most the key may spend (0 = unlimited)")
+	rpm := fs.Int("rpm", 0, "create: requests per minute (0 = unlimited)")
+	tpm := fs.Int("tpm", 0, "create: tokens per minute (0 = unlimited)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := cf.validate(); err != nil {
+		return fmt.Errorf("gateway keys %s: %w", sub, err)
+	}
+	store, err := apikey.Open(gatewayKeysPath(cf.home))
+	if err != nil {
+		return fmt.Errorf("gateway keys: %w", err)
+	}
+	defer store.Close()
+	switch sub {
+	case "create":
+		if err := wantArgs("gateway keys create", pos); err != nil {
+			return err
+		}
+		if *name == "" {
+			return errors.New("gateway keys create: --name is required")
+		}
+		secret, k, err := store.Create(*name, budget.v, *rpm, *tpm, time.Now())
+		if err != nil {
+			return fmt.Errorf("gateway keys create: %w", err)
+		}
+		if cf.json() {
+			return writeJSON(stdout, struct {
+				apikey.Key
+				Secret string `json:"secret"`
+			}{k, secret})
+		}
+		fmt.Fprintf(stdout, "created API key %s (%s)\nsecret (shown once): %s\n", k.ID, k.Name, secret)
+		return nil
+	case "list":
+		if err := wantArgs("gateway keys list", pos); err != nil {
+			return err
+		}
+		ks, err := store.List()
+		if err != nil {
+			return fmt.Errorf("gateway keys list: %w", err)
+		}
+		if cf.json() {
+			return writeJSON(stdout, ks)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSPENT\tBUDGET\tRPM\tTPM\tSTATUS")
+		for _, k := range ks {
+			b, st := "unlimited", "active"
+			if k.BudgetUmyc > 0 {
+				b = tx.FormatAmount(k.BudgetUmyc)
+			}
+			if k.Revoked {
+				st = "revoked"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", k.ID, k.Name, tx.FormatAmount(k.SpentUmyc), b, k.RPM, k.TPM, st)
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := wantArgs("gateway keys revoke", pos, "ID|NAME"); err != nil {
+			return err
+		}
+		k, err := store.Revoke(pos[0])
+		if err != nil {
+			return fmt.Errorf("gateway keys revoke: %w", err)
+		}
+		fmt.Fprintf(stdout, "revoked API key %s (%s)\n", k.ID, k.Name)
+		return nil
+	}
+	return fmt.Errorf("gateway keys: unknown subcommand %q: want create|list|revoke", sub)
+}
+
+// ledgerAnchorer returns the Anchorer that submits AnchorReceipts, or nil while the ledger
+// has no such message (the gateway then logs each epoch's root without anchoring it).
+func ledgerAnchorer(gateway.LedgerChain) gateway.Anchorer { return nil }
