@@ -10,9 +10,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	benches := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"ledger": benchLedger,
 		"engine": benchEngine,
+		"verify": benchVerify,
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("bench: name a benchmark: ledger|engine")
+		return fmt.Errorf("bench: name a benchmark: ledger|engine|verify")
 	}
 	b, ok := benches[args[0]]
 	if !ok {

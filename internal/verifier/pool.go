@@ -113,6 +113,19 @@ func DrawParams(seed uint64, i int) ShopperParams {
 // Prompt renders a pool prompt with the model's chat template and tokenises
 // it as every engine does (special tokens parsed, no extra BOS).
 func Prompt(f chat.Format, tok *tokenizer.Tokenizer, system, user string) ([]int32, error) {
+	text, err := PromptText(f, system, user)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := tok.Encode(text, tokenizer.EncodeOptions{ParseSpecial: true})
+	if err != nil {
+		return nil, fmt.Errorf("prompt: %w", err)
+	}
+	return ids, nil
+}
+
+// PromptText renders a pool prompt with the chat template.
+func PromptText(f chat.Format, system, user string) (string, error) {
 	var msgs []chat.Message
 	if system != "" {
 		msgs = append(msgs, chat.Message{Role: "system", Content: system})
@@ -120,13 +133,9 @@ func Prompt(f chat.Format, tok *tokenizer.Tokenizer, system, user string) ([]int
 	msgs = append(msgs, chat.Message{Role: "user", Content: user})
 	text, err := f.Render(msgs, true)
 	if err != nil {
-		return nil, fmt.Errorf("prompt: %w", err)
+		return "", fmt.Errorf("prompt: %w", err)
 	}
-	ids, err := tok.Encode(text, tokenizer.EncodeOptions{ParseSpecial: true})
-	if err != nil {
-		return nil, fmt.Errorf("prompt: %w", err)
-	}
-	return ids, nil
+	return text, nil
 }
 
 // RequestBody is the OpenAI chat completion body of a shopper request.
