@@ -25,6 +25,7 @@ import (
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 	"github.com/cometbft/cometbft/p2p"
+	rpclocal "github.com/cometbft/cometbft/rpc/client/local"
 
 	"github.com/mycel-network/mycel/internal/abciapp"
 	"github.com/mycel-network/mycel/internal/chainclient"
@@ -474,6 +475,17 @@ func (d *Devnet) stopAll() {
 			d.Stop(i)
 		}
 	}
+}
+
+// Local returns an in-process RPC client for validator i (no HTTP, no
+// JSON), valid while it runs.
+func (d *Devnet) Local(i int) (*rpclocal.Local, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if i < 0 || i >= len(d.slots) || d.slots[i] == nil {
+		return nil, fmt.Errorf("devnet: validator %d not running", i)
+	}
+	return d.slots[i].node.Local(), nil
 }
 
 // Height returns the last height validator i's application committed (0
