@@ -8,9 +8,10 @@ import (
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	benches := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"ledger": benchLedger,
-		"engine": benchEngine,
-		"verify": benchVerify,
+		"ledger":  benchLedger,
+		"engine":  benchEngine,
+		"verify":  benchVerify,
+		"gateway": benchGateway,
 	}
 	if len(args) == 0 {
 		return fmt.Errorf("bench: name a benchmark: ledger|engine|verify")

@@ -42,6 +42,8 @@ type ProviderConfig struct {
 	Status int
 	// BadSignature makes receipts carry a wrong signature.
 	BadSignature bool
+	// SkipPayment serves without checking vouchers (benchmarks that call it directly).
+	SkipPayment bool
 }
 
 // Provider is a fake provider. It is an http.Handler.
@@ -139,14 +141,17 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	v, err := channel.DecodeVoucherHeader(r.Header.Get(channel.HeaderVoucher))
-	if err == nil && cfg.Consumer != nil {
+	if cfg.SkipPayment {
+		err = nil
+	}
+	if err == nil && cfg.Consumer != nil && !cfg.SkipPayment {
 		err = v.Verify(cfg.Consumer)
 	}
-	if err == nil && v.ChainID != cfg.ChainID {
+	if err == nil && v.ChainID != cfg.ChainID && !cfg.SkipPayment {
 		err = fmt.Errorf("chain id %q", v.ChainID)
 	}
 	p.mu.Lock()
-	if err == nil && v.Amount < p.delivered[v.ChannelID] {
+	if err == nil && v.Amount < p.delivered[v.ChannelID] && !cfg.SkipPayment {
 		err = fmt.Errorf("voucher %d below delivered %d", v.Amount, p.delivered[v.ChannelID])
 	}
 	p.mu.Unlock()
@@ -157,6 +162,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	// Prompt and, for a continuation, the assistant prefix to continue.
 	var prompt, prefix string
 	var maxTokens int
+	stream := true
 	if chat {
 		req, e := openai.DecodeChatRequest(body)
 		if e != nil {
@@ -173,6 +179,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		if n, ok := req.MaxOutputTokens(); ok {
 			maxTokens = n
 		}
+		stream = req.Stream
 	} else {
 		req, e := openai.DecodeCompletionRequest(body)
 		if e != nil {
@@ -189,6 +196,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		if n, ok := req.MaxOutputTokens(); ok {
 			maxTokens = n
 		}
+		stream = req.Stream
 	}
 	start := 0
 	for k := len(cfg.Tokens); k > 0; k-- {
@@ -209,11 +217,15 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			return
 		}
 	}
+	tokensIn := uint64(words(prompt))
+	if !stream {
+		p.whole(w, r, cfg, v, chat, body, out, finish, tokensIn)
+		return
+	}
 	sse, err := openai.NewSSEWriter(w)
 	if err != nil {
 		return
 	}
-	tokensIn := uint64(words(prompt))
 	id := "chatcmpl-fake"
 	t0 := time.Now()
 	var text strings.Builder
@@ -256,25 +268,53 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			Choices: []openai.CompletionChunkChoice{{FinishReason: &finish}}})
 	}
 	tokensOut := uint64(len(out))
-	cost, _ := channel.Cost(tokensIn, tokensOut, cfg.PriceIn, cfg.PriceOut)
 	sse.WriteJSON(map[string]any{"id": id, "object": "chat.completion.chunk", "choices": []any{},
 		"usage": openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}})
+	rc := p.receipt(r, cfg, v, body, text.String(), tokensIn, tokensOut, finish, time.Since(t0))
+	sse.WriteJSON(channel.ReceiptEvent{Object: channel.ReceiptEventObject, Receipt: rc})
+	sse.WriteDone()
+}
+
+// whole answers a non-streaming request with one JSON body and the X-Mycel-Receipt header.
+func (p *Provider) whole(w http.ResponseWriter, r *http.Request, cfg ProviderConfig, v channel.Voucher, chat bool, body []byte, out []string, finish string, tokensIn uint64) {
+	t0 := time.Now()
+	time.Sleep(cfg.TTFT + time.Duration(max(len(out)-1, 0))*cfg.TokenDelay)
+	text := strings.Join(out, "")
+	tokensOut := uint64(len(out))
+	usage := &openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}
+	var resp any
+	if chat {
+		resp = openai.ChatCompletion{ID: "chatcmpl-fake", Object: openai.ObjectChatCompletion, Model: cfg.Model,
+			Choices: []openai.ChatChoice{{Message: openai.ChatMessage{Role: "assistant", Content: text}, FinishReason: finish}}, Usage: usage}
+	} else {
+		resp = openai.Completion{ID: "cmpl-fake", Object: openai.ObjectTextCompletion, Model: cfg.Model,
+			Choices: []openai.CompletionChoice{{Text: text, FinishReason: finish}}, Usage: usage}
+	}
+	b, _ := json.Marshal(resp)
+	rc := p.receipt(r, cfg, v, body, text, tokensIn, tokensOut, finish, time.Since(t0))
+	hv, _ := channel.EncodeHeader(rc)
+	w.Header().Set(channel.HeaderReceipt, hv)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (p *Provider) receipt(r *http.Request, cfg ProviderConfig, v channel.Voucher, body []byte, text string, tokensIn, tokensOut uint64, finish string, took time.Duration) channel.Receipt {
+	cost, _ := channel.Cost(tokensIn, tokensOut, cfg.PriceIn, cfg.PriceOut)
 	p.mu.Lock()
 	p.delivered[v.ChannelID] += cost
 	cum := p.delivered[v.ChannelID]
 	p.mu.Unlock()
 	reqHash := sha256.Sum256(body)
-	outHash := sha256.Sum256([]byte(text.String()))
+	outHash := sha256.Sum256([]byte(text))
 	rc := channel.Receipt{ChainID: cfg.ChainID, RequestID: r.Header.Get(channel.HeaderRequestID), Provider: cfg.Address,
 		Consumer: cfg.ConsumerAddress, ChannelID: v.ChannelID, ModelID: cfg.Model,
 		RequestHash: hex.EncodeToString(reqHash[:]), OutputHash: hex.EncodeToString(outHash[:]),
 		TokensIn: tokensIn, TokensOut: tokensOut, PriceInPerMTok: cfg.PriceIn, PriceOutPerMTok: cfg.PriceOut,
-		Cost: cost, Cumulative: cum, TTFTMs: uint64(cfg.TTFT.Milliseconds()), DurationMs: uint64(time.Since(t0).Milliseconds()),
+		Cost: cost, Cumulative: cum, TTFTMs: uint64(cfg.TTFT.Milliseconds()), DurationMs: uint64(took.Milliseconds()),
 		FinishReason: finish, TimeUnixMs: time.Now().UnixMilli()}
 	rc = channel.SignReceipt(rc, cfg.Key)
 	if cfg.BadSignature {
 		rc.Signature[0] ^= 1
 	}
-	sse.WriteJSON(channel.ReceiptEvent{Object: channel.ReceiptEventObject, Receipt: rc})
-	sse.WriteDone()
+	return rc
 }
