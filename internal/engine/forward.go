@@ -40,7 +40,6 @@ type scratch struct {
 	logits                       []float32 // [tokens wanting logits][vocab]
 	vecs                         []quant.Vec
 	scores                       [][]float32 // per worker, attention scores
-	vrow                         [][]float32 // per worker, one value row
 	logitIdx                     []int
 }
 
@@ -65,7 +64,6 @@ func (s *scratch) ensure(m *Model, n, nLogits, threads int) {
 	}
 	for len(s.scores) < threads {
 		s.scores = append(s.scores, nil)
-		s.vrow = append(s.vrow, make([]float32, hp.headDim))
 	}
 }
 
@@ -280,13 +278,8 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 		sum += e
 	}
 	clear(out)
-	vf := s.vrow[worker][:hd]
 	for j := 0; j < n; j++ {
-		quant.FP16ToFP32Slice(vf, t.kv.at(t.kv.v, li, j)[kvh*hd:(kvh+1)*hd])
-		pj := sc[j]
-		for i := range out {
-			out[i] += float32(pj * vf[i])
-		}
+		quant.AxpyF16(out, t.kv.at(t.kv.v, li, j)[kvh*hd:(kvh+1)*hd], sc[j])
 	}
 	inv := 1 / sum
 	for i := range out {

@@ -182,6 +182,10 @@ func bytesAsU16(b []byte) []uint16 {
 // F16 weight rows (see the package doc).
 func DotF16(w []uint16, x []float32) float32 { return dotF16(w, x) }
 
+// AxpyF16 adds p*v[i] to out[i] for float16 values v (the attention value
+// sum), with the product rounded to float32 before the addition.
+func AxpyF16(out []float32, v []uint16, p float32) { axpyF16(out, v, p) }
+
 // FP16ToFP32Slice converts src to dst (len(dst) >= len(src)).
 func FP16ToFP32Slice(dst []float32, src []uint16) {
 	tab := fp16Table()

@@ -120,3 +120,12 @@ func q6KSumsGeneric(w []byte, x []int8, out []int32) {
 		}
 	}
 }
+
+// axpyF16Generic adds p*v[i] (v float16) to out[i], rounding the product.
+func axpyF16Generic(out []float32, v []uint16, p float32) {
+	tab := fp16Table()
+	out = out[:len(v)]
+	for i, h := range v {
+		out[i] += float32(p * tab[h])
+	}
+}

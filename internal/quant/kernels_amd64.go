@@ -214,3 +214,17 @@ func dotQ4Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool {
 	dotQ4Kx4AVX2(&row[0], &xq, &xd, &bs, nb, out)
 	return true
 }
+
+//go:noescape
+func axpyF16AVX2(out *float32, v *uint16, p float32, n int)
+
+func axpyF16(out []float32, v []uint16, p float32) {
+	n8 := len(v) &^ 7
+	if useAVX2 && n8 > 0 {
+		_ = out[n8-1]
+		axpyF16AVX2(&out[0], &v[0], p, n8)
+		axpyF16Generic(out[n8:], v[n8:], p)
+		return
+	}
+	axpyF16Generic(out, v, p)
+}

@@ -754,3 +754,22 @@ dq4kx4loop:
 	MOVSS X13, 12(AX)
 	VZEROUPPER
 	RET
+
+// func axpyF16AVX2(out *float32, v *uint16, p float32, n int)
+// out[i] += p * float32(v[i]) for n a multiple of 8 (multiply, round, add).
+TEXT ·axpyF16AVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ v+8(FP), SI
+	VBROADCASTSS p+16(FP), Y1
+	MOVQ n+24(FP), CX
+axpyloop:
+	VCVTPH2PS (SI), Y0
+	VMULPS Y1, Y0, Y0
+	VADDPS (DI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ axpyloop
+	VZEROUPPER
+	RET

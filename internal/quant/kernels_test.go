@@ -28,6 +28,20 @@ func TestKernelsMatchGeneric(t *testing.T) {
 		}
 		return b
 	}
+	for _, n := range []int{1, 8, 13, 64, 128} {
+		v := make([]uint16, n)
+		a := make([]float32, n)
+		for i := range v {
+			v[i] = FP32ToFP16(r.uniform() * 3)
+			a[i] = r.uniform()
+		}
+		b := append([]float32(nil), a...)
+		axpyF16(a, v, 0.37)
+		axpyF16Generic(b, v, 0.37)
+		if diff := cmp.Diff(b, a); diff != "" {
+			t.Errorf("axpyF16 n=%d (-generic +fast):\n%s", n, diff)
+		}
+	}
 	for _, n := range []int{32, 64, 96, 256, 1024, 4096 + 32} {
 		w := make([]float32, n)
 		x := make([]float32, n)
