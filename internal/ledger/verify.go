@@ -112,8 +112,15 @@ func (x *msgCtx) commitAuditSeed(m tx.CommitAuditSeed) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := epochWindow("audit seed commitment", m.Epoch, ep.Number, true, false); err != nil {
-		return nil, err
+	// Commit before the epoch starts (or in its first tenth): a verifier that has seen the
+	// epoch's requests could otherwise grind seeds that skip the requests it did not audit.
+	window := max(1, x.l.params.EpochLength/10)
+	switch {
+	case m.Epoch == ep.Number+1:
+	case m.Epoch == ep.Number && x.height <= ep.LastHeight+int64(window):
+	default:
+		return nil, fail(CodeInvalid, "audit seed commitment for epoch %d outside its window: commit during the epoch before it or in its first %d blocks (now epoch %d)",
+			m.Epoch, window, ep.Number)
 	}
 	k := keyAuditSeed(m.Epoch, x.sender)
 	if _, ok := x.o.get(k); ok {

@@ -61,7 +61,7 @@ func (g *gen) verifyMsg(from string) interface{ Type() string } {
 		ls := genLeaves(from, e)
 		return tx.AnchorReceipts{Epoch: e, Root: tx.AnchorRoot(ls), Count: uint64(len(ls))}
 	case 1:
-		return tx.CommitAuditSeed{Epoch: cur, Commitment: tx.AuditSeedCommitment(seed(cur))}
+		return tx.CommitAuditSeed{Epoch: cur + 1, Commitment: tx.AuditSeedCommitment(seed(cur + 1))}
 	case 2:
 		return tx.RevealAuditSeed{Epoch: prev, Seed: hex.EncodeToString(seed(prev))}
 	case 3:
