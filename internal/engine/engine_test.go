@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 
@@ -162,12 +163,13 @@ func TestSamplerCutoffs(t *testing.T) {
 		{"greedy", Sampling{}, []int32{1}},
 		{"repeat penalty", Sampling{RepeatPenalty: 100}, []int32{2}},
 		{"all", Sampling{Temperature: 1}, []int32{1, 2, 3, 4, 5}},
+		{"high temperature reaches the -100 logit", Sampling{Temperature: 30}, []int32{0, 1, 2, 3, 4, 5}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var s sampler
 			seen := map[int32]bool{}
-			for n := uint64(0); n < 400; n++ {
+			for n := uint64(0); n < 2000; n++ {
 				tc.sp.Seed = n / 20
 				in := append([]float32(nil), logits...)
 				id := s.sample(in, tc.sp, []int32{1}, n)
@@ -360,5 +362,13 @@ func TestMaxTokensFromBudget(t *testing.T) {
 	}
 	if res.FinishReason != FinishLength || len(res.Tokens) != 20 {
 		t.Errorf("finish %q after %d tokens, want length after 20 (30-token budget, 10-token prompt)", res.FinishReason, len(res.Tokens))
+	}
+}
+
+func TestSampleNaN(t *testing.T) {
+	var s sampler
+	nan := float32(math.NaN())
+	if id := s.sample([]float32{nan, nan, nan}, Sampling{Temperature: 1, TopP: 0.9}, nil, 0); id < 0 || id > 2 {
+		t.Errorf("sample of NaN logits = %d, want an id in range", id)
 	}
 }

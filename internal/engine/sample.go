@@ -142,17 +142,26 @@ func (s *sampler) sample(logits []float32, sp Sampling, history []int32, n uint6
 		}
 	}
 	if sp.Temperature <= 0 {
-		best := int32(0)
-		for i, l := range logits {
-			if l > logits[best] {
-				best = int32(i)
-			}
-		}
-		return best
+		return argmax(logits)
 	}
+	// Tokens more than 40*max(1, T) below the best logit have relative
+	// probability under e^-40 at every stage (filters at temperature 1,
+	// sampling at T): dropping them saves sorting the whole vocabulary at a
+	// cost far below float64 resolution.
+	mx := logits[0]
+	for _, l := range logits {
+		mx = max(mx, l)
+	}
+	floor := mx - 40*max(1, sp.Temperature)
 	c := s.cands[:0]
 	for i, l := range logits {
-		c = append(c, candidate{id: int32(i), l: l})
+		if l >= floor {
+			c = append(c, candidate{id: int32(i), l: l})
+		}
+	}
+	if len(c) == 0 { // NaN logits (a broken model): fall back to greedy
+		s.cands = c
+		return argmax(logits)
 	}
 	order := func(a, b candidate) int {
 		if r := cmp.Compare(b.l, a.l); r != 0 {
@@ -238,4 +247,15 @@ func selectTopK(c []candidate, k int, order func(a, b candidate) int) []candidat
 		}
 	}
 	return c[:k]
+}
+
+// argmax returns the index of the largest logit (the lowest on ties).
+func argmax(logits []float32) int32 {
+	best := int32(0)
+	for i, l := range logits {
+		if l > logits[best] {
+			best = int32(i)
+		}
+	}
+	return best
 }
