@@ -317,7 +317,7 @@ func reduce8(h *[8]float32) float32 {
 }
 
 // DotVec4 computes out[i] = DotVec(t, row, vs[i]) for the four vectors,
-// bit-identical to four DotVec calls; for Q8_0, Q4_0 and Q4_K rows it
+// bit-identical to four DotVec calls; for Q8_0, Q4_0, Q4_K and Q6_K rows it
 // decodes the row once for all four (batched prefill and decode).
 func DotVec4(t gguf.Type, row []byte, vs *[4]*Vec, out *[4]float32) {
 	for _, v := range vs {
@@ -334,6 +334,10 @@ func DotVec4(t gguf.Type, row []byte, vs *[4]*Vec, out *[4]float32) {
 		}
 	case gguf.TypeQ4_K:
 		if dotQ4Kx4Fused(row, vs, out) {
+			return
+		}
+	case gguf.TypeQ6_K:
+		if dotQ6Kx4Fused(row, vs, out) {
 			return
 		}
 	}

@@ -197,21 +197,44 @@ func dotQ4Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool {
 	if !useAVX2 {
 		return false
 	}
-	nb := len(vs[0].q8KD)
-	if nb == 0 {
+	xq, xd, bs, nb, ok := kx4Args(vs)
+	if !ok {
 		return false
-	}
-	var xq [4]*int8
-	var xd [4]*float32
-	var bs [4]*int16
-	for i, v := range vs {
-		if len(v.q8KD) != nb || len(v.q8KQ) < nb*QKK || len(v.q8KBsum) < nb*16 {
-			return false
-		}
-		xq[i], xd[i], bs[i] = &v.q8KQ[0], &v.q8KD[0], &v.q8KBsum[0]
 	}
 	_ = row[nb*q4KBytes-1]
 	dotQ4Kx4AVX2(&row[0], &xq, &xd, &bs, nb, out)
+	return true
+}
+
+//go:noescape
+func dotQ6Kx4AVX2(w *byte, xq *[4]*int8, xd *[4]*float32, bs *[4]*int16, nb int, out *[4]float32)
+
+// kx4Args checks that the four vectors have the same Q8_K length and returns
+// their pointers.
+func kx4Args(vs *[4]*Vec) (xq [4]*int8, xd [4]*float32, bs [4]*int16, nb int, ok bool) {
+	nb = len(vs[0].q8KD)
+	if nb == 0 {
+		return xq, xd, bs, 0, false
+	}
+	for i, v := range vs {
+		if len(v.q8KD) != nb || len(v.q8KQ) < nb*QKK || len(v.q8KBsum) < nb*16 {
+			return xq, xd, bs, 0, false
+		}
+		xq[i], xd[i], bs[i] = &v.q8KQ[0], &v.q8KD[0], &v.q8KBsum[0]
+	}
+	return xq, xd, bs, nb, true
+}
+
+func dotQ6Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool {
+	if !useAVX2 {
+		return false
+	}
+	xq, xd, bs, nb, ok := kx4Args(vs)
+	if !ok {
+		return false
+	}
+	_ = row[nb*q6KBytes-1]
+	dotQ6Kx4AVX2(&row[0], &xq, &xd, &bs, nb, out)
 	return true
 }
 

@@ -174,7 +174,7 @@ func TestDotVec4(t *testing.T) {
 		typ        gguf.Type
 		blockBytes int
 		dOffs      []int
-	}{{gguf.TypeQ4_K, q4KBytes, []int{1, 3}}, {gguf.TypeQ8_0, q8_0Bytes, []int{1}}, {gguf.TypeQ4_0, q4_0Bytes, []int{1}}} {
+	}{{gguf.TypeQ4_K, q4KBytes, []int{1, 3}}, {gguf.TypeQ6_K, q6KBytes, []int{209}}, {gguf.TypeQ8_0, q8_0Bytes, []int{1}}, {gguf.TypeQ4_0, q4_0Bytes, []int{1}}} {
 		nb := n / BlockSize(tc.typ)
 		for trial := 0; trial < 10; trial++ {
 			row := make([]byte, nb*tc.blockBytes)
