@@ -45,6 +45,7 @@ func queryUsage(w io.Writer) {
 		k := queryKinds[n]
 		fmt.Fprintf(w, "  %-10s %-11s %s\n", n, k.arg, k.summary)
 	}
+	queryExtUsage(w)
 }
 
 func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,6 +55,9 @@ func cmdQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	name, args := args[0], args[1:]
 	kind, ok := queryKinds[name]
+	if _, ext := queryExtKinds()[name]; !ok && ext {
+		return cmdQueryExt(ctx, name, args, stdout, stderr)
+	}
 	if !ok {
 		queryUsage(stderr)
 		return fmt.Errorf("query: unknown object %q", name)

@@ -247,7 +247,7 @@ func txCommands() map[string]txCommand {
 }
 
 func txUsage(w io.Writer) {
-	cmds := txCommands()
+	cmds := allTxCommands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
@@ -265,7 +265,7 @@ func cmdTx(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("tx: name a message")
 	}
 	name, args := args[0], args[1:]
-	tc, ok := txCommands()[name]
+	tc, ok := allTxCommands()[name]
 	if !ok {
 		txUsage(stderr)
 		return fmt.Errorf("tx: unknown message %q", name)

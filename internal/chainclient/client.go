@@ -310,7 +310,11 @@ func (c *Client) Wait(ctx context.Context, hash []byte) (TxResult, error) {
 			}
 			return r, nil
 		}
-		// CometBFT answers "tx (HASH) not found" until the tx is indexed.
+		// CometBFT answers "tx (HASH) not found" until the tx is indexed; a
+		// node with tx_index "null" can never answer.
+		if strings.Contains(err.Error(), "indexing is disabled") {
+			return TxResult{}, fmt.Errorf("wait for tx %X: the node does not index transactions (tx_index = \"null\"); use a node with the kv indexer: %w", hash, err)
+		}
 		if !strings.Contains(err.Error(), "not found") {
 			return TxResult{}, fmt.Errorf("wait for tx %X: %w", hash, err)
 		}
