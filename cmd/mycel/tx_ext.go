@@ -122,21 +122,25 @@ func txExtCommands() map[string]txCommand {
 	return map[string]txCommand{
 		"anchor-receipts": {"anchor the Merkle root of your receipts for an epoch", func(fs *flag.FlagSet, _ func() string) func() (any, error) {
 			epoch := uintFlag(fs, "epoch", "epoch of the receipts (current or previous)")
-			root := fs.String("root", "", "hex Merkle root (tx.AnchorRoot); or give --leaves")
-			count := uintFlag(fs, "count", "number of leaves (with --root)")
-			leaves := fs.String("leaves", "", `leaves as JSON [{"provider":…,"request_id":…},…] or @FILE; the root and count are computed`)
+			root := fs.String("root", "", "hex receipts root (default with --leaves: the audit root)")
+			count := uintFlag(fs, "count", "number of receipts (computed with --leaves)")
+			leaves := fs.String("leaves", "", `the receipts' (provider, request id) in root order, as JSON [{"provider":…,"request_id":…},…] or @FILE: sets the audit root`)
 			return func() (any, error) {
+				m := tx.AnchorReceipts{Epoch: *epoch, Root: *root, Count: *count}
 				if *leaves != "" {
 					var ls []tx.AnchorLeaf
 					if err := readJSONArg(*leaves, &ls); err != nil {
 						return nil, fmt.Errorf("--leaves: %w", err)
 					}
-					return tx.AnchorReceipts{Epoch: *epoch, Root: tx.AnchorRoot(ls), Count: uint64(len(ls))}, nil
+					m.AuditRoot, m.Count = tx.AnchorRoot(ls), uint64(len(ls))
+					if m.Root == "" {
+						m.Root = m.AuditRoot
+					}
 				}
-				if *root == "" {
+				if m.Root == "" {
 					return nil, fmt.Errorf("--root and --count, or --leaves, are required")
 				}
-				return tx.AnchorReceipts{Epoch: *epoch, Root: *root, Count: *count}, nil
+				return m, nil
 			}
 		}},
 		"commit-audit-seed": {"commit to sha256 of a secret audit seed for the current epoch (verifier)", func(fs *flag.FlagSet, _ func() string) func() (any, error) {

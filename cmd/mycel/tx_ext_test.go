@@ -59,7 +59,9 @@ func TestTxExtCommands(t *testing.T) {
 		want any
 	}{
 		{"anchor-receipts", []string{"--epoch", "3", "--leaves", string(leavesJSON)},
-			tx.AnchorReceipts{Epoch: 3, Root: tx.AnchorRoot(leaves), Count: 2}},
+			tx.AnchorReceipts{Epoch: 3, Root: tx.AnchorRoot(leaves), Count: 2, AuditRoot: tx.AnchorRoot(leaves)}},
+		{"anchor-receipts", []string{"--epoch", "3", "--root", strings.Repeat("1", 64), "--leaves", string(leavesJSON)},
+			tx.AnchorReceipts{Epoch: 3, Root: strings.Repeat("1", 64), Count: 2, AuditRoot: tx.AnchorRoot(leaves)}},
 		{"anchor-receipts", []string{"--epoch", "3", "--root", strings.Repeat("0", 64), "--count", "7"},
 			tx.AnchorReceipts{Epoch: 3, Root: strings.Repeat("0", 64), Count: 7}},
 		{"commit-audit-seed", []string{"--epoch", "2", "--seed", seed},

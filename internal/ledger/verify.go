@@ -98,12 +98,12 @@ func (x *msgCtx) anchorReceipts(m tx.AnchorReceipts) ([]Event, error) {
 	if _, ok := x.o.get(k); ok {
 		return nil, fail(CodeInvalid, "%s already anchored receipts for epoch %d", x.sender, m.Epoch)
 	}
-	a := Anchor{Address: x.sender, Epoch: m.Epoch, Root: m.Root, Count: m.Count, Height: x.height}
+	a := Anchor{Address: x.sender, Epoch: m.Epoch, Root: m.Root, Count: m.Count, AuditRoot: m.AuditRoot, Height: x.height}
 	if err := putJSON(x.o, k, a); err != nil {
 		return nil, err
 	}
 	return []Event{{Type: "anchor_receipts", Attrs: []Attr{
-		{"address", x.sender}, {"epoch", u64(m.Epoch)}, {"root", m.Root}, {"count", u64(m.Count)},
+		{"address", x.sender}, {"epoch", u64(m.Epoch)}, {"root", m.Root}, {"count", u64(m.Count)}, {"audit_root", m.AuditRoot},
 	}}}, nil
 }
 
@@ -182,6 +182,9 @@ func (x *msgCtx) submitAuditReport(m tx.SubmitAuditReport) ([]Event, error) {
 	if !ok {
 		return nil, fail(CodeNotFound, "%s anchored no receipts for epoch %d", m.Anchor, m.Epoch)
 	}
+	if a.AuditRoot == "" {
+		return nil, fail(CodeInvalid, "the anchor of %s for epoch %d has no audit root: it cannot bind audits", m.Anchor, m.Epoch)
+	}
 	rk := keyAuditReport(m.Epoch, m.Anchor, x.sender)
 	if _, ok := x.o.get(rk); ok {
 		return nil, fail(CodeInvalid, "%s already reported on the anchor of %s for epoch %d", x.sender, m.Anchor, m.Epoch)
@@ -196,8 +199,8 @@ func (x *msgCtx) submitAuditReport(m tx.SubmitAuditReport) ([]Event, error) {
 		if uint64(len(m.Leaves)) != a.Count {
 			return nil, fail(CodeInvalid, "%d leaves, the anchor has %d", len(m.Leaves), a.Count)
 		}
-		if root := tx.AnchorRoot(m.Leaves); root != a.Root {
-			return nil, fail(CodeInvalid, "leaves hash to %s, the anchor's root is %s", root, a.Root)
+		if root := tx.AnchorRoot(m.Leaves); root != a.AuditRoot {
+			return nil, fail(CodeInvalid, "leaves hash to %s, the anchor's audit root is %s", root, a.AuditRoot)
 		}
 		if !published {
 			leaves = m.Leaves

@@ -75,7 +75,7 @@ func parseIndices(s string, n int) ([]uint32, error) {
 
 // verifyMsg builds the verification messages of the scenario language:
 //
-//	anchor FROM EPOCH leaves=P:REQ,… | root=HEX count=N
+//	anchor FROM EPOCH leaves=P:REQ,… [no-audit-root=1] | root=HEX count=N
 //	commit-seed FROM EPOCH seed=WORD       reveal-seed FROM EPOCH seed=WORD
 //	audit-report FROM EPOCH ANCHOR [leaves=P:REQ,…|published] [audited=all|none|I,…] [failed=I,…]
 //	evidence FROM PROVIDER REQUEST [bond=AMOUNT] [verdict=V] [receipt-signer=NAME] [receipt-chain=C] [cost=N]
@@ -94,7 +94,11 @@ func (d *driver) verifyMsg(cmd string, pos []string, opts map[string]string, id 
 			if err != nil {
 				return nil, err
 			}
-			return tx.AnchorReceipts{Epoch: e, Root: tx.AnchorRoot(ls), Count: uint64(len(ls))}, nil
+			m := tx.AnchorReceipts{Epoch: e, Root: hexSum("receipts:" + s), Count: uint64(len(ls)), AuditRoot: tx.AnchorRoot(ls)}
+			if _, ok := opts["no-audit-root"]; ok {
+				m.AuditRoot = ""
+			}
+			return m, nil
 		}
 		n, err := strconv.ParseUint(opts["count"], 10, 64)
 		if err != nil {

@@ -59,7 +59,7 @@ func (g *gen) verifyMsg(from string) interface{ Type() string } {
 	case 0:
 		e := []uint64{cur, prev}[g.r.Intn(2)]
 		ls := genLeaves(from, e)
-		return tx.AnchorReceipts{Epoch: e, Root: tx.AnchorRoot(ls), Count: uint64(len(ls))}
+		return tx.AnchorReceipts{Epoch: e, Root: tx.AnchorRoot(ls), Count: uint64(len(ls)), AuditRoot: tx.AnchorRoot(ls)}
 	case 1:
 		return tx.CommitAuditSeed{Epoch: cur + 1, Commitment: tx.AuditSeedCommitment(seed(cur + 1))}
 	case 2:

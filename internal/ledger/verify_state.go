@@ -33,13 +33,14 @@ func keyCapacityRecord(e uint64, p, m, v string) string {
 	return "capr/" + ep20(e) + "/" + p + "/" + m + "/" + v // CapacityRecord
 }
 
-// Anchor is a Merkle root of an account's receipts for an epoch (tx.AnchorRoot).
+// Anchor is an account's anchored receipts root for an epoch (see tx.AnchorReceipts).
 type Anchor struct {
-	Address string `json:"address"`
-	Epoch   uint64 `json:"epoch"`
-	Root    string `json:"root"`
-	Count   uint64 `json:"count"`
-	Height  int64  `json:"height"`
+	Address   string `json:"address"`
+	Epoch     uint64 `json:"epoch"`
+	Root      string `json:"root"`
+	Count     uint64 `json:"count"`
+	AuditRoot string `json:"audit_root,omitempty"`
+	Height    int64  `json:"height"`
 }
 
 // AuditSeed is a verifier's committed (and later revealed) audit seed for an epoch.

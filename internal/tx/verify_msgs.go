@@ -68,12 +68,16 @@ func ValidateRequestID(id string) error {
 	return nil
 }
 
-// AnchorReceipts anchors the Merkle root (AnchorRoot) of the sender's receipts for an epoch:
-// one anchor per sender and epoch.
+// AnchorReceipts anchors the Merkle root of the sender's receipts for an epoch: one anchor
+// per sender and epoch. Root is the anchorer's receipts root (the gateway's RFC 6962 tree over
+// whole receipts, for inclusion proofs); AuditRoot, optional, is AnchorRoot over the same
+// receipts' (provider, request id) in the same order. Only anchors with an AuditRoot can bind
+// verifiers' audits (SubmitAuditReport).
 type AnchorReceipts struct {
-	Epoch uint64 `json:"epoch"`
-	Root  string `json:"root"`  // AnchorRoot of the leaves, 64 lower-case hex digits
-	Count uint64 `json:"count"` // number of leaves
+	Epoch     uint64 `json:"epoch"`
+	Root      string `json:"root"`                 // 64 lower-case hex digits
+	Count     uint64 `json:"count"`                // number of receipts
+	AuditRoot string `json:"audit_root,omitempty"` // AnchorRoot of the leaves, 64 lower-case hex digits
 }
 
 // Type implements Message.
@@ -86,6 +90,9 @@ func (m AnchorReceipts) ValidateBasic() error {
 	}
 	if m.Count == 0 {
 		return invalidf("count must be positive")
+	}
+	if m.AuditRoot != "" {
+		return validateHex32("audit root", m.AuditRoot)
 	}
 	return nil
 }
@@ -174,8 +181,8 @@ func (RevealAuditSeed) Type() string { return TypeRevealAuditSeed }
 func (m RevealAuditSeed) ValidateBasic() error { return validateHex32("seed", m.Seed) }
 
 // SubmitAuditReport reports, for one anchored receipts root (the AnchorReceipts of Anchor for
-// Epoch), which of its leaves the sender audited. Leaves is the full leaf list of the root
-// (the ledger recomputes the root from it); it may be left empty once the leaves are on the
+// Epoch), which of its leaves the sender audited. Leaves is the full leaf list of the anchor's
+// AuditRoot (the ledger recomputes it); it may be left empty once the leaves are on the
 // ledger (an earlier report published them). Audited and Failed are ascending indices into
 // the leaves; Failed ⊆ Audited lists audits whose re-check failed.
 type SubmitAuditReport struct {

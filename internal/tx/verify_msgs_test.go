@@ -46,6 +46,8 @@ func TestVerifyMsgsValidateBasic(t *testing.T) {
 		{"anchor upper-case root", AnchorReceipts{Epoch: 1, Root: strings.ToUpper(h), Count: 3}, false},
 		{"anchor short root", AnchorReceipts{Epoch: 1, Root: h[:62], Count: 3}, false},
 		{"anchor zero count", AnchorReceipts{Epoch: 1, Root: h}, false},
+		{"anchor with audit root", AnchorReceipts{Epoch: 1, Root: h, Count: 3, AuditRoot: hexOf("a")}, true},
+		{"anchor bad audit root", AnchorReceipts{Epoch: 1, Root: h, Count: 3, AuditRoot: "x"}, false},
 		{"commit seed ok", CommitAuditSeed{Epoch: 0, Commitment: h}, true},
 		{"commit seed bad", CommitAuditSeed{Epoch: 0, Commitment: "zz"}, false},
 		{"reveal seed ok", RevealAuditSeed{Epoch: 0, Seed: h}, true},
