@@ -372,3 +372,26 @@ func TestSampleNaN(t *testing.T) {
 		t.Errorf("sample of NaN logits = %d, want an id in range", id)
 	}
 }
+
+// TestScoreChunking: how scoring splits positions into passes (prefill
+// chunk, logit-row cap) does not change a bit.
+func TestScoreChunking(t *testing.T) {
+	m, _ := defaultSpec("qwen2", gguf.TypeQ6_K).load(t)
+	prompt, output := testPrompt(7, 3), testPrompt(85, 4)
+	var results [][]TokenScore
+	for _, cfg := range []Config{{Threads: 1, PrefillChunk: 128}, {Threads: 3, PrefillChunk: 5}, {Threads: 2, PrefillChunk: 90}} {
+		got, err := New(m, cfg).Score(context.Background(), prompt, output, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(output) {
+			t.Fatalf("%d scores for %d tokens", len(got), len(output))
+		}
+		results = append(results, got)
+	}
+	for i := 1; i < len(results); i++ {
+		if diff := cmp.Diff(results[0], results[i]); diff != "" {
+			t.Errorf("config %d differs from config 0 (-0 +%d):\n%s", i, i, diff)
+		}
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 )
 
+// maxLogitRows bounds how many positions of one scoring pass compute logits.
+const maxLogitRows = 64
+
 // Score teacher-forces output after prompt and returns, for every output
 // token, its log-probability and the topK most likely tokens at its
 // position, from batched prefill passes (matrix-matrix products). The values
@@ -53,6 +56,9 @@ func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([
 			return nil, fmt.Errorf("score: %w", err)
 		}
 		end := min(start+e.cfg.PrefillChunk, positions)
+		// At most maxLogitRows positions with logits per pass bounds the
+		// logits buffer (rows × vocabulary floats).
+		end = min(end, max(start, len(prompt)-1)+maxLogitRows)
 		toks = toks[:0]
 		for pos := start; pos < end; pos++ {
 			toks = append(toks, fwdToken{id: all[pos], pos: pos, kv: kv, logits: pos >= len(prompt)-1})
