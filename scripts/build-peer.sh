@@ -62,24 +62,35 @@ inputs_hash() {
 }
 hash=$(inputs_hash)
 
-# build NAME PACKAGE: builds bin/NAME from PACKAGE inside the tools/llamapeer
-# module unless bin/NAME was built from the same inputs.
-build() {
-	local name=$1 pkg=$2 stamp="bin/.$1.inputs"
-	if [[ -x bin/$name && -f $stamp && $(cat "$stamp") == "$hash" ]]; then
-		log "bin/$name is up to date"
-		return
-	fi
-	log "building bin/$name (llama.cpp compiles on first build: several minutes)"
-	local t0=$(date +%s)
-	rm -f "$stamp"
-	(cd tools/llamapeer && go build -o "$root/bin/$name" "$pkg")
-	echo "$hash" >"$stamp"
-	log "built bin/$name in $(($(date +%s) - t0))s"
-}
-
-build llamapeer .
+# Binaries to build, by name, with their packages in the tools/llamapeer
+# module. Stale ones are built by one `go build`, so that Go compiles
+# ollama's Go packages on one core while llama.cpp's largest cgo package (whose
+# C++ files compile one after another) occupies the other.
+declare -A pkg=([llamapeer]=. [ollama]=github.com/ollama/ollama)
+names=(llamapeer)
 if [[ ${PEER_OLLAMA:-1} != 0 ]]; then
-	build ollama github.com/ollama/ollama
+	names+=(ollama)
+fi
+stale=()
+for name in "${names[@]}"; do
+	if [[ -x bin/$name && -f bin/.$name.inputs && $(cat "bin/.$name.inputs") == "$hash" ]]; then
+		log "bin/$name is up to date"
+	else
+		stale+=("$name")
+	fi
+done
+if ((${#stale[@]})); then
+	log "building ${stale[*]} (llama.cpp compiles on a first build: several minutes)"
+	t0=$(date +%s)
+	pkgs=()
+	for name in "${stale[@]}"; do
+		rm -f "bin/.$name.inputs"
+		pkgs+=("${pkg[$name]}")
+	done
+	(cd tools/llamapeer && go build -o "$root/bin/" "${pkgs[@]}")
+	for name in "${stale[@]}"; do
+		echo "$hash" >"bin/.$name.inputs"
+	done
+	log "built ${stale[*]} in $(($(date +%s) - t0))s"
 fi
 log "done in $(($(date +%s) - start))s"
