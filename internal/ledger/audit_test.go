@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
@@ -101,5 +103,84 @@ func BenchmarkYuma(b *testing.B) {
 	}
 	for b.Loop() {
 		yuma(in)
+	}
+}
+
+// TestReputationOverEpochs runs a provider through clean epochs (one passed audit each): its
+// audit probability falls linearly to the floor and stays there; a slash resets it to 100%.
+func TestReputationOverEpochs(t *testing.T) {
+	p := DefaultParams()
+	p.EpochLength = 2
+	p.MinProviderStake, p.MinVerifierStake = 1_000_000, 1_000_000
+	p.AuditFloorBps, p.AuditCleanEpochs = 1000, 4
+	g := Genesis{Params: p, Models: []tx.RegisterModel{testModel("m1", "m1")}}
+	for _, n := range []string{"p", "v", "g"} {
+		g.Accounts = append(g.Accounts, GenesisAccount{Address: testAddr(n), Balance: 1_000_000_000})
+	}
+	l := New(testChain)
+	if err := l.InitChain(Header{Height: 1, ChainID: testChain}, g); err != nil {
+		t.Fatal(err)
+	}
+	h := int64(1)
+	if err := l.BeginBlock(Header{Height: h, ChainID: testChain}); err != nil {
+		t.Fatal(err)
+	}
+	nonce := map[string]uint64{}
+	deliver := func(from string, m interface{ Type() string }) {
+		t.Helper()
+		res := l.DeliverTx(signedTx(t, testChain, from, nonce[from], p.MinFee, m))
+		if res.Code != CodeOK {
+			t.Fatalf("height %d: %s: %s", h, m.Type(), res.Log)
+		}
+		nonce[from]++
+	}
+	nextEpoch := func() {
+		t.Helper()
+		ep, _ := l.epoch(l.block)
+		for {
+			l.EndBlock()
+			l.Commit()
+			if err := l.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+			h++
+			if err := l.BeginBlock(Header{Height: h, ChainID: testChain}); err != nil {
+				t.Fatal(err)
+			}
+			if now, _ := l.epoch(l.block); now.Number > ep.Number {
+				return
+			}
+		}
+	}
+	prov := testAddr("p")
+	deliver("p", tx.RegisterProvider{Stake: 10_000_000, Endpoint: "https://p.example", Models: []tx.ServedModel{{ModelID: "m1"}}})
+	deliver("v", tx.RegisterVerifier{Stake: 10_000_000})
+	var got []uint64
+	for range 6 {
+		ep, _ := l.epoch(l.block)
+		leaves := []tx.AnchorLeaf{{Provider: prov, RequestID: fmt.Sprintf("r%d", ep.Number)}}
+		deliver("g", tx.AnchorReceipts{Epoch: ep.Number, Root: tx.AnchorRoot(leaves), Count: 1, AuditRoot: tx.AnchorRoot(leaves)})
+		deliver("v", tx.SubmitAuditReport{Epoch: ep.Number, Anchor: testAddr("g"), Leaves: leaves, Audited: []uint32{0}})
+		nextEpoch()
+		r, err := l.reputation(l.block, prov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r.AuditBps)
+	}
+	if diff := cmp.Diff([]uint64{7750, 5500, 3250, 1000, 1000, 1000}, got); diff != "" {
+		t.Errorf("audit_bps after each clean epoch (-want +got):\n%s", diff)
+	}
+	if _, err := l.Slash(prov, tx.RoleProvider, 1000, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := l.reputation(l.block, prov)
+	if r.CleanEpochs != 0 || r.AuditBps != 1000 {
+		t.Errorf("right after the slash: clean %d, audit_bps %d; want 0 and the epoch's 1000 unchanged", r.CleanEpochs, r.AuditBps)
+	}
+	nextEpoch()
+	r, _ = l.reputation(l.block, prov)
+	if r.AuditBps != 10_000 || r.PrevAuditBps != 1000 || r.Slashes != 1 {
+		t.Errorf("after the slashed epoch: audit_bps %d prev %d slashes %d; want 10000, 1000, 1", r.AuditBps, r.PrevAuditBps, r.Slashes)
 	}
 }
