@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -298,4 +299,60 @@ func cmpIDs(a, b []int) string {
 		i++
 	}
 	return fmt.Sprintf("first difference at index %d", i)
+}
+
+// TestPeerContract checks the JSON llamapeer prints on its own terms: greedy
+// choice first in the top-k list with its own logprob, top-k sorted and a
+// probability distribution, bench output complete.
+func TestPeerContract(t *testing.T) {
+	e := setup(t)
+	model := e.models[0]
+	c, err := generate(t.Context(), e.peer, "generate", "--model", model, "--prompt", prompts[1],
+		"--max-tokens", "16", "--logprobs", "8", "--threads", threads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PromptTokens) == 0 || c.Model != model || (c.FinishReason != "length" && c.FinishReason != "stop") {
+		t.Errorf("generate header = %+v", c)
+	}
+	if c.FinishReason == "length" && len(c.Tokens) != 16 {
+		t.Errorf("finish_reason length with %d tokens, want 16", len(c.Tokens))
+	}
+	for i, tok := range c.Tokens {
+		if len(tok.Top) != 8 || tok.Top[0].ID != tok.ID || tok.Top[0].Logprob != tok.Logprob {
+			t.Errorf("position %d: token %d (%v) is not the head of its top-k %v", i, tok.ID, tok.Logprob, tok.Top)
+			continue
+		}
+		var mass float64
+		for j, a := range tok.Top {
+			if a.Logprob > 0 || (j > 0 && a.Logprob > tok.Top[j-1].Logprob) {
+				t.Errorf("position %d: top-k not sorted non-positive logprobs: %v", i, tok.Top)
+			}
+			mass += math.Exp(a.Logprob)
+		}
+		if mass > 1+1e-9 {
+			t.Errorf("position %d: top-k probability mass %v > 1", i, mass)
+		}
+	}
+
+	out, err := execJSON(t.Context(), e.peer, "bench", "--model", model, "--threads", threads,
+		"--prompt-tokens", "8", "--gen-tokens", "4", "--parallel", "2", "--reps", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(out, &raw); err != nil {
+		t.Fatalf("bench output: %v\n%s", err, out)
+	}
+	b := map[string]float64{}
+	for k, v := range raw {
+		if f, ok := v.(float64); ok {
+			b[k] = f
+		}
+	}
+	for _, k := range []string{"prefill_tok_s", "decode_tok_s", "decode_tok_s_parallel", "peak_rss_bytes"} {
+		if !(b[k] > 0) {
+			t.Errorf("bench %s = %v, want > 0 (output %s)", k, b[k], out)
+		}
+	}
 }
