@@ -51,11 +51,11 @@ func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([
 	var toks []fwdToken
 	var top []TopLogprob
 	vocab := e.m.hp.nVocab
-	for start := 0; start < positions; start += e.cfg.PrefillChunk {
+	for start, end := 0, 0; start < positions; start = end {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("score: %w", err)
 		}
-		end := min(start+e.cfg.PrefillChunk, positions)
+		end = min(start+e.cfg.PrefillChunk, positions)
 		// At most maxLogitRows positions with logits per pass bounds the
 		// logits buffer (rows × vocabulary floats).
 		end = min(end, max(start, len(prompt)-1)+maxLogitRows)
