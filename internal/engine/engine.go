@@ -401,6 +401,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		topBuf  []TopLogprob
 	)
 	end := func(s *seq, ev seqEvent) {
+		e.cfg.Logger.Debug("sequence finished", "generated", s.generated, "finish_reason", ev.finish, "error", ev.err)
 		ev.last = true
 		s.send(ev)
 		e.budget.release(s.kvBytes)
@@ -442,6 +443,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			pending = pending[1:]
 			s.kv = newKVCache(e.m, len(s.req.Prompt)+s.maxTokens)
 			s.send(seqEvent{admitted: time.Now()})
+			e.cfg.Logger.Debug("sequence admitted", "prompt_tokens", len(s.req.Prompt), "max_tokens", s.maxTokens,
+				"kv_bytes", s.kvBytes, "active", len(active)+1, "pending", len(pending))
 			active = append(active, s)
 		}
 		if len(active) == 0 {

@@ -167,6 +167,8 @@ func newModel(f *gguf.File, opts LoadOptions) (*Model, error) {
 	}
 	m.chatFmt, m.chatErr = chat.FromGGUF(f)
 	m.fillInfo(f)
+	log.Debug("model loaded", "arch", m.info.Arch, "params", m.info.Params, "quant", m.info.Quant,
+		"layers", m.info.Layers, "context_length", m.info.ContextLength, "vocab_size", m.info.VocabSize)
 	return m, nil
 }
 
