@@ -12,9 +12,10 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		"engine":  benchEngine,
 		"verify":  benchVerify,
 		"gateway": benchGateway,
+		"routing": benchRouting,
 	}
 	if len(args) == 0 {
-		return fmt.Errorf("bench: name a benchmark: ledger|engine|verify")
+		return fmt.Errorf("bench: name a benchmark: ledger|engine|verify|gateway|routing")
 	}
 	b, ok := benches[args[0]]
 	if !ok {

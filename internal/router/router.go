@@ -199,42 +199,41 @@ func (Fastest) Rank(cands []Candidate, r Request) []Candidate {
 		func(c Candidate) float64 { return ExpectedCost(c, r) })
 }
 
-// Balanced is the default policy. It normalises cost and latency by the best qualified
-// candidate's and scores cost/best + LatencyWeight·latency/best (so a provider twice as slow
-// must be much cheaper to win), divided by the squared success rate, times a trust factor from reputation,
-// with a small preference for larger stake.
+// Balanced is the default policy. It keeps latency within a factor of the best: candidates
+// whose expected latency is at most Slack × the fastest candidate's come first, ranked by
+// expected cost divided by the squared success rate (failures cost latency too), times a trust
+// factor from reputation and a small preference for stake. The slower rest follow, ranked the
+// same way after adding their latency penalty, as retry and failover targets.
 type Balanced struct {
-	LatencyWeight float64 // 0 means 0.5
+	Slack float64 // 0 means 4 (chosen with mycel bench routing)
 }
 
 // Rank implements Policy.
 func (b Balanced) Rank(cands []Candidate, r Request) []Candidate {
-	w := b.LatencyWeight
-	if w == 0 {
-		w = 0.5
+	slack := b.Slack
+	if slack <= 0 {
+		slack = 4
 	}
-	minCost, minLat := math.Inf(1), math.Inf(1)
+	minLat := math.Inf(1)
 	var maxStake uint64
 	for _, c := range cands {
-		minCost = math.Min(minCost, ExpectedCost(c, r))
-		minLat = math.Min(minLat, ExpectedLatencyMs(c, r))
+		minLat = math.Min(minLat, ExpectedLatencyMs(c, r)/success(c))
 		maxStake = max(maxStake, c.Stake)
 	}
-	norm := func(v, best float64) float64 {
-		if best <= 0 {
-			return v + 1 // everything is relative to a free (or instant) candidate
-		}
-		return v / best
-	}
 	return rankBy(cands, func(c Candidate) float64 {
-		s := norm(ExpectedCost(c, r), minCost) + w*norm(ExpectedLatencyMs(c, r), minLat)
+		lat := ExpectedLatencyMs(c, r) / success(c)
 		stake := 1.0
 		if maxStake > 0 {
 			stake = 1.05 - 0.05*float64(c.Stake)/float64(maxStake)
 		}
 		sr := success(c)
-		return s / (sr * sr) * trust(c) * stake // failures cost latency too: squared
-	}, func(c Candidate) float64 { return ExpectedCost(c, r) })
+		score := (ExpectedCost(c, r) + 1e-9) / (sr * sr) * trust(c) * stake
+		if lat > slack*minLat {
+			// Outside the latency band: after every candidate inside it.
+			return math.Inf(1)
+		}
+		return score
+	}, func(c Candidate) float64 { return ExpectedLatencyMs(c, r) / success(c) })
 }
 
 func rankBy(cands []Candidate, primary, secondary func(Candidate) float64) []Candidate {

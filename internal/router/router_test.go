@@ -82,7 +82,8 @@ func TestPolicies(t *testing.T) {
 	}{
 		{"cheapest", NameCheapest, []Candidate{dearFast, midMid, cheapSlow}, []string{"cheap-slow", "mid", "dear-fast"}},
 		{"fastest", NameFastest, []Candidate{cheapSlow, midMid, dearFast}, []string{"dear-fast", "mid", "cheap-slow"}},
-		{"balanced trades price for speed", NameBalanced, []Candidate{cheapSlow, midMid, dearFast}, []string{"mid", "cheap-slow", "dear-fast"}},
+		{"balanced: cheapest within 4x the fastest, slow ones last", NameBalanced, []Candidate{cheapSlow, midMid, dearFast}, []string{"mid", "dear-fast", "cheap-slow"}},
+		{"balanced: a wider band admits the cheap one", NameBalanced + "-wide", []Candidate{cheapSlow, midMid, dearFast}, []string{"cheap-slow", "mid", "dear-fast"}},
 		{"cheapest discounts failures", NameCheapest, []Candidate{flaky, cheapSlow}, []string{"cheap-slow", "flaky-cheap"}},
 		{"balanced penalises failures", NameBalanced, []Candidate{flaky, midMid}, []string{"mid", "flaky-cheap"}},
 		{"balanced prefers verified", NameBalanced, []Candidate{untrusted, midMid}, []string{"mid", "untrusted"}},
@@ -91,9 +92,12 @@ func TestPolicies(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := ByName(tt.policy)
-			if err != nil {
-				t.Fatal(err)
+			var p Policy = Balanced{Slack: 25}
+			if tt.policy != NameBalanced+"-wide" {
+				var err error
+				if p, err = ByName(tt.policy); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if diff := cmp.Diff(tt.want, names(p.Rank(tt.cands, req))); diff != "" {
 				t.Errorf("rank (-want +got):\n%s", diff)
