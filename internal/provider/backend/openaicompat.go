@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mycel-network/mycel/internal/openai"
@@ -73,6 +74,9 @@ type OpenAI struct {
 	cfg  OpenAIConfig
 	base string
 	root string
+
+	vocabOnce sync.Once
+	vocab     map[string]int32 // token text (bytes) → id
 }
 
 // NewOpenAI returns an adapter for cfg.
@@ -254,14 +258,32 @@ func (o *OpenAI) Generate(ctx context.Context, req *Request, emit func(Chunk) er
 	return res, nil
 }
 
+// tokenID maps a token's text as the engine reports it to its id in the model's vocabulary.
 func (o *OpenAI) tokenID(text string) int32 {
 	if o.cfg.Tokenizer == nil {
 		return -1
 	}
-	if id, ok := o.cfg.Tokenizer.TokenID(text); ok {
+	o.vocabOnce.Do(func() { o.vocab = ByteVocab(o.cfg.Tokenizer) })
+	if id, ok := o.vocab[text]; ok {
 		return id
 	}
 	return -1
+}
+
+// ByteVocab maps the text (bytes) of every token to its id; the lowest id wins where two
+// tokens have the same bytes.
+func ByteVocab(tok *tokenizer.Tokenizer) map[string]int32 {
+	m := make(map[string]int32, tok.VocabSize())
+	for id := int32(0); id < int32(tok.VocabSize()); id++ {
+		b, err := tok.TokenBytes(id)
+		if err != nil {
+			continue
+		}
+		if _, dup := m[string(b)]; !dup {
+			m[string(b)] = id
+		}
+	}
+	return m
 }
 
 func (o *OpenAI) upstreamBody(req *Request) ([]byte, string, error) {
