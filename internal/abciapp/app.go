@@ -391,12 +391,17 @@ func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCo
 }
 
 // Query answers "/<ledger path>" (e.g. "/account/myc1…") with the ledger's
-// JSON. Failures carry a code and a log.
+// JSON, from the latest committed state (a query for an older height is an
+// error). Failures carry a code and a log.
 func (a *App) Query(_ context.Context, req *abci.RequestQuery) (*abci.ResponseQuery, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.led == nil {
 		return &abci.ResponseQuery{Code: CodeQueryFailed, Log: a.notReady()}, nil
+	}
+	if req.Height != 0 && req.Height != a.last.Height {
+		return &abci.ResponseQuery{Code: CodeQueryFailed, Height: a.last.Height,
+			Log: fmt.Sprintf("query at height %d: only the latest state (height %d) is kept; query with height 0", req.Height, a.last.Height)}, nil
 	}
 	path := strings.TrimPrefix(req.Path, "/")
 	v, err := a.led.Query(path, req.Data)

@@ -288,6 +288,18 @@ func TestQueryErrors(t *testing.T) {
 			t.Errorf("query %s: code %d log %q; want an error", path, r.Code, r.Log)
 		}
 	}
+	block(t, a, 1, true)
+	r, err = a.Query(context.Background(), &abci.RequestQuery{Path: "/params", Height: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Code == 0 {
+		t.Errorf("query at an old height succeeded")
+	}
+	r, err = a.Query(context.Background(), &abci.RequestQuery{Path: "/params", Height: 1})
+	if err != nil || r.Code != 0 {
+		t.Errorf("query at the latest height: %v %d %s", err, r.Code, r.Log)
+	}
 	r, err = a.Query(context.Background(), &abci.RequestQuery{Path: "/params"})
 	if err != nil || r.Code != 0 {
 		t.Fatalf("query params: %v %d %s", err, r.Code, r.Log)
