@@ -167,16 +167,33 @@ func txExtCommands() map[string]txCommand {
 		"submit-audit-report": {"report which leaves of an anchored receipts root you audited (verifier)", func(fs *flag.FlagSet, keysDir func() string) func() (any, error) {
 			epoch := uintFlag(fs, "epoch", "epoch of the anchor")
 			anchor := fs.String("anchor", "", "address (or key name) that anchored the root")
-			leaves := fs.String("leaves", "", "the root's leaves as JSON or @FILE (required unless already on the ledger)")
-			audited := fs.String("audited", "", "indices of the audited leaves, comma-separated")
+			chunk := uintFlag(fs, "chunk", "chunk of the audit root (256 leaves each)")
+			leaves := fs.String("leaves", "", "the chunk's leaves as JSON or @FILE (required unless already on the ledger)")
+			var proof listFlag
+			fs.Var(&proof, "proof", "the chunk's proof: hex sibling hashes, bottom-up (comma-separated)")
+			all := fs.String("all-leaves", "", "all leaves of the audit root as JSON or @FILE: the chunk's leaves and proof are computed")
+			audited := fs.String("audited", "", "indices of the audited leaves within the chunk, comma-separated")
 			failed := fs.String("failed", "", "indices of audited leaves whose re-check failed")
 			return func() (any, error) {
 				addr, err := resolveAddress(keysDir(), *anchor)
 				if err != nil {
 					return nil, fmt.Errorf("--anchor: %w", err)
 				}
-				m := tx.SubmitAuditReport{Epoch: *epoch, Anchor: addr}
-				if *leaves != "" {
+				m := tx.SubmitAuditReport{Epoch: *epoch, Anchor: addr, Chunk: *chunk, Proof: []string(proof)}
+				switch {
+				case *all != "" && (*leaves != "" || len(proof) > 0):
+					return nil, fmt.Errorf("--all-leaves excludes --leaves and --proof")
+				case *all != "":
+					var ls []tx.AnchorLeaf
+					if err := readJSONArg(*all, &ls); err != nil {
+						return nil, fmt.Errorf("--all-leaves: %w", err)
+					}
+					if *chunk >= tx.AnchorChunks(uint64(len(ls))) {
+						return nil, fmt.Errorf("--chunk %d: %d leaves make %d chunks", *chunk, len(ls), tx.AnchorChunks(uint64(len(ls))))
+					}
+					m.Leaves = ls[*chunk*tx.AuditChunkLeaves : min(uint64(len(ls)), (*chunk+1)*tx.AuditChunkLeaves)]
+					m.Proof = tx.AnchorChunkProof(ls, *chunk)
+				case *leaves != "":
 					if err := readJSONArg(*leaves, &m.Leaves); err != nil {
 						return nil, fmt.Errorf("--leaves: %w", err)
 					}

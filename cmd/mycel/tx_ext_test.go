@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -45,6 +46,11 @@ func TestTxExtCommands(t *testing.T) {
 	seedBytes, _ := hex.DecodeString(seed)
 	leaves := []tx.AnchorLeaf{{Provider: p1, RequestID: "r1"}, {Provider: p2, RequestID: "r2"}}
 	leavesJSON, _ := json.Marshal(leaves)
+	big := make([]tx.AnchorLeaf, 300)
+	for i := range big {
+		big[i] = tx.AnchorLeaf{Provider: p1, RequestID: fmt.Sprint("r", i)}
+	}
+	bigJSON, _ := json.Marshal(big)
 	sorted := []tx.ProviderWeight{{Provider: p1, Weight: 3}, {Provider: p2, Weight: 1}}
 	if sorted[0].Provider > sorted[1].Provider {
 		sorted[0], sorted[1] = sorted[1], sorted[0]
@@ -70,6 +76,8 @@ func TestTxExtCommands(t *testing.T) {
 			tx.RevealAuditSeed{Epoch: 2, Seed: seed}},
 		{"submit-audit-report", []string{"--epoch", "1", "--anchor", g, "--leaves", string(leavesJSON), "--audited", "1,0", "--failed", "1"},
 			tx.SubmitAuditReport{Epoch: 1, Anchor: g, Leaves: leaves, Audited: []uint32{0, 1}, Failed: []uint32{1}}},
+		{"submit-audit-report", []string{"--epoch", "1", "--anchor", g, "--chunk", "1", "--all-leaves", string(bigJSON), "--audited", "2"},
+			tx.SubmitAuditReport{Epoch: 1, Anchor: g, Chunk: 1, Leaves: big[256:], Proof: tx.AnchorChunkProof(big, 1), Audited: []uint32{2}, Failed: []uint32{}}},
 		{"submit-evidence", []string{"--receipt", string(receiptJSON), "--verdict", "truncation", "--positions", "9", "--mismatches", "2", "--bond", "10myc"},
 			tx.SubmitEvidence{Receipt: r, Bond: 10_000_000, Summary: tx.EvidenceSummary{PositionsChecked: 9, Mismatches: 2, Verdict: "truncation"}}},
 		{"vote-evidence", []string{"--id", "4", "--guilty"}, tx.VoteEvidence{ID: 4, Guilty: true}},
@@ -105,6 +113,7 @@ func TestTxExtCommandErrors(t *testing.T) {
 		{"commit-weights", []string{"--from", extAddr("v"), "--weight", "nobody:1", "--salt", "aa"}, "neither an address"},
 		{"record-capacity", []string{"--provider", extAddr("p"), "--tokens-per-sec", "1.2345"}, "at most 3 decimals"},
 		{"submit-evidence", []string{"--receipt", "{}"}, "--bond is required"},
+		{"submit-audit-report", []string{"--anchor", extAddr("g"), "--all-leaves", "[]", "--leaves", "[]"}, "excludes"},
 		{"submit-audit-report", []string{"--anchor", extAddr("g"), "--audited", "x"}, "--audited"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

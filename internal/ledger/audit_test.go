@@ -33,7 +33,7 @@ func TestAuditCompliance(t *testing.T) {
 	leaves = append(leaves, tx.AnchorLeaf{Provider: testAddr("unregistered"), RequestID: "x"})
 	const e = 4
 	anchor := testAddr("gw")
-	must(putJSON(o, keyAnchorLeaves(e, anchor), leaves))
+	must(putJSON(o, keyAnchorLeaves(e, anchor, 0), leaves))
 	seed := testSeed("v")
 	var selected []uint32
 	for i, lf := range leaves {
@@ -53,7 +53,7 @@ func TestAuditCompliance(t *testing.T) {
 		}
 		must(putJSON(x, keyAuditSeed(e, v), s))
 		if audited != nil {
-			must(putJSON(x, keyAuditReport(e, anchor, v), AuditReport{Verifier: v, Epoch: e, Anchor: anchor, Audited: audited}))
+			must(putJSON(x, keyAuditReport(e, anchor, 0, v), AuditReport{Verifier: v, Epoch: e, Anchor: anchor, Audited: audited}))
 		}
 		return x
 	}
@@ -182,5 +182,66 @@ func TestReputationOverEpochs(t *testing.T) {
 	r, _ = l.reputation(l.block, prov)
 	if r.AuditBps != 10_000 || r.PrevAuditBps != 1000 || r.Slashes != 1 {
 		t.Errorf("after the slashed epoch: audit_bps %d prev %d slashes %d; want 10000, 1000, 1", r.AuditBps, r.PrevAuditBps, r.Slashes)
+	}
+}
+
+// TestAuditReportChunks anchors an audit root over 300 leaves (two chunks) and reports on the
+// second chunk with its proof: it becomes binding on its own; a wrong or missing proof and a
+// chunk out of range are rejected without changing state.
+func TestAuditReportChunks(t *testing.T) {
+	p := DefaultParams()
+	p.MinVerifierStake = 1_000_000
+	l := newTestLedger(t, p, map[string]uint64{"v": 1_000_000_000, "g": 1_000_000_000}, "v", "g")
+	if err := l.BeginBlock(Header{Height: 1, ChainID: testChain}); err != nil {
+		t.Fatal(err)
+	}
+	nonce := map[string]uint64{}
+	deliver := func(from string, m interface{ Type() string }) Result {
+		res := l.DeliverTx(signedTx(t, testChain, from, nonce[from], p.MinFee, m))
+		if res.Code == CodeOK {
+			nonce[from]++
+		}
+		return res
+	}
+	leaves := make([]tx.AnchorLeaf, 300)
+	for i := range leaves {
+		leaves[i] = tx.AnchorLeaf{Provider: testAddr("p"), RequestID: fmt.Sprintf("req-%03d", i)}
+	}
+	root := tx.AnchorRoot(leaves)
+	if r := deliver("v", tx.RegisterVerifier{Stake: 10_000_000}); r.Code != CodeOK {
+		t.Fatal(r.Log)
+	}
+	if r := deliver("g", tx.AnchorReceipts{Epoch: 0, Root: root, Count: 300, AuditRoot: root}); r.Code != CodeOK {
+		t.Fatal(r.Log)
+	}
+	chunk1 := leaves[256:]
+	proof := tx.AnchorChunkProof(leaves, 1)
+	g := testAddr("g")
+	for _, tt := range []struct {
+		name string
+		m    tx.SubmitAuditReport
+	}{
+		{"no proof", tx.SubmitAuditReport{Anchor: g, Chunk: 1, Leaves: chunk1, Audited: []uint32{0}}},
+		{"chunk out of range", tx.SubmitAuditReport{Anchor: g, Chunk: 2, Leaves: chunk1, Proof: proof}},
+		{"leaves of another chunk", tx.SubmitAuditReport{Anchor: g, Chunk: 1, Leaves: leaves[:44], Proof: proof}},
+		{"chunk not published", tx.SubmitAuditReport{Anchor: g, Chunk: 1, Audited: []uint32{0}}},
+	} {
+		before := stateDigest(l)
+		if r := deliver("v", tt.m); r.Code != CodeInvalid || stateDigest(l) != before {
+			t.Errorf("%s: code %s (%s), want invalid and no state change", tt.name, CodeName(r.Code), r.Log)
+		}
+	}
+	if r := deliver("v", tx.SubmitAuditReport{Anchor: g, Chunk: 1, Leaves: chunk1, Proof: proof, Audited: []uint32{0, 43}}); r.Code != CodeOK {
+		t.Fatalf("chunk 1 with proof: %s", r.Log)
+	}
+	if _, ok := l.block.get(keyAnchorLeaves(0, g, 1)); !ok {
+		t.Error("chunk 1 not published")
+	}
+	if _, ok := l.block.get(keyAnchorLeaves(0, g, 0)); ok {
+		t.Error("chunk 0 published without a report")
+	}
+	rep, ok, err := getJSON[AuditReport](l.block, keyAuditReport(0, g, 1, testAddr("v")))
+	if err != nil || !ok || rep.Chunk != 1 || len(rep.Audited) != 2 {
+		t.Errorf("report %+v, %t, %v", rep, ok, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mycel-network/mycel/internal/tx"
@@ -64,6 +65,7 @@ func decodeAll[T any](kvs []kvPair) ([]T, error) {
 func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, error) {
 	type binding struct {
 		anchor string
+		chunk  uint64
 		leaves []tx.AnchorLeaf
 	}
 	var anchors []binding
@@ -73,7 +75,12 @@ func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, err
 		if err := json.Unmarshal(kv.val, &ls); err != nil {
 			return nil, fail(CodeInternal, "corrupt state at %s: %v", kv.key, err)
 		}
-		anchors = append(anchors, binding{strings.TrimPrefix(kv.key, prefix), ls})
+		anchor, chunk, _ := strings.Cut(strings.TrimPrefix(kv.key, prefix), "/") // <anchor>/<chunk>
+		c, err := strconv.ParseUint(chunk, 10, 64)
+		if err != nil {
+			return nil, fail(CodeInternal, "corrupt state key %s", kv.key)
+		}
+		anchors = append(anchors, binding{anchor, c, ls})
 	}
 	prob := map[string]uint64{}
 	probOf := func(p string) (uint64, error) {
@@ -105,7 +112,7 @@ func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, err
 		}
 		seed, _ := hex.DecodeString(s.Seed)
 		for _, a := range anchors {
-			rep, ok, err := getJSON[AuditReport](o, keyAuditReport(e, a.anchor, v))
+			rep, ok, err := getJSON[AuditReport](o, keyAuditReport(e, a.anchor, a.chunk, v))
 			if err != nil {
 				ierr = err
 			}

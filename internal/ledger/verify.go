@@ -185,22 +185,22 @@ func (x *msgCtx) submitAuditReport(m tx.SubmitAuditReport) ([]Event, error) {
 	if a.AuditRoot == "" {
 		return nil, fail(CodeInvalid, "the anchor of %s for epoch %d has no audit root: it cannot bind audits", m.Anchor, m.Epoch)
 	}
-	rk := keyAuditReport(m.Epoch, m.Anchor, x.sender)
-	if _, ok := x.o.get(rk); ok {
-		return nil, fail(CodeInvalid, "%s already reported on the anchor of %s for epoch %d", x.sender, m.Anchor, m.Epoch)
+	if chunks := tx.AnchorChunks(a.Count); m.Chunk >= chunks {
+		return nil, fail(CodeInvalid, "chunk %d out of range: the anchor's %d leaves make %d chunks", m.Chunk, a.Count, chunks)
 	}
-	lk := keyAnchorLeaves(m.Epoch, m.Anchor)
+	rk := keyAuditReport(m.Epoch, m.Anchor, m.Chunk, x.sender)
+	if _, ok := x.o.get(rk); ok {
+		return nil, fail(CodeInvalid, "%s already reported on chunk %d of the anchor of %s for epoch %d", x.sender, m.Chunk, m.Anchor, m.Epoch)
+	}
+	lk := keyAnchorLeaves(m.Epoch, m.Anchor, m.Chunk)
 	leaves, published, err := getJSON[[]tx.AnchorLeaf](x.o, lk)
 	if err != nil {
 		return nil, err
 	}
 	events := []Event{}
 	if len(m.Leaves) > 0 {
-		if uint64(len(m.Leaves)) != a.Count {
-			return nil, fail(CodeInvalid, "%d leaves, the anchor has %d", len(m.Leaves), a.Count)
-		}
-		if root := tx.AnchorRoot(m.Leaves); root != a.AuditRoot {
-			return nil, fail(CodeInvalid, "leaves hash to %s, the anchor's audit root is %s", root, a.AuditRoot)
+		if err := tx.VerifyAnchorChunk(m.Leaves, m.Chunk, a.Count, m.Proof, a.AuditRoot); err != nil {
+			return nil, fail(CodeInvalid, "leaves do not match the anchor's audit root: %v", err)
 		}
 		if !published {
 			leaves = m.Leaves
@@ -208,18 +208,18 @@ func (x *msgCtx) submitAuditReport(m tx.SubmitAuditReport) ([]Event, error) {
 				return nil, err
 			}
 			events = append(events, Event{Type: "anchor_leaves", Attrs: []Attr{
-				{"anchor", m.Anchor}, {"epoch", u64(m.Epoch)}, {"count", u64(a.Count)},
+				{"anchor", m.Anchor}, {"epoch", u64(m.Epoch)}, {"chunk", u64(m.Chunk)}, {"leaves", u64(uint64(len(leaves)))},
 			}})
 		}
 	} else if !published {
-		return nil, fail(CodeInvalid, "the leaves of the anchor of %s for epoch %d are not on the ledger yet: include them", m.Anchor, m.Epoch)
+		return nil, fail(CodeInvalid, "chunk %d of the anchor of %s for epoch %d is not on the ledger yet: include its leaves", m.Chunk, m.Anchor, m.Epoch)
 	}
 	for _, idx := range [][]uint32{m.Audited, m.Failed} {
 		if len(idx) > 0 && int(idx[len(idx)-1]) >= len(leaves) {
 			return nil, fail(CodeInvalid, "leaf index %d out of range (%d leaves)", idx[len(idx)-1], len(leaves))
 		}
 	}
-	rep := AuditReport{Verifier: x.sender, Epoch: m.Epoch, Anchor: m.Anchor, Audited: m.Audited, Failed: m.Failed, Height: x.height}
+	rep := AuditReport{Verifier: x.sender, Epoch: m.Epoch, Anchor: m.Anchor, Chunk: m.Chunk, Audited: m.Audited, Failed: m.Failed, Height: x.height}
 	if rep.Audited == nil {
 		rep.Audited = []uint32{}
 	}
@@ -279,7 +279,7 @@ func (x *msgCtx) submitAuditReport(m tx.SubmitAuditReport) ([]Event, error) {
 		return nil, err
 	}
 	return append(events, Event{Type: "audit_report", Attrs: []Attr{
-		{"verifier", x.sender}, {"anchor", m.Anchor}, {"epoch", u64(m.Epoch)},
+		{"verifier", x.sender}, {"anchor", m.Anchor}, {"epoch", u64(m.Epoch)}, {"chunk", u64(m.Chunk)},
 		{"audited", u64(uint64(len(m.Audited)))}, {"failed", u64(uint64(len(m.Failed)))},
 	}}), nil
 }

@@ -118,7 +118,7 @@ func (d *driver) verifyMsg(cmd string, pos []string, opts map[string]string, id 
 				return nil, err
 			}
 			m.Leaves, n = ls, len(ls)
-		} else if ls, ok, _ := getJSON[[]tx.AnchorLeaf](d.l.block, keyAnchorLeaves(m.Epoch, m.Anchor)); ok {
+		} else if ls, ok, _ := getJSON[[]tx.AnchorLeaf](d.l.block, keyAnchorLeaves(m.Epoch, m.Anchor, 0)); ok {
 			n = len(ls)
 		}
 		var err error

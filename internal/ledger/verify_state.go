@@ -14,9 +14,11 @@ import (
 func ep20(e uint64) string { return fmt.Sprintf("%020d", e) }
 
 func keyAnchor(addr string, e uint64) string    { return "anchor/" + addr + "/" + ep20(e) } // Anchor
-func keyAnchorLeaves(e uint64, a string) string { return "aleaves/" + ep20(e) + "/" + a }   // []tx.AnchorLeaf
-func keyAuditReport(e uint64, anchor, v string) string {
-	return "areport/" + ep20(e) + "/" + anchor + "/" + v // AuditReport
+func keyAnchorLeaves(e uint64, a string, chunk uint64) string {
+	return fmt.Sprintf("aleaves/%s/%s/%010d", ep20(e), a, chunk) // []tx.AnchorLeaf of one chunk
+}
+func keyAuditReport(e uint64, anchor string, chunk uint64, v string) string {
+	return fmt.Sprintf("areport/%s/%s/%010d/%s", ep20(e), anchor, chunk, v) // AuditReport
 }
 func keyAuditSeed(e uint64, v string) string    { return "aseed/" + ep20(e) + "/" + v }   // AuditSeed
 func keyWeightCommit(e uint64, v string) string { return "wcommit/" + ep20(e) + "/" + v } // WeightCommit
@@ -53,11 +55,12 @@ type AuditSeed struct {
 	RevealHeight int64  `json:"reveal_height,omitempty"`
 }
 
-// AuditReport is what a verifier reported for one anchored root.
+// AuditReport is what a verifier reported for one chunk of an anchored audit root.
 type AuditReport struct {
 	Verifier string   `json:"verifier"`
 	Epoch    uint64   `json:"epoch"`
 	Anchor   string   `json:"anchor"`
+	Chunk    uint64   `json:"chunk"`
 	Audited  []uint32 `json:"audited"`
 	Failed   []uint32 `json:"failed"`
 	Height   int64    `json:"height"`

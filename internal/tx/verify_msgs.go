@@ -27,7 +27,9 @@ const (
 // Limits on verification message fields.
 const (
 	MaxWeights      = 256  // providers in one weight vector
-	MaxReportLeaves = 1024 // leaves of one anchored receipts root carried by an audit report
+	AuditChunkLeaves = 256 // leaves per chunk of an audit root; an audit report covers one chunk
+	MaxReportLeaves  = AuditChunkLeaves
+	MaxProofHashes   = 56 // sibling hashes in a chunk proof (covers 2^64 leaves)
 	MaxRequestIDLen = 128  // bytes of a request id
 	MaxVerdictLen   = 64   // bytes of an evidence verdict
 	AuditSeedBytes  = 32   // an audit seed is 32 bytes (64 hex digits)
@@ -124,28 +126,113 @@ func AnchorRoot(leaves []AnchorLeaf) string {
 		s := sha256.Sum256([]byte(AnchorNodeDomain))
 		return hex.EncodeToString(s[:])
 	}
+	levels := anchorLevels(leaves)
+	root := levels[len(levels)-1][0]
+	return hex.EncodeToString(root[:])
+}
+
+func nodeHash(l, r [32]byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(AnchorNodeDomain))
+	h.Write(l[:])
+	h.Write(r[:])
+	var n [32]byte
+	h.Sum(n[:0])
+	return n
+}
+
+// anchorLevels returns the tree levels of AnchorRoot, leaves first.
+func anchorLevels(leaves []AnchorLeaf) [][][32]byte {
 	level := make([][32]byte, len(leaves))
 	for i, l := range leaves {
 		level[i] = l.Hash()
 	}
+	levels := [][][32]byte{level}
 	for len(level) > 1 {
-		next := level[:0:0]
+		next := make([][32]byte, 0, (len(level)+1)/2)
 		for i := 0; i < len(level); i += 2 {
 			if i+1 == len(level) {
 				next = append(next, level[i])
-				continue
+			} else {
+				next = append(next, nodeHash(level[i], level[i+1]))
 			}
-			h := sha256.New()
-			h.Write([]byte(AnchorNodeDomain))
-			h.Write(level[i][:])
-			h.Write(level[i+1][:])
-			var n [32]byte
-			h.Sum(n[:0])
-			next = append(next, n)
 		}
+		levels = append(levels, next)
 		level = next
 	}
-	return hex.EncodeToString(level[0][:])
+	return levels
+}
+
+// chunkLevel is log2(AuditChunkLeaves): chunk k of an audit root is the tree node at this
+// level and index k, covering leaves [k·256, (k+1)·256).
+const chunkLevel = 8
+
+// AnchorChunks returns the number of audit chunks of count leaves.
+func AnchorChunks(count uint64) uint64 {
+	return (count + AuditChunkLeaves - 1) / AuditChunkLeaves
+}
+
+// AnchorChunkProof returns, for chunk k of leaves, the hex sibling hashes from the chunk's
+// node up to the root (bottom-up, levels without a sibling skipped): what SubmitAuditReport
+// carries in Proof. It returns nil for a chunk out of range or a single-chunk root.
+func AnchorChunkProof(leaves []AnchorLeaf, chunk uint64) []string {
+	if chunk >= AnchorChunks(uint64(len(leaves))) {
+		return nil
+	}
+	levels := anchorLevels(leaves)
+	var out []string
+	i := chunk
+	for k := chunkLevel; k < len(levels)-1; k++ {
+		if sib := i ^ 1; sib < uint64(len(levels[k])) {
+			out = append(out, hex.EncodeToString(levels[k][sib][:]))
+		}
+		i >>= 1
+	}
+	return out
+}
+
+// VerifyAnchorChunk checks that chunkLeaves are chunk k of an audit root over count leaves:
+// the right number of leaves for that chunk, hashing with proof (AnchorChunkProof) to root.
+func VerifyAnchorChunk(chunkLeaves []AnchorLeaf, chunk, count uint64, proof []string, root string) error {
+	chunks := AnchorChunks(count)
+	if chunk >= chunks {
+		return invalidf("chunk %d out of range: %d leaves make %d chunks", chunk, count, chunks)
+	}
+	want := min(uint64(AuditChunkLeaves), count-chunk*AuditChunkLeaves)
+	if uint64(len(chunkLeaves)) != want {
+		return invalidf("chunk %d of an audit root over %d leaves must have %d leaves, got %d", chunk, count, want, len(chunkLeaves))
+	}
+	levels := anchorLevels(chunkLeaves)
+	h := levels[len(levels)-1][0]
+	i, width, used := chunk, chunks, 0
+	for width > 1 {
+		if sib := i ^ 1; sib < width {
+			if used == len(proof) {
+				return invalidf("chunk proof too short")
+			}
+			b, err := hex.DecodeString(proof[used])
+			if err != nil || len(b) != 32 {
+				return invalidf("chunk proof hash %d is not 64 hex digits", used)
+			}
+			var s [32]byte
+			copy(s[:], b)
+			used++
+			if i&1 == 0 {
+				h = nodeHash(h, s)
+			} else {
+				h = nodeHash(s, h)
+			}
+		}
+		i >>= 1
+		width = (width + 1) / 2
+	}
+	if used != len(proof) {
+		return invalidf("chunk proof has %d extra hashes", len(proof)-used)
+	}
+	if hex.EncodeToString(h[:]) != root {
+		return invalidf("leaves of chunk %d hash to another root than %s", chunk, root)
+	}
+	return nil
 }
 
 // AuditSeedCommitment returns the hex sha256 of a secret audit seed, what CommitAuditSeed
@@ -180,15 +267,19 @@ func (RevealAuditSeed) Type() string { return TypeRevealAuditSeed }
 // ValidateBasic implements Message.
 func (m RevealAuditSeed) ValidateBasic() error { return validateHex32("seed", m.Seed) }
 
-// SubmitAuditReport reports, for one anchored receipts root (the AnchorReceipts of Anchor for
-// Epoch), which of its leaves the sender audited. Leaves is the full leaf list of the anchor's
-// AuditRoot (the ledger recomputes it); it may be left empty once the leaves are on the
-// ledger (an earlier report published them). Audited and Failed are ascending indices into
-// the leaves; Failed ⊆ Audited lists audits whose re-check failed.
+// SubmitAuditReport reports, for one chunk of an anchored audit root (the AnchorReceipts of
+// Anchor for Epoch), which of its leaves the sender audited. An audit root's leaves form
+// chunks of AuditChunkLeaves (256) leaves; a root of at most 256 leaves is one chunk (0) with
+// an empty proof. Leaves is the chunk's full leaf list and Proof its AnchorChunkProof (the
+// ledger checks them against the audit root); both may be left empty once the chunk is on the
+// ledger (an earlier report published it). Audited and Failed are ascending indices into the
+// chunk's leaves; Failed ⊆ Audited lists audits whose re-check failed.
 type SubmitAuditReport struct {
 	Epoch   uint64       `json:"epoch"`
 	Anchor  string       `json:"anchor"` // address that anchored the root
+	Chunk   uint64       `json:"chunk,omitempty"`
 	Leaves  []AnchorLeaf `json:"leaves"`
+	Proof   []string     `json:"proof,omitempty"` // hex sibling hashes, bottom-up
 	Audited []uint32     `json:"audited"`
 	Failed  []uint32     `json:"failed"`
 }
@@ -222,6 +313,14 @@ func (m SubmitAuditReport) ValidateBasic() error {
 		}
 		if err := ValidateRequestID(l.RequestID); err != nil {
 			return invalidf("leaf %d: %v", i, err)
+		}
+	}
+	if len(m.Proof) > MaxProofHashes {
+		return invalidf("%d proof hashes, limit %d", len(m.Proof), MaxProofHashes)
+	}
+	for i, h := range m.Proof {
+		if !isHex32(h) {
+			return invalidf("proof hash %d must be 64 lower-case hex digits", i)
 		}
 	}
 	n := -1

@@ -163,3 +163,47 @@ func TestCommitments(t *testing.T) {
 		t.Error("nil and empty weight vectors commit differently")
 	}
 }
+
+func TestAnchorChunkProofs(t *testing.T) {
+	for _, n := range []int{1, 2, 255, 256, 257, 600, 1024, 1025} {
+		leaves := make([]AnchorLeaf, n)
+		for i := range leaves {
+			leaves[i] = AnchorLeaf{Provider: "p", RequestID: strings.Repeat("r", 1+i%3) + string(rune('a'+i%26)) + hexOf(string(rune(i)))[:6]}
+		}
+		root := AnchorRoot(leaves)
+		chunks := AnchorChunks(uint64(n))
+		if want := uint64((n + 255) / 256); chunks != want {
+			t.Fatalf("n=%d: %d chunks, want %d", n, chunks, want)
+		}
+		for c := uint64(0); c < chunks; c++ {
+			part := leaves[c*AuditChunkLeaves : min(uint64(n), (c+1)*AuditChunkLeaves)]
+			proof := AnchorChunkProof(leaves, c)
+			if err := VerifyAnchorChunk(part, c, uint64(n), proof, root); err != nil {
+				t.Fatalf("n=%d chunk %d: %v", n, c, err)
+			}
+			bad := map[string]func() error{
+				"other leaf": func() error {
+					p := append([]AnchorLeaf(nil), part...)
+					p[len(p)-1].RequestID += "x"
+					return VerifyAnchorChunk(p, c, uint64(n), proof, root)
+				},
+				"extra hash":  func() error { return VerifyAnchorChunk(part, c, uint64(n), append(proof, hexOf("x")), root) },
+			}
+			if c == chunks-1 { // the last chunk's size depends on the count
+				bad["other count"] = func() error { return VerifyAnchorChunk(part, c, uint64(n)+1, proof, root) }
+			}
+			if len(proof) > 0 {
+				bad["short proof"] = func() error { return VerifyAnchorChunk(part, c, uint64(n), proof[1:], root) }
+				bad["other chunk"] = func() error { return VerifyAnchorChunk(part, c^1, uint64(n), proof, root) }
+			}
+			for name, f := range bad {
+				if err := f(); !errors.Is(err, ErrInvalid) {
+					t.Errorf("n=%d chunk %d %s: err %v, want ErrInvalid", n, c, name, err)
+				}
+			}
+		}
+		if AnchorChunkProof(leaves, chunks) != nil {
+			t.Errorf("n=%d: proof for a chunk out of range", n)
+		}
+	}
+}
