@@ -466,6 +466,19 @@ func (d *Devnet) dropStalePeers(i int) {
 	}
 }
 
+// Restart stops validator i if it runs and starts it again from its stores.
+func (d *Devnet) Restart(ctx context.Context, i int) error {
+	d.mu.Lock()
+	running := i >= 0 && i < len(d.slots) && d.slots[i] != nil
+	d.mu.Unlock()
+	if running {
+		if err := d.Stop(i); err != nil {
+			return err
+		}
+	}
+	return d.Start(ctx, i)
+}
+
 func (d *Devnet) stopAll() {
 	for i := range d.cfgs {
 		d.mu.Lock()

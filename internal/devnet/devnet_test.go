@@ -111,7 +111,7 @@ func TestFourValidators(t *testing.T) {
 	want += 3
 
 	// Restart it: it catches up.
-	if err := d.Start(ctx, 3); err != nil {
+	if err := d.Restart(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.WaitHeight(tctx, 3, last+1); err != nil {
