@@ -13,7 +13,7 @@ import (
 // one epoch are contiguous and sorted by epoch.
 func ep20(e uint64) string { return fmt.Sprintf("%020d", e) }
 
-func keyAnchor(addr string, e uint64) string    { return "anchor/" + addr + "/" + ep20(e) } // Anchor
+func keyAnchor(addr string, e uint64) string { return "anchor/" + addr + "/" + ep20(e) } // Anchor
 func keyAnchorLeaves(e uint64, a string, chunk uint64) string {
 	return fmt.Sprintf("aleaves/%s/%s/%010d", ep20(e), a, chunk) // []tx.AnchorLeaf of one chunk
 }

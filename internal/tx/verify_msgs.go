@@ -26,14 +26,14 @@ const (
 
 // Limits on verification message fields.
 const (
-	MaxWeights      = 256  // providers in one weight vector
+	MaxWeights       = 256 // providers in one weight vector
 	AuditChunkLeaves = 256 // leaves per chunk of an audit root; an audit report covers one chunk
 	MaxReportLeaves  = AuditChunkLeaves
-	MaxProofHashes   = 56 // sibling hashes in a chunk proof (covers 2^64 leaves)
-	MaxRequestIDLen = 128  // bytes of a request id
-	MaxVerdictLen   = 64   // bytes of an evidence verdict
-	AuditSeedBytes  = 32   // an audit seed is 32 bytes (64 hex digits)
-	MaxSaltBytes    = 64   // a weights salt is 1..64 bytes (hex)
+	MaxProofHashes   = 56  // sibling hashes in a chunk proof (covers 2^64 leaves)
+	MaxRequestIDLen  = 128 // bytes of a request id
+	MaxVerdictLen    = 64  // bytes of an evidence verdict
+	AuditSeedBytes   = 32  // an audit seed is 32 bytes (64 hex digits)
+	MaxSaltBytes     = 64  // a weights salt is 1..64 bytes (hex)
 )
 
 // Domains of the hashes defined here.

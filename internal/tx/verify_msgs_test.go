@@ -187,7 +187,7 @@ func TestAnchorChunkProofs(t *testing.T) {
 					p[len(p)-1].RequestID += "x"
 					return VerifyAnchorChunk(p, c, uint64(n), proof, root)
 				},
-				"extra hash":  func() error { return VerifyAnchorChunk(part, c, uint64(n), append(proof, hexOf("x")), root) },
+				"extra hash": func() error { return VerifyAnchorChunk(part, c, uint64(n), append(proof, hexOf("x")), root) },
 			}
 			if c == chunks-1 { // the last chunk's size depends on the count
 				bad["other count"] = func() error { return VerifyAnchorChunk(part, c, uint64(n)+1, proof, root) }
