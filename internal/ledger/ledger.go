@@ -1,5 +1,6 @@
 // Package ledger is Mycel's pure, deterministic state machine: accounts, models, providers,
-// verifiers, payment channels, slashing, epochs and fees. It has no I/O, no wall clock, no
+// verifiers, payment channels, slashing, epochs and fees, receipt anchors, audit seeds and
+// reports, evidence votes, Yuma consensus rewards, reputation and proven capacity. It has no I/O, no wall clock, no
 // goroutines, no floats and no map-order dependence, and it never panics on input. A thin ABCI
 // shell (internal/abciapp) drives it: InitChain or Restore once, then per block BeginBlock,
 // DeliverTx for each transaction, EndBlock and Commit; CheckTx and Query at any time.
