@@ -245,3 +245,74 @@ func TestAuditReportChunks(t *testing.T) {
 		t.Errorf("report %+v, %t, %v", rep, ok, err)
 	}
 }
+
+// BenchmarkEpochIncentives measures the work at an epoch boundary with 16 verifiers, 64
+// providers, 4 binding audit chunks of 256 leaves each reported by every verifier, and
+// capacity records: compliance, Yuma, payouts, reputation and clean-up.
+func BenchmarkEpochIncentives(b *testing.B) {
+	p := DefaultParams()
+	p.EpochLength = 10
+	l := newTestLedger(b, p, nil)
+	o := newOverlay(l.committed)
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	const nv, np, chunks = 16, 64, 4
+	var provs []string
+	for j := range np {
+		a := testAddr(fmt.Sprint("prov", j))
+		provs = append(provs, a)
+		must(putJSON(o, keyProvider(a), Provider{Address: a, Stake: p.MinProviderStake, Models: []tx.ServedModel{{ModelID: "m1"}}}))
+	}
+	const e = 1 // weights and audits of epoch 1, paid at the end of epoch 2
+	must(putJSON(o, keyEpoch, Epoch{Number: e + 2, RewardPool: 1_000_000_000, LastHeight: 30}))
+	for c := range chunks {
+		var ls []tx.AnchorLeaf
+		for i := range 256 {
+			ls = append(ls, tx.AnchorLeaf{Provider: provs[(c*256+i)%np], RequestID: fmt.Sprintf("r%d-%d", c, i)})
+		}
+		must(putJSON(o, keyAnchorLeaves(e, testAddr("gw"), uint64(c)), ls))
+	}
+	all := make([]uint32, 256)
+	for i := range all {
+		all[i] = uint32(i)
+	}
+	for i := range nv {
+		v := testAddr(fmt.Sprint("ver", i))
+		seed := testSeed(v)
+		must(putJSON(o, keyVerifier(v), Verifier{Address: v, Stake: p.MinVerifierStake + uint64(i)}))
+		must(putJSON(o, keyAuditSeed(e, v), AuditSeed{Verifier: v, Epoch: e, Commitment: tx.AuditSeedCommitment(seed), Seed: hex.EncodeToString(seed)}))
+		for c := range chunks {
+			must(putJSON(o, keyAuditReport(e, testAddr("gw"), uint64(c), v), AuditReport{Verifier: v, Epoch: e, Chunk: uint64(c), Audited: all}))
+		}
+		var ws []tx.ProviderWeight
+		for j, a := range provs {
+			ws = append(ws, tx.ProviderWeight{Provider: a, Weight: uint32(1 + (i*j)%7)})
+		}
+		must(putJSON(o, keyWeightReveal(e, v), WeightReveal{Verifier: v, Epoch: e, Weights: ws}))
+		for j := range 8 {
+			must(putJSON(o, keyCapacityRecord(e+1, provs[j], "m1", v), CapacityRecord{Verifier: v, TokensPerSecMilli: uint64(1000 * (i + j))}))
+		}
+	}
+	base := newStore()
+	base.apply(o)
+	evs, err := l.epochIncentives(newOverlay(base), 30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, ev := range evs {
+		seen[ev.Type]++
+	}
+	if seen["rewards"] != 1 || seen["capacity"] != 8 {
+		b.Fatalf("boundary events %v: want rewards and 8 capacities", seen)
+	}
+	for b.Loop() {
+		x := newOverlay(base)
+		if _, err := l.epochIncentives(x, 30); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
