@@ -192,6 +192,7 @@ type seq struct {
 	prefilled int     // prompt tokens in the cache
 	history   []int32 // prompt then generated tokens
 	generated int
+	finished  bool // the scheduler has sent the last event
 	sampler   sampler
 	submitted time.Time
 	// Events go from the scheduler to Generate through an unbounded queue,
@@ -398,7 +399,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		sc      scratch
 		toks    []fwdToken
 		owners  []*seq // owners[i] is the seq of the i-th logits row
-		topBuf  []TopLogprob
+		toksOut []Token
 	)
 	end := func(s *seq, ev seqEvent) {
 		e.cfg.Logger.Debug("sequence finished", "generated", s.generated, "finish_reason", ev.finish, "error", ev.err)
@@ -406,6 +407,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		s.send(ev)
 		e.budget.release(s.kvBytes)
 		s.kv = nil
+		s.finished = true
 	}
 	defer func() {
 		for _, s := range active {
@@ -496,32 +498,35 @@ func (e *Engine) Run(ctx context.Context) error {
 			s.prefilled += n
 		}
 		e.m.forward(&sc, &e.pool, toks)
+		// Log-probabilities and sampling, in parallel across sequences
+		// (each reads only its own logits row).
 		vocab := e.m.hp.nVocab
-		for i, s := range owners {
+		toksOut = append(toksOut[:0], make([]Token, len(owners))...)
+		e.pool.runCost(len(owners), 8*vocab, func(_, i int) {
+			s := owners[i]
 			logits := sc.logits[i*vocab : (i+1)*vocab]
 			lse := logSumExp(logits)
-			var tok Token
+			tok := &toksOut[i]
 			if s.req.TopLogprobs > 0 {
-				topBuf = topLogprobs(topBuf, logits, lse, s.req.TopLogprobs)
-				tok.Top = append([]TopLogprob(nil), topBuf...)
+				tok.Top = topLogprobs(nil, logits, lse, s.req.TopLogprobs)
 			}
-			id := s.sampler.sample(logits, s.req.Sampling, s.history, uint64(s.generated))
-			tok.ID = id
-			tok.Logprob = logprobOf(logits, lse, id)
+			tok.ID = s.sampler.sample(logits, s.req.Sampling, s.history, uint64(s.generated))
+			tok.Logprob = logprobOf(logits, lse, tok.ID)
+		})
+		for i, s := range owners {
+			tok := toksOut[i]
 			s.generated++
-			if !s.req.IgnoreEOG && e.isEOG(id) {
+			if !s.req.IgnoreEOG && e.isEOG(tok.ID) {
 				end(s, seqEvent{finish: FinishStop})
-				s.maxTokens = -1
 				continue
 			}
-			s.history = append(s.history, id)
+			s.history = append(s.history, tok.ID)
 			s.send(seqEvent{tok: tok})
 			if s.generated >= s.maxTokens {
 				end(s, seqEvent{finish: FinishLength})
-				s.maxTokens = -1
 			}
 		}
-		active = compact(active, func(s *seq) bool { return s.maxTokens >= 0 })
+		active = compact(active, func(s *seq) bool { return !s.finished })
 	}
 }
 

@@ -56,7 +56,7 @@ func logprobOf(logits []float32, lse float64, id int32) float32 {
 }
 
 // topLogprobs returns the k most likely tokens (highest logit first, lowest
-// id on ties) with their log-probabilities, appended to dst.
+// id on ties) with their log-probabilities, in dst's storage.
 func topLogprobs(dst []TopLogprob, logits []float32, lse float64, k int) []TopLogprob {
 	if k <= 0 {
 		return dst[:0]
