@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"unsafe"
 
 	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/gguf"
@@ -373,7 +374,30 @@ func loadMatrix(f *gguf.File, name string, cols, rows int) (matrix, error) {
 	if len(data) != rb*rows {
 		return matrix{}, fmt.Errorf("tensor %s: %d bytes, want %d", name, len(data), rb*rows)
 	}
+	if align := elemAlign(ti.Type); align > 1 && uintptr(unsafe.Pointer(&data[0]))%align != 0 {
+		// A file with an unusual general.alignment: float kernels read
+		// rows as []float32 / []uint16, so give them aligned storage.
+		data = alignedCopy(data)
+	}
 	return matrix{name: name, typ: ti.Type, rows: rows, cols: cols, rowBytes: rb, data: data}, nil
+}
+
+func elemAlign(t gguf.Type) uintptr {
+	switch t {
+	case gguf.TypeF32:
+		return 4
+	case gguf.TypeF16, gguf.TypeBF16:
+		return 2
+	}
+	return 1
+}
+
+// alignedCopy copies b into storage aligned to 8 bytes.
+func alignedCopy(b []byte) []byte {
+	buf := make([]uint64, (len(b)+7)/8)
+	out := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), len(buf)*8)[:len(b)]
+	copy(out, b)
+	return out
 }
 
 func loadVector(f *gguf.File, name string, n int) ([]float32, error) {

@@ -31,6 +31,8 @@ type spec struct {
 	// type of a tensor before it is written.
 	mutate func(name string, dims []uint64) []uint64
 	skip   string // tensor not to write
+	// misalign places the file one byte off an aligned address in memory.
+	misalign bool
 }
 
 func defaultSpec(arch string, typ gguf.Type) spec {
@@ -179,6 +181,9 @@ func (s spec) build(t testing.TB) ([]byte, map[string][]float32) {
 func (s spec) load(t testing.TB) (*Model, map[string][]float32) {
 	t.Helper()
 	data, vals := s.build(t)
+	if s.misalign {
+		data = append([]byte{0}, data...)[1:]
+	}
 	f, err := gguf.Parse(data)
 	if err != nil {
 		t.Fatal(err)
@@ -353,6 +358,7 @@ func TestForwardMatchesReference(t *testing.T) {
 		{"llama/F32 tied rope_freqs", func() spec { s := defaultSpec("llama", gguf.TypeF32); s.tied, s.ropeFreq = true, true; return s }(), 1e-3},
 		{"qwen2/F32 linear rope 4 kv heads", func() spec { s := defaultSpec("qwen2", gguf.TypeF32); s.ropeLin, s.kvHeads = 2, 4; return s }(), 1e-3},
 		{"llama/F16", defaultSpec("llama", gguf.TypeF16), 1e-3},
+		{"llama/F32 misaligned in memory", func() spec { s := defaultSpec("llama", gguf.TypeF32); s.misalign = true; return s }(), 1e-3},
 		{"llama/BF16", defaultSpec("llama", gguf.TypeBF16), 1e-3},
 		// Quantised types also quantise the activations (to 8 bits), so
 		// they match the float64 reference less tightly.
