@@ -80,7 +80,7 @@ func printBanner(w io.Writer, d *devnet.Devnet) {
 	fmt.Fprintf(w, "  RPC       %s\n", in.RPC)
 	fmt.Fprintf(w, "  home      %s  (devnet.json, keys/)\n\n", d.Dir())
 	fmt.Fprintf(w, "  accounts  %s each; their keys come from fixed, public seeds: devnet only!\n", tx.FormatAmount(devnet.DemoBalance))
-	for _, name := range devnet.DemoAccounts {
+	for _, name := range devnet.DemoAccounts() {
 		fmt.Fprintf(w, "    %-10s %s\n", name, in.Accounts[name])
 	}
 	home := ""

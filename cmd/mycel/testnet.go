@@ -40,7 +40,7 @@ func cmdTestnet(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	gen := ledger.Genesis{Params: ledger.DefaultParams()}
 	keysDir := filepath.Join(*out, "keys")
-	for _, name := range devnet.DemoAccounts {
+	for _, name := range devnet.DemoAccounts() {
 		k, err := keys.AddFromSeed(keysDir, name, devnet.DemoSeed(name))
 		if err != nil {
 			return fmt.Errorf("testnet: %w", err)

@@ -37,9 +37,11 @@ import (
 // DefaultChainID is the chain id of a new devnet.
 const DefaultChainID = "mycel-devnet"
 
-// DemoAccounts are the names of the accounts every devnet funds, in the
-// order the banner lists them.
-var DemoAccounts = []string{"alice", "bob", "carol", "provider1", "provider2", "provider3", "verifier1", "gateway"}
+// DemoAccounts returns the names of the accounts every devnet funds, in
+// the order the banner lists them.
+func DemoAccounts() []string {
+	return []string{"alice", "bob", "carol", "provider1", "provider2", "provider3", "verifier1", "gateway"}
+}
 
 // DemoBalance is each demo account's genesis balance: 1,000,000 myc.
 const DemoBalance uint64 = 1_000_000 * 1_000_000
@@ -235,7 +237,7 @@ func (d *Devnet) KeysDir() string { return filepath.Join(d.dir, "keys") }
 
 func (d *Devnet) create(n int) error {
 	gen := ledger.Genesis{Params: ledger.DefaultParams()}
-	for _, name := range DemoAccounts {
+	for _, name := range DemoAccounts() {
 		k, err := keys.Load(d.KeysDir(), name)
 		if errors.Is(err, keys.ErrNotFound) {
 			k, err = keys.AddFromSeed(d.KeysDir(), name, DemoSeed(name))

@@ -205,7 +205,7 @@ func TestResumeSameDir(t *testing.T) {
 		if diff := cmp.Diff(d.Info(), in); diff != "" {
 			t.Errorf("devnet.json (-want +got):\n%s", diff)
 		}
-		if in.Accounts["alice"] != alice.Address || len(in.Accounts) != len(DemoAccounts) {
+		if in.Accounts["alice"] != alice.Address || len(in.Accounts) != len(DemoAccounts()) {
 			t.Errorf("devnet.json accounts = %v", in.Accounts)
 		}
 		if err := d.Stop(0); err != nil {
