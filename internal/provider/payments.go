@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -61,6 +62,7 @@ type chanState struct {
 	inflight uint64 // umyc charged by requests still running
 
 	checked   bool // a voucher of this channel has been verified
+	dirty     bool // rec changed since it was last written
 	redeeming bool // a redemption transaction is on its way
 }
 
@@ -157,10 +159,28 @@ func (p *payments) admit(ctx context.Context, v channel.Voucher) (*chanState, *o
 	default:
 		st.rec.Latest = v // checked when the credit needs it
 	}
-	if err := p.store.SaveChannel(st.rec); err != nil {
-		return nil, &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
-	}
+	// The record is written with the request's receipt (one synced batch), by
+	// /mycel/v1/voucher, by a redemption, or at shutdown (flush): a voucher only matters
+	// once it covers something delivered, and what was delivered is in a receipt.
+	st.dirty = true
 	return st, nil
+}
+
+// flush writes every channel record changed since its last write, synced.
+func (p *payments) flush() error {
+	var errs []error
+	for _, st := range p.all() {
+		st.mu.Lock()
+		if st.loaded && st.dirty {
+			if err := p.store.SaveChannelSync(st.rec); err != nil {
+				errs = append(errs, err)
+			} else {
+				st.dirty = false
+			}
+		}
+		st.mu.Unlock()
+	}
+	return errors.Join(errs...)
 }
 
 // acceptVerified records a verified voucher. st.mu is held.
@@ -219,7 +239,7 @@ func (p *payments) refund(st *chanState, amount uint64) {
 // settle ends a request that reserved charged umyc and delivered cost umyc (cost ≤ charged):
 // it adds cost to the delivered total, signs the receipt with the new cumulative and writes
 // both in one synced batch. finish fills and signs the receipt.
-func (p *payments) settle(st *chanState, charged, cost uint64, finish func(cumulative uint64) channel.Receipt) (channel.Receipt, error) {
+func (p *payments) settle(st *chanState, charged, cost uint64, finish func(cumulative uint64) channel.Receipt) (channel.Receipt, []byte, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.inflight -= min(charged, st.inflight)
@@ -230,11 +250,16 @@ func (p *payments) settle(st *chanState, charged, cost uint64, finish func(cumul
 		st.acceptVerified(st.rec.Latest)
 	}
 	r := finish(st.rec.Delivered)
-	if err := p.store.Commit(st.rec, r); err != nil {
-		st.rec = prev
-		return channel.Receipt{}, err
+	rb, err := json.Marshal(r)
+	if err == nil {
+		err = p.store.commitEncoded(st.rec, r, rb)
 	}
-	return r, nil
+	if err != nil {
+		st.rec = prev
+		return channel.Receipt{}, nil, err
+	}
+	st.dirty = false
+	return r, rb, nil
 }
 
 // channelInfo answers GET /mycel/v1/channels/{id}.

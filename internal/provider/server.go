@@ -3,6 +3,7 @@ package provider
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -408,7 +409,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	if !firstAt.IsZero() {
 		ttft = firstAt.Sub(g.start)
 	}
-	rc, err := p.pay.settle(g.st, charged, cost, func(cum uint64) channel.Receipt {
+	_, rcJSON, err := p.pay.settle(g.st, charged, cost, func(cum uint64) channel.Receipt {
 		return channel.SignReceipt(channel.Receipt{
 			ChainID: p.chainID, RequestID: g.reqID, Provider: p.deps.Address, Consumer: g.consumer, ChannelID: g.channelID,
 			ModelID: mid, ModelSHA256: m.sha, RequestHash: hex.EncodeToString(reqHash[:]), OutputHash: hex.EncodeToString(outHash[:]),
@@ -436,8 +437,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	}
 	usage := &openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}
 	if !g.stream {
-		hdr, _ := channel.EncodeHeader(rc)
-		w.Header().Set(channel.HeaderReceipt, hdr)
+		w.Header().Set(channel.HeaderReceipt, base64.RawURLEncoding.EncodeToString(rcJSON))
 		w.Header().Set(channel.HeaderRequestID, g.reqID)
 		var v any
 		if g.chat {
@@ -481,7 +481,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 			_ = sse.WriteJSON(openai.CompletionChunk{ID: id, Object: openai.ObjectTextCompletion, Created: created, Model: mid, Choices: []openai.CompletionChunkChoice{}, Usage: usage})
 		}
 	}
-	_ = sse.WriteJSON(channel.ReceiptEvent{Object: channel.ReceiptEventObject, Receipt: rc})
+	_ = sse.WriteData(append(append([]byte(`{"object":"`+channel.ReceiptEventObject+`","receipt":`), rcJSON...), '}'))
 	_ = sse.WriteDone()
 	p.metrics.Requests.WithLabelValues(mid, "200").Inc()
 }

@@ -167,10 +167,15 @@ func (s *Store) SaveChannelSync(r ChannelRecord) error {
 
 // Commit writes a receipt and its channel's record in one synced batch.
 func (s *Store) Commit(r ChannelRecord, rc channel.Receipt) error {
+	rb, _ := json.Marshal(rc)
+	return s.commitEncoded(r, rc, rb)
+}
+
+// commitEncoded is Commit with the receipt's JSON already made.
+func (s *Store) commitEncoded(r ChannelRecord, rc channel.Receipt, rb []byte) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	cb, _ := json.Marshal(r)
-	rb, _ := json.Marshal(rc)
 	_ = b.Set(chanKey(r.ID), cb, nil)
 	_ = b.Set(receiptKey(rc.ChannelID, rc.RequestID), rb, nil)
 	if err := b.Commit(s.sync); err != nil {
