@@ -30,5 +30,6 @@ echo "peer-check: comparing engines" >&2
 status=0
 MYCEL_PEER=bin/llamapeer MYCEL_MODELS="$models" MYCEL_BIN=bin/mycel \
 	go test -tags peer -count=1 -timeout 10m -v ./internal/peercheck/... || status=$?
+MYCEL_OLLAMA=bin/ollama MYCEL_MODELS="$models" go test -tags peer -count=1 -timeout 5m -v -run 'Ollama' ./internal/provider/... || status=$?
 echo "peer-check: done in $(($(date +%s) - start))s (exit $status)" >&2
 exit "$status"

@@ -71,6 +71,9 @@ func TestDevnetEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a chain and a model; skipped with -short")
 	}
+	if raceEnabled {
+		t.Skip("model generation and the engine take minutes under -race; the synthetic-backend tests cover the provider's concurrency")
+	}
 	ref := demoModels(t)["mycel-ref"]
 	d, err := devnet.New(devnet.Config{Dir: t.TempDir(), Genesis: func(g *ledger.Genesis) error {
 		g.Models = append(g.Models, tx.RegisterModel{ID: "mycel-ref", SHA256: ref.SHA256, Architecture: "qwen2", Parameters: 1_000_000, Quantization: "F32", ContextLength: 2048})
