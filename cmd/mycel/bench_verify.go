@@ -39,6 +39,9 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	peer := fs.String("peer", "bin/llamapeer", "llama.cpp peer binary (skipped if missing)")
 	peerPrompts := fs.Int("peer-prompts", 40, "greedy prompts per model served by llama.cpp")
 	seed := fs.Uint64("seed", 1, "seed of the request streams")
+	seededShare := fs.Float64("seeded-share", verifier.DefaultMix().SeedShare, "share of requests carrying a seed (1: the gateway assigns one to every request)")
+	logprobsShare := fs.Float64("logprobs-share", verifier.DefaultMix().LogprobsShare, "share of requests asking for logprobs")
+	reveal := fs.Bool("reveal", false, "providers reveal the committed logprobs of audited answers (proposed challenge)")
 	format := fs.String("output", "text", "output format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,7 +87,11 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	go func() { done <- lab.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 
+	mix := verifier.DefaultMix()
+	mix.SeedShare, mix.LogprobsShare = *seededShare, *logprobsShare
 	rep, err := cheat.Bench(ctx, lab, cheat.BenchConfig{
+		Mix:          mix,
+		Reveal:       *reveal,
 		Honest:       []string{"mycel-ref", "mycel-ref-q8", "mycel-ref-q4km"},
 		Registered:   "mycel-ref",
 		Substitute:   "mycel-sub",
@@ -150,8 +157,8 @@ func equilibrium(params ledger.Params, p float64, rep cheat.BenchReport) equilib
 
 func printVerifyReport(w io.Writer, rep cheat.BenchReport, eq equilibriumCheck) error {
 	c := rep.Config
-	fmt.Fprintf(w, "audit probability p = %.3g (ledger floor), %d honest requests, %d audited cheats per strategy, %d Monte Carlo runs\n\n",
-		c.AuditP, c.HonestN, c.CheatN, c.Trials)
+	fmt.Fprintf(w, "audit probability p = %.3g (ledger floor), %d honest requests, %d audited cheats per strategy, %d Monte Carlo runs, seeded share %.2f, logprobs share %.2f, reveal %v\n\n",
+		c.AuditP, c.HonestN, c.CheatN, c.Trials, c.Mix.SeedShare, c.Mix.LogprobsShare, c.Reveal)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HONEST (mycel engine)\tANSWERS\tFLAGGED\tTALLY REJECTS\tCLOSEST MARGINS (ln)")
 	for _, h := range rep.Honest {

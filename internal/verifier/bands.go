@@ -8,8 +8,7 @@ import (
 
 // Bands are the thresholds of the re-check. DefaultBands holds the values
 // calibrated in docs/VERIFICATION.md; every statistical test's false-positive
-// rate per answer is at most Alpha (plus EOSFloor per output token for the
-// stop test), whatever the model.
+// rate per answer is at most Alpha , whatever the model.
 type Bands struct {
 	// Alpha is the per-answer false-positive rate of each statistical test
 	// (likelihood PIT, rank): an honest answer from the registered model
@@ -17,10 +16,13 @@ type Bands struct {
 	Alpha float64 `json:"alpha"`
 	// RankK: the rank test counts tokens outside the reference's top RankK.
 	RankK int `json:"rank_k"`
-	// EOSFloor: an answer that claims to stop on end-of-generation where
-	// the reference gives that token less than this probability (after
-	// temperature) was truncated.
-	EOSFloor float64 `json:"eos_floor"`
+	// MaxOutput bounds the output length of a request without max_tokens
+	// for the stop test: an answer that claims to stop on
+	// end-of-generation where the reference gives that token less than
+	// Alpha/(max_tokens+1) (after temperature) was truncated. An honest
+	// provider stops at such a position with probability below Alpha: at
+	// most max_tokens+1 positions, each below that probability.
+	MaxOutput int `json:"max_output"`
 	// LogprobTol bounds |claimed - reference| per token for a peer engine,
 	// per weight type of the registered file (peercheck tolerances).
 	LogprobTol map[string]float64 `json:"logprob_tol"`
@@ -39,7 +41,7 @@ func DefaultBands() Bands {
 	return Bands{
 		Alpha:    1e-6,
 		RankK:    20,
-		EOSFloor: 1e-7,
+		MaxOutput: 32768,
 		LogprobTol: map[string]float64{
 			"F32":    5e-3,
 			"F16":    5e-3,
@@ -59,8 +61,8 @@ func (b Bands) Validate() error {
 		return fmt.Errorf("bands: alpha %v outside (0,1)", b.Alpha)
 	case b.RankK < 1 || b.RankK > scoreTopK:
 		return fmt.Errorf("bands: rank k %d outside [1,%d]", b.RankK, scoreTopK)
-	case !(b.EOSFloor > 0 && b.EOSFloor < 1):
-		return fmt.Errorf("bands: eos floor %v outside (0,1)", b.EOSFloor)
+	case b.MaxOutput < 1:
+		return fmt.Errorf("bands: max output %d below 1", b.MaxOutput)
 	case len(b.LogprobTol) == 0:
 		return errors.New("bands: no logprob tolerances")
 	case !(b.PeerHardFactor >= 1):

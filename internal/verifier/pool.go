@@ -79,36 +79,58 @@ func (p ShopperParams) Sampling() Sampling {
 	return s
 }
 
-// DrawParams draws the parameters of request number i of a stream seeded by
-// seed, from the mix ordinary clients send (half leave temperature unset, a
-// fifth are greedy, some set a seed, some ask for logprobs, most stream).
-// Users and shoppers in the benchmark draw from the same function, which is
-// what makes shoppers indistinguishable.
-func DrawParams(seed uint64, i int) ShopperParams {
+// Mix is the distribution of request parameters clients send. Users and
+// shoppers draw from the same Mix, which is what makes shoppers
+// indistinguishable.
+type Mix struct {
+	GreedyShare   float64 // temperature 0
+	DefaultShare  float64 // temperature left unset (1)
+	TopPShare     float64 // top_p 0.9
+	SeedShare     float64 // a seed is set
+	LogprobsShare float64 // logprobs asked
+	StreamShare   float64
+	MaxTokens     []int // drawn uniformly
+}
+
+// DefaultMix is the mix the benchmark assumes of ordinary clients: half
+// leave temperature unset, a fifth are greedy, a fifth set a seed, 30% ask
+// for logprobs, most stream.
+func DefaultMix() Mix {
+	return Mix{GreedyShare: 0.2, DefaultShare: 0.5, TopPShare: 0.1, SeedShare: 0.2, LogprobsShare: 0.3,
+		StreamShare: 0.7, MaxTokens: []int{16, 32, 48, 64}}
+}
+
+// Draw draws the parameters of request number i of a stream seeded by seed.
+func (m Mix) Draw(seed uint64, i int) ShopperParams {
 	u := func(k int) float64 { return uniform(seed^uint64(k)*0x9e37, i) }
 	p := ShopperParams{PoolIndex: splitmix64(seed ^ uint64(i)*0x51ed27)}
 	switch t := u(1); {
-	case t < 0.5:
-	case t < 0.7:
+	case t < m.DefaultShare:
+	case t < m.DefaultShare+m.GreedyShare:
 		z := 0.0
 		p.Temperature = &z
 	default:
 		v := math.Round((0.3+u(2)*0.9)*10) / 10
 		p.Temperature = &v
 	}
-	if u(3) < 0.1 {
+	if u(3) < m.TopPShare {
 		v := 0.9
 		p.TopP = &v
 	}
-	if u(4) < 0.2 {
+	if u(4) < m.SeedShare {
 		s := int64(splitmix64(seed^uint64(i)) >> 33)
 		p.Seed = &s
 	}
-	p.MaxTokens = []int{16, 32, 48, 64}[int(u(5)*4)%4]
-	p.Logprobs = u(6) < 0.3
-	p.Stream = u(7) < 0.7
+	if len(m.MaxTokens) > 0 {
+		p.MaxTokens = m.MaxTokens[int(u(5)*float64(len(m.MaxTokens)))%len(m.MaxTokens)]
+	}
+	p.Logprobs = u(6) < m.LogprobsShare
+	p.Stream = u(7) < m.StreamShare
 	return p
 }
+
+// DrawParams draws request i of a stream from DefaultMix.
+func DrawParams(seed uint64, i int) ShopperParams { return DefaultMix().Draw(seed, i) }
 
 // Prompt renders a pool prompt with the model's chat template and tokenises
 // it as every engine does (special tokens parsed, no extra BOS).

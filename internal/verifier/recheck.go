@@ -62,6 +62,10 @@ type Answer struct {
 	Text         string    // output text as delivered
 	Logprobs     []float64 // claimed log-probability per token; nil when not asked
 	FinishReason string
+	// Revealed marks Logprobs as the values behind the receipt's logprobs
+	// commitment, revealed by the provider on challenge: they must hash to
+	// the commitment (float32 values, as committed).
+	Revealed bool
 }
 
 // Claim holds the receipt fields the re-check tests (see channel.Receipt).
@@ -282,7 +286,11 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 			break
 		}
 		lp := math.Log(temper(eos, s.Temperature, vocab).prob(eos, eos.ID))
-		floor := math.Log(c.bands.EOSFloor)
+		maxOut := s.MaxTokens
+		if maxOut <= 0 || maxOut > c.bands.MaxOutput {
+			maxOut = c.bands.MaxOutput
+		}
+		floor := math.Log(c.bands.Alpha) - math.Log(float64(maxOut+1))
 		add(Finding{Check: "finish_stop", Statistic: lp, Threshold: floor, Failed: lp < floor,
 			Detail: "log probability of end-of-generation where the answer stopped"})
 	default:
@@ -294,6 +302,14 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		add(c.logprobFinding(outPos, ans.Logprobs, exact, tol))
 	}
 
+	if ans.Revealed {
+		lp32 := make([]float32, len(ans.Logprobs))
+		for i, v := range ans.Logprobs {
+			lp32[i] = float32(v)
+		}
+		add(boolFinding("logprobs_reveal", strings.EqualFold(claim.LogprobsCommitment, LogprobsCommitment(ans.IDs, lp32)),
+			"revealed logprobs do not match the receipt's commitment"))
+	}
 	if exact {
 		want := LogprobsCommitment(ans.IDs, refLogprobs(scores[:len(ans.IDs)]))
 		add(boolFinding("logprobs_commitment", strings.EqualFold(claim.LogprobsCommitment, want), "receipt commitment differs from the reference's"))

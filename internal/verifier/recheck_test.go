@@ -128,6 +128,13 @@ func TestCheckTampering(t *testing.T) {
 		{"logprob off by 0.5 peer", sampled, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
 			s.Answer.Logprobs[0] -= 0.5
 		}, []string{"logprobs_band"}},
+		{"revealed logprobs match", sampled, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.Logprobs, s.Answer.Revealed = float64s(s.Committed), true
+		}, nil},
+		{"revealed logprobs changed", sampled, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
+			s.Answer.Logprobs, s.Answer.Revealed = float64s(s.Committed), true
+			s.Answer.Logprobs[1] += 1e-3
+		}, []string{"logprobs_reveal"}},
 		{"text edited", greedy, verifier.ProfilePeer, func(_ *cheat.Request, s *cheat.Served) {
 			s.Answer.Text += "!"
 			s.Claim.OutputHash = hexSHA(s.Answer.Text)
@@ -269,4 +276,12 @@ func decode(t *testing.T, l *cheat.Lab, ids []int32) string {
 
 func hexSHA(s string) string {
 	return verifier.HexSHA256([]byte(s))
+}
+
+func float64s(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }

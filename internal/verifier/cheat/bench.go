@@ -32,6 +32,12 @@ type BenchConfig struct {
 	Trials       int      // Monte Carlo runs per strategy
 	Workers      int      // concurrent requests
 	Seed         uint64
+	// Mix is the request parameter distribution of users and shoppers.
+	Mix verifier.Mix
+	// Reveal has providers reveal the committed logprobs of audited
+	// answers (proposed challenge endpoint), so every audit compares
+	// logprobs with the reference.
+	Reveal       bool
 	Peer         string // path of bin/llamapeer; "" skips the llama.cpp peer
 	PeerPrompts  int
 	PeerMaxToken int
@@ -135,7 +141,7 @@ func Bench(ctx context.Context, l *Lab, cfg BenchConfig) (BenchReport, error) {
 		if err != nil {
 			return err
 		}
-		req, err := l.Request(m, verifier.DrawParams(cfg.Seed, i))
+		req, err := l.Request(m, cfg.Mix.Draw(cfg.Seed, i))
 		if err != nil {
 			return err
 		}
@@ -144,7 +150,7 @@ func Bench(ctx context.Context, l *Lab, cfg BenchConfig) (BenchReport, error) {
 			return err
 		}
 		for _, pr := range profiles {
-			r, err := l.Check(ctx, m, req, s.Answer, s.Claim, pr)
+			r, err := l.Check(ctx, m, req, reveal(s, cfg.Reveal), s.Claim, pr)
 			if err != nil {
 				return err
 			}
@@ -223,7 +229,7 @@ func Bench(ctx context.Context, l *Lab, cfg BenchConfig) (BenchReport, error) {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			req, err := l.Request(cfg.Registered, verifier.DrawParams(cfg.Seed^0x5eed, i))
+			req, err := l.Request(cfg.Registered, cfg.Mix.Draw(cfg.Seed^0x5eed, i))
 			i++
 			if err != nil {
 				return rep, err
@@ -238,7 +244,7 @@ func Bench(ctx context.Context, l *Lab, cfg BenchConfig) (BenchReport, error) {
 			}
 			cheated++
 			for _, pr := range profiles {
-				r, err := l.Check(ctx, cfg.Registered, req, sv.Answer, sv.Claim, pr)
+				r, err := l.Check(ctx, cfg.Registered, req, reveal(sv, cfg.Reveal), sv.Claim, pr)
 				if err != nil {
 					return rep, err
 				}
@@ -262,7 +268,7 @@ func Bench(ctx context.Context, l *Lab, cfg BenchConfig) (BenchReport, error) {
 		return rep, err
 	}
 	for i := 0; i < cfg.TimingN; i++ {
-		t, err := l.Serve(ctx, p, cfg.Registered, verifier.DrawParams(cfg.Seed^0x71, i), true, verifier.ProfileBuiltin)
+		t, err := l.Serve(ctx, p, cfg.Registered, cfg.Mix.Draw(cfg.Seed^0x71, i), true, verifier.ProfileBuiltin)
 		if err != nil {
 			return rep, err
 		}
@@ -276,6 +282,21 @@ func Bench(ctx context.Context, l *Lab, cfg BenchConfig) (BenchReport, error) {
 	rep.ShopperPct = 100 * cfg.AuditP
 	rep.Elapsed = time.Since(start).Seconds()
 	return rep, nil
+}
+
+// reveal returns the answer as the verifier sees it after challenging the
+// provider for the committed logprobs (when on).
+func reveal(s Served, on bool) verifier.Answer {
+	a := s.Answer
+	if !on {
+		return a
+	}
+	a.Logprobs = make([]float64, len(s.Committed))
+	for i, v := range s.Committed {
+		a.Logprobs[i] = float64(v)
+	}
+	a.Revealed = true
+	return a
 }
 
 // simulate estimates P(caught within n cheats) by resampling the pool of

@@ -77,6 +77,9 @@ type Served struct {
 	// request; CheapTokens is how many tokens the cheap engine produced.
 	Cheated     bool
 	CheapTokens int
+	// Committed are the log-probabilities behind the receipt's commitment
+	// (what the provider reveals on challenge).
+	Committed []float32
 }
 
 // Serve answers req.
@@ -151,7 +154,7 @@ func (p *Provider) Serve(ctx context.Context, req Request) (Served, error) {
 	if cheat && p.Strategy == Inflate {
 		tokensOut += tokensOut/4 + 1
 	}
-	s := Served{Cheated: cheat}
+	s := Served{Cheated: cheat, Committed: lps}
 	if eng == p.Cheap {
 		s.CheapTokens = len(ids)
 	}
