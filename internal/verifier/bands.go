@@ -39,8 +39,8 @@ type Bands struct {
 // DefaultBands returns the calibrated bands.
 func DefaultBands() Bands {
 	return Bands{
-		Alpha:    1e-6,
-		RankK:    20,
+		Alpha:     1e-6,
+		RankK:     20,
 		MaxOutput: 32768,
 		LogprobTol: map[string]float64{
 			"F32":    5e-3,

@@ -20,18 +20,18 @@ import (
 // BenchConfig configures Bench: honest providers on every registered file
 // and one provider per cheating strategy, audited at rate AuditP.
 type BenchConfig struct {
-	Honest       []string // registered files served honestly (e.g. mycel-ref, -q8, -q4km)
-	Registered   string   // the file cheaters claim to serve
-	Substitute   string   // what the substitute cheater runs
-	Quantised    string   // what the quantisation cheater runs
-	HonestN      int      // honest requests, spread over Honest
-	CheatN       int      // audited answers per strategy (the bootstrap pool)
-	TimingN      int      // sequential requests timed for the overhead
-	AuditP       float64  // audit probability per request (the floor)
-	MaxCheats    int      // horizon of P(caught) curves
-	Trials       int      // Monte Carlo runs per strategy
-	Workers      int      // concurrent requests
-	Seed         uint64
+	Honest     []string // registered files served honestly (e.g. mycel-ref, -q8, -q4km)
+	Registered string   // the file cheaters claim to serve
+	Substitute string   // what the substitute cheater runs
+	Quantised  string   // what the quantisation cheater runs
+	HonestN    int      // honest requests, spread over Honest
+	CheatN     int      // audited answers per strategy (the bootstrap pool)
+	TimingN    int      // sequential requests timed for the overhead
+	AuditP     float64  // audit probability per request (the floor)
+	MaxCheats  int      // horizon of P(caught) curves
+	Trials     int      // Monte Carlo runs per strategy
+	Workers    int      // concurrent requests
+	Seed       uint64
 	// Mix is the request parameter distribution of users and shoppers.
 	Mix verifier.Mix
 	// Reveal has providers reveal the committed logprobs of audited
