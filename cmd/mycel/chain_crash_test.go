@@ -143,16 +143,24 @@ func TestNodeCrashRecovery(t *testing.T) {
 				}{h, nonce}
 			}
 		}()
-		go func() { // acknowledger
+		go func() { // acknowledger: waits for up to 32 transactions at once
 			defer wg.Done()
+			sem := make(chan struct{}, 32)
+			var waits sync.WaitGroup
 			for h := range hashes {
-				if _, err := c.Wait(loadCtx, h.hash); err != nil {
-					continue
-				}
-				mu.Lock()
-				acked[name] = append(acked[name], h.nonce)
-				mu.Unlock()
+				sem <- struct{}{}
+				waits.Add(1)
+				go func() {
+					defer func() { <-sem; waits.Done() }()
+					if _, err := c.Wait(loadCtx, h.hash); err != nil {
+						return
+					}
+					mu.Lock()
+					acked[name] = append(acked[name], h.nonce)
+					mu.Unlock()
+				}()
 			}
+			waits.Wait()
 		}()
 	}
 
