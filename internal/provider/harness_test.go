@@ -213,3 +213,21 @@ func (h *harness) provPub() ed25519.PublicKey { return h.provKey.Public().(ed255
 func ledgerChannel(id uint64, consumer, provider string, deposit uint64) ledger.Channel {
 	return ledger.Channel{ID: id, Consumer: consumer, Provider: provider, Deposit: deposit, OpenedHeight: 1}
 }
+
+// fetchReceipt gets a stored receipt from GET /mycel/v1/receipts/{channel}/{request}.
+func (h *harness) fetchReceipt(channelID uint64, reqID string) channel.Receipt {
+	h.t.Helper()
+	resp, err := http.Get(h.srv.URL + "/mycel/v1/receipts/" + strconv.FormatUint(channelID, 10) + "/" + reqID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("receipt %d/%s: status %d", channelID, reqID, resp.StatusCode)
+	}
+	var rc channel.Receipt
+	if err := json.NewDecoder(resp.Body).Decode(&rc); err != nil {
+		h.t.Fatal(err)
+	}
+	return rc
+}

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -237,9 +238,14 @@ func (p *payments) refund(st *chanState, amount uint64) {
 }
 
 // settle ends a request that reserved charged umyc and delivered cost umyc (cost ≤ charged):
-// it adds cost to the delivered total, signs the receipt with the new cumulative and writes
-// both in one synced batch. finish fills and signs the receipt.
-func (p *payments) settle(st *chanState, charged, cost uint64, finish func(cumulative uint64) channel.Receipt) (channel.Receipt, []byte, error) {
+// it adds cost to the delivered total, builds the receipt with the new cumulative, and writes
+// receipt and channel record in one synced batch. It returns the signed receipt's JSON.
+//
+// The receipt is stored unsigned and signed while the batch is being synced: ed25519
+// signatures are deterministic (RFC 8032), so the stored receipt's signature is recomputed
+// identically whenever it is needed (serveReceipt), and signing overlaps the fsync instead of
+// adding to it.
+func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.PrivateKey, build func(cumulative uint64) channel.Receipt) ([]byte, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.inflight -= min(charged, st.inflight)
@@ -249,17 +255,37 @@ func (p *payments) settle(st *chanState, charged, cost uint64, finish func(cumul
 	if st.rec.Latest.Amount <= st.rec.Delivered && st.rec.Latest.Amount <= st.verified {
 		st.acceptVerified(st.rec.Latest)
 	}
-	r := finish(st.rec.Delivered)
-	rb, err := json.Marshal(r)
-	if err == nil {
-		err = p.store.commitEncoded(st.rec, r, rb)
-	}
+	r := build(st.rec.Delivered)
+	r.Signature = nil
+	unsigned, err := json.Marshal(r) // canonical: the sign bytes after the domain
 	if err != nil {
 		st.rec = prev
-		return channel.Receipt{}, nil, err
+		return nil, fmt.Errorf("encode receipt: %w", err)
+	}
+	sigc := make(chan []byte, 1)
+	go func() {
+		msg := make([]byte, 0, len(channel.ReceiptDomain)+len(unsigned))
+		msg = append(append(msg, channel.ReceiptDomain...), unsigned...)
+		sigc <- ed25519.Sign(key, msg)
+	}()
+	err = p.store.commitEncoded(st.rec, r, unsigned)
+	sig := <-sigc
+	if err != nil {
+		st.rec = prev
+		return nil, err
 	}
 	st.dirty = false
-	return r, rb, nil
+	return signedJSON(unsigned, sig), nil
+}
+
+// signedJSON turns the JSON of an unsigned receipt into that of the signed one: the
+// signature is the last field, base64 as encoding/json writes []byte.
+func signedJSON(unsigned, sig []byte) []byte {
+	out := make([]byte, 0, len(unsigned)+16+base64.StdEncoding.EncodedLen(len(sig)))
+	out = append(out, unsigned[:len(unsigned)-1]...)
+	out = append(out, `,"signature":"`...)
+	out = base64.StdEncoding.AppendEncode(out, sig)
+	return append(out, '"', '}')
 }
 
 // channelInfo answers GET /mycel/v1/channels/{id}.

@@ -409,14 +409,14 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	if !firstAt.IsZero() {
 		ttft = firstAt.Sub(g.start)
 	}
-	_, rcJSON, err := p.pay.settle(g.st, charged, cost, func(cum uint64) channel.Receipt {
-		return channel.SignReceipt(channel.Receipt{
+	rcJSON, err := p.pay.settle(g.st, charged, cost, p.deps.PrivKey, func(cum uint64) channel.Receipt {
+		return channel.Receipt{
 			ChainID: p.chainID, RequestID: g.reqID, Provider: p.deps.Address, Consumer: g.consumer, ChannelID: g.channelID,
 			ModelID: mid, ModelSHA256: m.sha, RequestHash: hex.EncodeToString(reqHash[:]), OutputHash: hex.EncodeToString(outHash[:]),
 			TokensIn: tokensIn, TokensOut: tokensOut, PriceInPerMTok: pin, PriceOutPerMTok: pout, Cost: cost, Cumulative: cum,
 			QueueMs: uint64(queued.Milliseconds()), TTFTMs: uint64(ttft.Milliseconds()), DurationMs: uint64(now.Sub(g.start).Milliseconds()),
 			LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: finish, TimeUnixMs: now.UnixMilli(),
-		}, p.deps.PrivKey)
+		}
 	})
 	if err != nil {
 		p.log.Error("persist receipt", "request_id", g.reqID, "err", err)
@@ -573,7 +573,8 @@ func (p *Provider) serveReceipt(w http.ResponseWriter, r *http.Request) {
 	case !ok:
 		openai.WriteError(w, &openai.Error{Status: 404, Type: openai.TypeNotFound, Message: "no such receipt"})
 	default:
-		writeJSON(w, http.StatusOK, rc)
+		// Stored unsigned (see payments.settle); the signature is deterministic.
+		writeJSON(w, http.StatusOK, channel.SignReceipt(rc, p.deps.PrivKey))
 	}
 }
 

@@ -76,13 +76,17 @@ func TestChatNonStreaming(t *testing.T) {
 	if hdr.Get(channel.HeaderRequestID) != "req-1" {
 		t.Errorf("request id header %q", hdr.Get(channel.HeaderRequestID))
 	}
-	// The receipt was stored before it was sent.
+	// The receipt was stored before it was sent (unsigned: the signature is deterministic)
+	// and can be fetched again, signed.
 	stored, ok, err := h.store.Receipt(1, "req-1")
 	if err != nil || !ok {
 		t.Fatalf("stored receipt: %v %v", ok, err)
 	}
-	if diff := cmp.Diff(rc, stored); diff != "" {
+	if diff := cmp.Diff(rc, channel.SignReceipt(stored, h.provKey)); diff != "" {
 		t.Errorf("stored receipt (-sent +stored):\n%s", diff)
+	}
+	if diff := cmp.Diff(rc, h.fetchReceipt(1, "req-1")); diff != "" {
+		t.Errorf("fetched receipt (-sent +fetched):\n%s", diff)
 	}
 	// Same request id again: refused, nothing billed twice.
 	code, _, _, e, _ = h.chat(call{body: body, voucher: h.voucher(1, 12), reqID: "req-1"})
@@ -407,10 +411,7 @@ func TestDisconnect(t *testing.T) {
 	cancel()
 	resp.Body.Close()
 	<-h.served // the handler returned: generation stopped at the gate of token 3
-	rc, ok, err := h.store.Receipt(1, "gone")
-	if err != nil || !ok {
-		t.Fatalf("receipt of the cut request: %v %v", ok, err)
-	}
+	rc := h.fetchReceipt(1, "gone")
 	if rc.TokensOut != 2 || rc.Cost != 2+4 || rc.FinishReason != "cancel" {
 		t.Errorf("receipt tokens out %d cost %d finish %q; want 2, 6, cancel", rc.TokensOut, rc.Cost, rc.FinishReason)
 	}
