@@ -3,7 +3,6 @@ package verifier
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/engine"
 	"github.com/mycel-network/mycel/internal/tokenizer"
 )
@@ -307,11 +307,11 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		for i, v := range ans.Logprobs {
 			lp32[i] = float32(v)
 		}
-		add(boolFinding("logprobs_reveal", strings.EqualFold(claim.LogprobsCommitment, LogprobsCommitment(ans.IDs, lp32)),
+		add(boolFinding("logprobs_reveal", strings.EqualFold(claim.LogprobsCommitment, channel.LogprobsCommitment(ans.IDs, lp32)),
 			"revealed logprobs do not match the receipt's commitment"))
 	}
 	if exact {
-		want := LogprobsCommitment(ans.IDs, refLogprobs(scores[:len(ans.IDs)]))
+		want := channel.LogprobsCommitment(ans.IDs, refLogprobs(scores[:len(ans.IDs)]))
 		add(boolFinding("logprobs_commitment", strings.EqualFold(claim.LogprobsCommitment, want), "receipt commitment differs from the reference's"))
 	}
 
@@ -466,24 +466,6 @@ func EngineSampling(s Sampling) engine.Sampling {
 		es.Seed = uint64(*s.Seed)
 	}
 	return es
-}
-
-// LogprobsCommitment is sha256("mycel/logprobs/v1\x00" || id BE32 ||
-// float32 bits BE32 ...) in hex, as channel.LogprobsCommitment (wire.md).
-func LogprobsCommitment(ids []int32, logprobs []float32) string {
-	h := sha256.New()
-	h.Write([]byte("mycel/logprobs/v1\x00"))
-	var b [8]byte
-	for i, id := range ids {
-		var lp float32
-		if i < len(logprobs) {
-			lp = logprobs[i]
-		}
-		binary.BigEndian.PutUint32(b[:4], uint32(id))
-		binary.BigEndian.PutUint32(b[4:], math.Float32bits(lp))
-		h.Write(b[:])
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func refLogprobs(s []engine.TokenScore) []float32 {

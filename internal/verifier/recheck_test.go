@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/demomodel"
 	"github.com/mycel-network/mycel/internal/verifier"
 	"github.com/mycel-network/mycel/internal/verifier/cheat"
@@ -117,7 +118,7 @@ func TestCheckTampering(t *testing.T) {
 			s.Claim.TokensIn += 2
 		}, []string{"tokens_in"}},
 		{"wrong commitment", sampled, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
-			s.Claim.LogprobsCommitment = verifier.LogprobsCommitment(s.Answer.IDs, nil)
+			s.Claim.LogprobsCommitment = channel.LogprobsCommitment(s.Answer.IDs, nil)
 		}, []string{"logprobs_commitment"}},
 		{"logprob off by 1e-3 builtin", sampled, verifier.ProfileBuiltin, func(_ *cheat.Request, s *cheat.Served) {
 			s.Answer.Logprobs[0] += 1e-3

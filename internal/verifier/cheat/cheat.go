@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/engine"
 	"github.com/mycel-network/mycel/internal/verifier"
 )
@@ -171,7 +172,7 @@ func (p *Provider) Serve(ctx context.Context, req Request) (Served, error) {
 		OutputHash:         hexSHA([]byte(text)),
 		TokensIn:           uint64(len(req.Prompt)),
 		TokensOut:          tokensOut,
-		LogprobsCommitment: verifier.LogprobsCommitment(ids, lps),
+		LogprobsCommitment: channel.LogprobsCommitment(ids, lps),
 		FinishReason:       finish,
 	}
 	return s, nil

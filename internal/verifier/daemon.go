@@ -1,0 +1,556 @@
+package verifier
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/tx"
+)
+
+// Chain is what the verifier daemon needs from the ledger (a thin layer over
+// chainclient in cmd/mycel; a fake in tests).
+type Chain interface {
+	// Epoch returns the current epoch.
+	Epoch(ctx context.Context) (ledger.EpochView, error)
+	// Providers lists the registered providers.
+	Providers(ctx context.Context) ([]ledger.ProviderView, error)
+	// ModelSHA256 returns the registered file hash of a model id.
+	ModelSHA256(ctx context.Context, modelID string) (string, error)
+	// Evidence lists evidence still open for votes.
+	Evidence(ctx context.Context) ([]ledger.Evidence, error)
+	// Registered reports whether this verifier is registered and active.
+	Registered(ctx context.Context) (bool, error)
+	// Submit signs and submits msgs in one transaction and waits for it.
+	Submit(ctx context.Context, msgs ...any) error
+}
+
+// Shopped is one shopper request and what came back.
+type Shopped struct {
+	Body     []byte // the request body sent
+	System   string
+	User     string
+	Params   ShopperParams
+	Answer   Answer
+	Receipt  channel.Receipt
+	Duration time.Duration
+}
+
+// Shopper sends requests that look like any consumer's to a provider and
+// returns the answer with the provider's signed receipt.
+type Shopper interface {
+	Shop(ctx context.Context, p ledger.ProviderView, modelID string, params ShopperParams) (Shopped, error)
+}
+
+// Checkers returns the checker of a registered model file (loading the file
+// by its hash); an error means the verifier cannot re-check that model.
+type Checkers interface {
+	Checker(ctx context.Context, sha256Hex string) (*Checker, PromptFunc, error)
+}
+
+// PromptFunc builds the reference prompt token ids of a system and user
+// message (Prompt with the model's template and tokenizer).
+type PromptFunc func(system, user string) ([]int32, error)
+
+// Config configures a Verifier.
+type Config struct {
+	Address string // the verifier's account
+	Stake   uint64 // registered when not yet a verifier
+	// ShopEvery is the pause between shopper requests (jittered ±50%).
+	ShopEvery time.Duration
+	// Poll is how often the ledger's epoch is read.
+	Poll time.Duration
+	// AuditFloorBps and AuditCleanEpochs are the ledger's audit schedule
+	// parameters (params query).
+	AuditFloorBps, AuditCleanEpochs uint64
+	// RecheckAll re-checks every shopped answer, not only those the seed
+	// selects (the selected ones are always re-checked and reported).
+	RecheckAll bool
+	// EvidenceBond is locked with every accusation.
+	EvidenceBond uint64
+	// CapacityTokens is the output length of a capacity job.
+	CapacityTokens int
+	Mix            Mix
+	Bands          Bands
+	Logger         *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.ShopEvery <= 0 {
+		c.ShopEvery = 2 * time.Second
+	}
+	if c.Poll <= 0 {
+		c.Poll = time.Second
+	}
+	if c.AuditFloorBps == 0 {
+		c.AuditFloorBps = 500
+	}
+	if c.AuditCleanEpochs == 0 {
+		c.AuditCleanEpochs = 30
+	}
+	if c.CapacityTokens <= 0 {
+		c.CapacityTokens = 64
+	}
+	if c.Mix.MaxTokens == nil {
+		c.Mix = DefaultMix()
+	}
+}
+
+// Verifier is the verifier daemon: it shops, re-checks, accuses, votes,
+// proves capacity and commits weights, epoch after epoch.
+type Verifier struct {
+	cfg      Config
+	chain    Chain
+	shop     Shopper
+	checkers Checkers
+	log      *slog.Logger
+	rand     io.Reader
+
+	mu        sync.Mutex
+	epoch     uint64
+	seeds     map[uint64][]byte // epoch -> secret audit seed
+	committed map[uint64]bool   // epochs whose seed is committed
+	weights   map[uint64]weightCommit
+	tallies   map[string]*Tally // provider -> this epoch's audits
+	capacity  map[string]bool   // provider/epoch measured
+	voted     map[uint64]bool
+	material  map[string]Shopped // request id -> what this verifier sent and got (for votes)
+	accused   map[string]bool    // request ids accused
+	exact     map[string]bool    // providers seen on the built-in engine
+	n         int
+}
+
+type weightCommit struct {
+	weights []tx.ProviderWeight
+	salt    string
+	hash    string
+}
+
+// New returns a verifier. rand supplies the secret seeds and salts (nil:
+// crypto/rand).
+func New(cfg Config, chain Chain, shop Shopper, checkers Checkers, rnd io.Reader) (*Verifier, error) {
+	if chain == nil || shop == nil || checkers == nil {
+		return nil, errors.New("new verifier: chain, shopper and checkers are required")
+	}
+	if cfg.Address == "" {
+		return nil, errors.New("new verifier: address is required")
+	}
+	cfg.setDefaults()
+	if cfg.Bands.Alpha == 0 {
+		cfg.Bands = DefaultBands()
+	}
+	if err := cfg.Bands.Validate(); err != nil {
+		return nil, fmt.Errorf("new verifier: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if rnd == nil {
+		rnd = rand.Reader
+	}
+	return &Verifier{
+		cfg: cfg, chain: chain, shop: shop, checkers: checkers, log: log, rand: rnd,
+		seeds: map[uint64][]byte{}, committed: map[uint64]bool{}, weights: map[uint64]weightCommit{},
+		tallies: map[string]*Tally{}, capacity: map[string]bool{}, voted: map[uint64]bool{},
+		material: map[string]Shopped{}, accused: map[string]bool{}, exact: map[string]bool{},
+	}, nil
+}
+
+// Run registers the verifier if needed, then works until ctx is cancelled
+// (it returns nil then).
+func (v *Verifier) Run(ctx context.Context) error {
+	ok, err := v.chain.Registered(ctx)
+	if err != nil {
+		return fmt.Errorf("verifier: %w", err)
+	}
+	if !ok {
+		if v.cfg.Stake == 0 {
+			return errors.New("verifier: not registered and no stake configured")
+		}
+		if err := v.chain.Submit(ctx, tx.RegisterVerifier{Stake: v.cfg.Stake}); err != nil {
+			return fmt.Errorf("verifier: register: %w", err)
+		}
+		v.log.Info("registered verifier", "address", v.cfg.Address, "stake", v.cfg.Stake)
+	}
+	poll := time.NewTicker(v.cfg.Poll)
+	defer poll.Stop()
+	shop := time.NewTimer(0)
+	defer shop.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+			if err := v.Tick(ctx); err != nil && ctx.Err() == nil {
+				v.log.Warn("verifier tick", "err", err)
+			}
+		case <-shop.C:
+			if err := v.ShopOnce(ctx); err != nil && ctx.Err() == nil {
+				v.log.Warn("shopper request", "err", err)
+			}
+			shop.Reset(v.jitter())
+		}
+	}
+}
+
+func (v *Verifier) jitter() time.Duration {
+	var b [8]byte
+	if _, err := io.ReadFull(v.rand, b[:]); err != nil {
+		return v.cfg.ShopEvery
+	}
+	f := 0.5 + float64(splitmix64(uint64(b[0])|uint64(b[1])<<8|uint64(b[2])<<16|uint64(b[3])<<24)>>11)/(1<<53)
+	return time.Duration(f * float64(v.cfg.ShopEvery))
+}
+
+// Tick follows the epoch: it commits this epoch's seed, reveals the last
+// epoch's seed and weights, commits this epoch's weights in its second
+// half, proves capacity and votes on open evidence.
+func (v *Verifier) Tick(ctx context.Context) error {
+	ep, err := v.chain.Epoch(ctx)
+	if err != nil {
+		return fmt.Errorf("tick: %w", err)
+	}
+	e := ep.Number
+	var errs []error
+	v.mu.Lock()
+	newEpoch := e != v.epoch || !v.committed[e]
+	v.epoch = e
+	v.mu.Unlock()
+	if newEpoch {
+		errs = append(errs, v.startEpoch(ctx, e))
+	}
+	// Commit weights once the epoch is half over.
+	length := ep.NextEpochHeight - ep.LastHeight
+	if length > 0 && ep.Height-ep.LastHeight >= length/2 {
+		errs = append(errs, v.commitWeights(ctx, e))
+	}
+	errs = append(errs, v.vote(ctx))
+	return errors.Join(errs...)
+}
+
+func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
+	var msgs []any
+	v.mu.Lock()
+	if prev, ok := v.seeds[e-1]; ok && e > 0 {
+		msgs = append(msgs, tx.RevealAuditSeed{Epoch: e - 1, Seed: hex.EncodeToString(prev)})
+	}
+	if wc, ok := v.weights[e-1]; ok && e > 0 {
+		msgs = append(msgs, tx.RevealWeights{Epoch: e - 1, Weights: wc.weights, Salt: wc.salt})
+	}
+	seed, ok := v.seeds[e]
+	v.mu.Unlock()
+	if !ok {
+		seed = make([]byte, 32)
+		if _, err := io.ReadFull(v.rand, seed); err != nil {
+			return fmt.Errorf("audit seed: %w", err)
+		}
+	}
+	msgs = append(msgs, tx.CommitAuditSeed{Epoch: e, Commitment: tx.AuditSeedCommitment(seed)})
+	if err := v.chain.Submit(ctx, msgs...); err != nil {
+		return fmt.Errorf("epoch %d: %w", e, err)
+	}
+	v.mu.Lock()
+	v.seeds[e] = seed
+	v.committed[e] = true
+	delete(v.seeds, e-2)
+	delete(v.weights, e-2)
+	v.mu.Unlock()
+	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
+	return nil
+}
+
+// Weights returns the weight vector of the audits so far: each audited
+// provider gets its pass rate (in millionths), zero if its combined test
+// rejected or any audit failed; sorted by provider.
+func (v *Verifier) Weights() []tx.ProviderWeight {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []tx.ProviderWeight
+	for p, t := range v.tallies {
+		w := uint32(1_000_000 * t.PassRate())
+		if t.Failed > 0 || (t.PITCount > 0 && t.LogP() < logAlpha(v.cfg.Bands.Alpha)) {
+			w = 0
+		}
+		out = append(out, tx.ProviderWeight{Provider: p, Weight: w})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Provider < out[j].Provider })
+	return out
+}
+
+func (v *Verifier) commitWeights(ctx context.Context, e uint64) error {
+	v.mu.Lock()
+	_, done := v.weights[e]
+	v.mu.Unlock()
+	if done {
+		return nil
+	}
+	ws := v.Weights()
+	salt := make([]byte, 16)
+	if _, err := io.ReadFull(v.rand, salt); err != nil {
+		return fmt.Errorf("weights salt: %w", err)
+	}
+	wc := weightCommit{weights: ws, salt: hex.EncodeToString(salt)}
+	wc.hash = tx.WeightsCommitment(e, v.cfg.Address, ws, wc.salt)
+	if err := v.chain.Submit(ctx, tx.CommitWeights{Epoch: e, Hash: wc.hash}); err != nil {
+		return fmt.Errorf("commit weights: %w", err)
+	}
+	v.mu.Lock()
+	v.weights[e] = wc
+	v.tallies = map[string]*Tally{} // the next epoch scores afresh
+	v.mu.Unlock()
+	return nil
+}
+
+// ShopOnce sends one shopper request to a provider, re-checks it when the
+// epoch's seed selects it (or always with RecheckAll) and accuses the
+// provider when the re-check fails. Once per epoch and provider it sends a
+// seeded capacity job and records the measured throughput.
+func (v *Verifier) ShopOnce(ctx context.Context) error {
+	provs, err := v.chain.Providers(ctx)
+	if err != nil {
+		return fmt.Errorf("shop: %w", err)
+	}
+	var active []ledger.ProviderView
+	for _, p := range provs {
+		if p.Active && !p.Jailed && len(p.Models) > 0 {
+			active = append(active, p)
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
+	v.mu.Lock()
+	v.n++
+	n := v.n
+	e := v.epoch
+	seed := v.seeds[e]
+	v.mu.Unlock()
+	if seed == nil {
+		return nil // no committed seed yet: audits must be provable
+	}
+	streamSeed := splitmix64(seedFrom(seed) ^ 0x5e0b)
+	pick := int(splitmix64(streamSeed^uint64(n)) % uint64(len(active)))
+	p := active[pick]
+	model := p.Models[int(splitmix64(streamSeed^uint64(n)<<1)%uint64(len(p.Models)))].ModelID
+	sha, err := v.chain.ModelSHA256(ctx, model)
+	if err != nil {
+		return fmt.Errorf("shop: %w", err)
+	}
+	capKey := fmt.Sprintf("%s/%d", p.Address, e)
+	v.mu.Lock()
+	needCap := !v.capacity[capKey]
+	v.mu.Unlock()
+	params := v.cfg.Mix.Draw(streamSeed, n)
+	if needCap {
+		// A seeded benchmark job: a seed-derived prompt, a fixed length.
+		s := int64(splitmix64(streamSeed^uint64(e)) >> 2)
+		zero := 0.0
+		params = ShopperParams{PoolIndex: splitmix64(streamSeed ^ uint64(e)), Seed: &s, Temperature: &zero, MaxTokens: v.cfg.CapacityTokens}
+	}
+	got, err := v.shop.Shop(ctx, p, model, params)
+	if err != nil {
+		return fmt.Errorf("shop %s: %w", p.Address, err)
+	}
+	if needCap && got.Duration > 0 {
+		tps := uint64(float64(got.Receipt.TokensOut) / got.Duration.Seconds() * 1000)
+		if err := v.chain.Submit(ctx, tx.RecordCapacity{Provider: p.Address, ModelID: model, TokensPerSecMilli: tps, Epoch: e}); err != nil {
+			v.log.Warn("record capacity", "provider_id", p.Address, "err", err)
+		} else {
+			v.mu.Lock()
+			v.capacity[capKey] = true
+			v.mu.Unlock()
+		}
+	}
+	rep := ProviderAuditBps(p, v.cfg.AuditFloorBps, v.cfg.AuditCleanEpochs)
+	selected := ledger.AuditSelected(seed, p.Address, got.Receipt.RequestID, rep)
+	if !selected && !v.cfg.RecheckAll {
+		return nil
+	}
+	r, err := v.recheck(ctx, sha, got)
+	if err != nil {
+		return fmt.Errorf("recheck %s: %w", got.Receipt.RequestID, err)
+	}
+	v.mu.Lock()
+	t := v.tallies[p.Address]
+	if t == nil {
+		t = &Tally{}
+		v.tallies[p.Address] = t
+	}
+	rejected, logP, _ := t.Add(r, v.cfg.Bands.Alpha)
+	v.material[got.Receipt.RequestID] = got
+	v.mu.Unlock()
+	v.log.Info("audit", "provider_id", p.Address, "request_id", got.Receipt.RequestID, "honest", r.Honest,
+		"failed", r.Failed(), "selected", selected, "tally_log_p", logP)
+	if !r.Honest || rejected {
+		return v.accuse(ctx, got, r)
+	}
+	return nil
+}
+
+// ProviderAuditBps is the audit probability of a provider from its
+// reputation (100% when it has none yet).
+func ProviderAuditBps(p ledger.ProviderView, floorBps, cleanEpochs uint64) uint64 {
+	if p.Reputation == nil {
+		return 10_000
+	}
+	if p.Reputation.AuditBps > 0 {
+		return p.Reputation.AuditBps
+	}
+	return ledger.AuditProbabilityBps(p.Reputation.CleanEpochs, floorBps, cleanEpochs)
+}
+
+func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report, error) {
+	c, prompt, err := v.checkers.Checker(ctx, sha)
+	if err != nil {
+		return Report{}, err
+	}
+	ids, err := prompt(got.System, got.User)
+	if err != nil {
+		return Report{}, err
+	}
+	// The profile is sticky per provider: once a receipt of it carried the
+	// reference's exact logprobs commitment, it runs the built-in engine
+	// and is held to bit-exactness for good. Until then it is judged as a
+	// peer engine (the ledger has no engine field to declare it).
+	prov := got.Receipt.Provider
+	v.mu.Lock()
+	exact := v.exact[prov]
+	v.mu.Unlock()
+	job := Job{RequestBody: got.Body, Prompt: ids, Sampling: got.Params.Sampling(), ModelSHA256: sha, Profile: ProfileBuiltin}
+	claim := ClaimFromReceipt(got.Receipt)
+	r, err := c.Check(ctx, job, got.Answer, claim)
+	if err != nil {
+		return Report{}, err
+	}
+	if f, ok := r.Finding("logprobs_commitment"); ok && !f.Failed && len(got.Answer.IDs) > 0 {
+		if !exact {
+			v.mu.Lock()
+			v.exact[prov] = true
+			v.mu.Unlock()
+		}
+		return r, nil
+	}
+	if exact {
+		return r, nil
+	}
+	job.Profile = ProfilePeer
+	return c.Check(ctx, job, got.Answer, claim)
+}
+
+func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
+	v.mu.Lock()
+	if v.accused[got.Receipt.RequestID] {
+		v.mu.Unlock()
+		return nil
+	}
+	v.accused[got.Receipt.RequestID] = true
+	v.mu.Unlock()
+	msg := tx.SubmitEvidence{Receipt: got.Receipt, Summary: Summary(r, got.Receipt), Bond: v.cfg.EvidenceBond}
+	if err := v.chain.Submit(ctx, msg); err != nil {
+		return fmt.Errorf("submit evidence: %w", err)
+	}
+	v.log.Warn("evidence submitted", "provider_id", got.Receipt.Provider, "request_id", got.Receipt.RequestID, "verdict", msg.Summary.Verdict)
+	return nil
+}
+
+// vote votes on open evidence this verifier can re-check: it needs the
+// request and the answer behind the receipt, which it holds for its own
+// shopper requests. Evidence it cannot re-check gets no vote.
+func (v *Verifier) vote(ctx context.Context) error {
+	evs, err := v.chain.Evidence(ctx)
+	if err != nil {
+		return fmt.Errorf("vote: %w", err)
+	}
+	var errs []error
+	for _, ev := range evs {
+		v.mu.Lock()
+		done := v.voted[ev.ID]
+		got, have := v.material[ev.RequestID]
+		v.mu.Unlock()
+		if done || ev.Submitter == v.cfg.Address || !have {
+			continue
+		}
+		sha, err := v.chain.ModelSHA256(ctx, ev.Receipt.ModelID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		got.Receipt = ev.Receipt
+		r, err := v.recheck(ctx, sha, got)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := v.chain.Submit(ctx, tx.VoteEvidence{ID: ev.ID, Guilty: !r.Honest}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		v.mu.Lock()
+		v.voted[ev.ID] = true
+		v.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// ClaimFromReceipt extracts the fields the re-check tests.
+func ClaimFromReceipt(r channel.Receipt) Claim {
+	return Claim{
+		ModelSHA256: r.ModelSHA256, RequestHash: r.RequestHash, OutputHash: r.OutputHash,
+		TokensIn: r.TokensIn, TokensOut: r.TokensOut, LogprobsCommitment: r.LogprobsCommitment,
+		FinishReason: r.FinishReason,
+	}
+}
+
+// Summary turns a failed report into the ledger's evidence summary.
+func Summary(r Report, rc channel.Receipt) tx.EvidenceSummary {
+	s := tx.EvidenceSummary{PositionsChecked: uint64(r.Tokens), ClaimedTokens: rc.TokensOut, ExpectedTokens: uint64(r.Tokens)}
+	failed := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Failed {
+			failed[f.Check] = true
+		}
+		if f.Check == "logprobs_band" {
+			s.MaxLogprobDevMicro = uint64(f.Statistic * 1e6)
+		}
+		if f.Check == "greedy_argmax" && f.Failed {
+			s.Mismatches = uint64(f.Statistic)
+		}
+	}
+	switch {
+	case failed["request_hash"] || failed["tokens_in"]:
+		s.Verdict = tx.VerdictTamperedPrompt
+	case failed["tokens_out"]:
+		s.Verdict = tx.VerdictInflatedTokens
+	case failed["max_tokens"]:
+		s.Verdict = tx.VerdictPadding
+	case failed["finish_length"] || failed["finish_stop"]:
+		s.Verdict = tx.VerdictTruncation
+	case failed["likelihood_pit"] || failed["rank_topk"] || failed["greedy_argmax"]:
+		// Tokens the registered model would not produce.
+		s.Verdict = tx.VerdictSubstitution
+	case failed["logprobs_band"] || failed["logprobs_commitment"] || failed["logprobs_reveal"]:
+		// The right tokens with another model's numbers.
+		s.Verdict = tx.VerdictQuantization
+	case failed["seeded_regen"] || failed["text_tokens"] || failed["output_hash"]:
+		s.Verdict = tx.VerdictMismatch
+	default:
+		s.Verdict = tx.VerdictSubstitution
+	}
+	if s.Mismatches > s.PositionsChecked {
+		s.Mismatches = s.PositionsChecked
+	}
+	return s
+}
+
+func logAlpha(a float64) float64 { return math.Log(a) }
