@@ -37,7 +37,9 @@ func (c *fakeChain) Epoch(context.Context) (ledger.EpochView, error) {
 	defer c.mu.Unlock()
 	return c.epoch, nil
 }
-func (c *fakeChain) Providers(context.Context) ([]ledger.ProviderView, error) { return c.providers, nil }
+func (c *fakeChain) Providers(context.Context) ([]ledger.ProviderView, error) {
+	return c.providers, nil
+}
 func (c *fakeChain) ModelSHA256(_ context.Context, id string) (string, error) {
 	if id != "mycel-ref" {
 		return "", fmt.Errorf("unknown model %s", id)
