@@ -198,9 +198,11 @@ func (a *App) InitChain(_ context.Context, req *abci.RequestInitChain) (*abci.Re
 // Between FinalizeBlock and Commit the ledger's check-state has already
 // been reset to the new block's state, while CometBFT's mempool still holds
 // the transactions it will recheck after Commit. A transaction arriving in
-// that window (a sender's next nonce, say) would be checked against a state
-// missing its predecessors; so it gets the stateless checks only, and the
-// recheck that follows Commit checks it fully, in mempool order.
+// that window is checked against the new state; if it fails only because
+// its nonce is ahead of the sender's (its predecessors are still in the
+// mempool), it is accepted on its stateless checks, and the recheck that
+// follows Commit (from a check-state Commit resets again) checks it fully,
+// in mempool order.
 func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.ResponseCheckTx, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -209,7 +211,7 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	}
 	var r ledger.Result
 	if a.pending != nil {
-		r = statelessCheck(req.Tx, a.last.ChainID)
+		r = a.checkInWindow(req.Tx)
 	} else {
 		r = a.led.CheckTx(req.Tx)
 	}
@@ -217,6 +219,19 @@ func (a *App) CheckTx(_ context.Context, req *abci.RequestCheckTx) (*abci.Respon
 	return &abci.ResponseCheckTx{
 		Code: r.Code, Codespace: r.Codespace, Log: r.Log, GasUsed: r.GasUsed, Events: events(r.Events),
 	}, nil
+}
+
+// checkInWindow is CheckTx between FinalizeBlock and Commit.
+func (a *App) checkInWindow(raw []byte) ledger.Result {
+	t, r := statelessCheck(raw, a.last.ChainID)
+	if r.Code != ledger.CodeOK {
+		return r
+	}
+	full := a.led.CheckTx(raw)
+	if full.Code == ledger.CodeNonce && t.Body.Nonce > a.nonce(t.Body.Sender) {
+		return r
+	}
+	return full
 }
 
 // remember records (ok) or forgets the sender and nonce of a checked
@@ -242,9 +257,10 @@ func (a *App) remember(raw []byte, ok bool) {
 
 // statelessCheck decodes raw and checks its signature, chain id and
 // message contents, with the ledger's codes.
-func statelessCheck(raw []byte, chainID string) ledger.Result {
-	bad := func(code uint32, err error) ledger.Result {
-		return ledger.Result{Code: code, Codespace: ledger.Codespace, Log: err.Error()}
+func statelessCheck(raw []byte, chainID string) (tx.Tx, ledger.Result) {
+	var t tx.Tx
+	bad := func(code uint32, err error) (tx.Tx, ledger.Result) {
+		return t, ledger.Result{Code: code, Codespace: ledger.Codespace, Log: err.Error()}
 	}
 	t, err := tx.Decode(raw)
 	if err != nil {
@@ -265,7 +281,7 @@ func statelessCheck(raw []byte, chainID string) ledger.Result {
 	if err := t.VerifySignature(); err != nil {
 		return bad(ledger.CodeSignature, err)
 	}
-	return ledger.Result{Code: ledger.CodeOK, Log: "ok (stateless; full check after commit)"}
+	return t, ledger.Result{Code: ledger.CodeOK, Log: "ok (stateless; full check after commit)"}
 }
 
 // PrepareProposal keeps the mempool's order and stops at the byte limit.
@@ -383,6 +399,11 @@ func (a *App) Commit(_ context.Context, _ *abci.RequestCommit) (*abci.ResponseCo
 	}
 	a.last = cp
 	a.pending = nil
+	// Reset the check-state again: transactions checked in the window after
+	// FinalizeBlock are rechecked by CometBFT now, in mempool order.
+	if _, extra := a.led.Commit(); len(extra) != 0 {
+		return nil, fmt.Errorf("commit height %d: ledger had %d uncommitted changes after the block", cp.Height, len(extra))
+	}
 	var retain int64
 	if a.retain > 0 && p.height > a.retain {
 		retain = p.height - a.retain + 1

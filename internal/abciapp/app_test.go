@@ -33,6 +33,7 @@ func newKey(name string) testKey {
 var (
 	alice = newKey("alice")
 	bob   = newKey("bob")
+	carol = newKey("carol")
 )
 
 func send(t *testing.T, from testKey, nonce uint64, to string, amount uint64) []byte {
@@ -57,7 +58,7 @@ func genesisJSON(t *testing.T) []byte {
 	t.Helper()
 	b, err := json.Marshal(ledger.Genesis{
 		Params:   ledger.DefaultParams(),
-		Accounts: []ledger.GenesisAccount{{Address: alice.addr, Balance: 1_000_000_000}},
+		Accounts: []ledger.GenesisAccount{{Address: alice.addr, Balance: 1_000_000_000}, {Address: carol.addr, Balance: 1_000_000}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -428,15 +429,21 @@ func TestCheckTxBetweenFinalizeAndCommit(t *testing.T) {
 		t.Errorf("next nonce in the window: code %d, want 0", c)
 	}
 	forged := send(t, testKey{addr: alice.addr, priv: bob.priv}, 3, bob.addr, 1) // bob signs for alice
-	for name, tc := range map[string]struct {
+	carol0 := send(t, carol, 0, bob.addr, 1)
+	for _, tc := range []struct { // in order: the last one changes the check-state
+		name string
 		raw  []byte
 		want uint32
 	}{
-		"garbage":   {[]byte("x"), ledger.CodeDecode},
-		"signature": {forged, ledger.CodeSignature},
+		{"garbage", []byte("x"), ledger.CodeDecode},
+		{"signature", forged, ledger.CodeSignature},
+		{"committed nonce", send(t, alice, 0, bob.addr, 2), ledger.CodeNonce},
+		{"no funds", send(t, bob, 0, alice.addr, 1), ledger.CodeInsufficientFunds},
+		{"overspend", send(t, carol, 0, bob.addr, 2_000_000), ledger.CodeInsufficientFunds},
+		{"fully checked", carol0, ledger.CodeOK},
 	} {
 		if c := check(tc.raw, abci.CheckTxType_New); c != tc.want {
-			t.Errorf("%s in the window: code %d, want %d", name, c, tc.want)
+			t.Errorf("%s in the window: code %d, want %d", tc.name, c, tc.want)
 		}
 	}
 	if _, err := a.Commit(ctx, &abci.RequestCommit{}); err != nil {
@@ -448,6 +455,9 @@ func TestCheckTxBetweenFinalizeAndCommit(t *testing.T) {
 	}
 	if c := check(tx2, abci.CheckTxType_Recheck); c != 0 {
 		t.Errorf("recheck tx2: code %d", c)
+	}
+	if c := check(carol0, abci.CheckTxType_Recheck); c != 0 {
+		t.Errorf("recheck of a tx fully checked in the window: code %d", c)
 	}
 	if c := check(tx0, abci.CheckTxType_New); c != ledger.CodeNonce {
 		t.Errorf("committed tx again: code %d, want %d", c, ledger.CodeNonce)
