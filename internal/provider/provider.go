@@ -109,6 +109,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		})}
 		m.healthy.Store(true)
 		p.metrics.ModelHealthy.WithLabelValues(id).Set(1)
+		p.metrics.QueueDepth.WithLabelValues(id).Set(0)
 		p.models[mc.ID] = m
 		p.order = append(p.order, mc.ID)
 	}

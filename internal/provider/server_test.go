@@ -532,3 +532,41 @@ func counterValue(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+func TestMetricsAndInfo(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	if code, _, _, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, 0)}); code != 200 {
+		t.Fatal(code, e)
+	}
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`mycel_provider_requests_total{code="200",model="synthetic"} 1`,
+		`mycel_provider_tokens_total{direction="out",model="synthetic"} 3`,
+		`mycel_provider_tokens_total{direction="in",model="synthetic"} 2`,
+		`mycel_provider_earnings_billed_umyc_total 8`,
+		`mycel_provider_queue_depth{model="synthetic"} 0`,
+		`mycel_provider_earnings_pending_umyc`, `mycel_provider_earnings_redeemed_umyc_total`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	resp, err = http.Get(h.srv.URL + "/mycel/v1/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Info
+	_ = json.NewDecoder(resp.Body).Decode(&in)
+	resp.Body.Close()
+	want := Info{Address: h.prov, ChainID: testChain, Healthy: true, Credit: 100, Models: []ModelInfo{{ID: "synthetic", SHA256: hexHash("synthetic"),
+		PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, ContextLength: 4096, Healthy: true, MaxConcurrent: 2}}}
+	if diff := cmp.Diff(want, in); diff != "" {
+		t.Errorf("info (-want +got):\n%s", diff)
+	}
+}
