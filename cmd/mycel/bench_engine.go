@@ -39,6 +39,11 @@ type engineBench struct {
 	ScoreSeconds   float64 `json:"score_seconds,omitempty"`
 	GenerateSecond float64 `json:"generate_seconds,omitempty"`
 	ScoreSpeedup   float64 `json:"score_speedup,omitempty"`
+	// CPU time of this process per token (user+system, all threads): less
+	// sensitive than wall time to other load on the machine.
+	PrefillCPUPerTokMs float64 `json:"prefill_cpu_ms_per_token,omitempty"`
+	DecodeCPUPerTokMs  float64 `json:"decode_cpu_ms_per_token,omitempty"`
+	ScoreCPUSpeedup    float64 `json:"score_cpu_speedup,omitempty"`
 	// Memory-bandwidth bound of decode: bandwidth / bytes read per token.
 	BytesPerToken  int64   `json:"bytes_per_token,omitempty"`
 	BoundTokS      float64 `json:"bound_tok_s,omitempty"`
@@ -160,16 +165,20 @@ func benchMycel(ctx context.Context, path string, threads, promptTokens, genToke
 	if _, err := gen(prompt[:8], 4); err != nil {
 		return r, err
 	}
+	c0 := cpuTime()
 	res, err := gen(prompt[:promptTokens], 1)
 	if err != nil {
 		return r, err
 	}
 	r.PrefillTokS = float64(promptTokens) / res.Prefill.Seconds()
+	r.PrefillCPUPerTokMs = ms(cpuTime()-c0) / float64(promptTokens)
+	c0 = cpuTime()
 	res, err = gen(prompt[:8], genTokens)
 	if err != nil {
 		return r, err
 	}
 	r.DecodeTokS = float64(genTokens-1) / res.Decode.Seconds()
+	r.DecodeCPUPerTokMs = ms(cpuTime()-c0) / float64(genTokens)
 	// Aggregate decode with parallel streams: tokens after each stream's
 	// first, over the wall time from the first first-token to the end.
 	var wg sync.WaitGroup
@@ -188,22 +197,24 @@ func benchMycel(ctx context.Context, path string, threads, promptTokens, genToke
 	}
 	r.DecodeTokSParallel = float64(parallel*genTokens) / time.Since(start).Seconds()
 	// Scoring versus generating the same answer.
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	res, err = gen(prompt[:16], scoreTokens)
 	if err != nil {
 		return r, err
 	}
 	r.GenerateSecond = time.Since(t0).Seconds()
+	genCPU := cpuTime() - c0
 	answer := make([]int32, len(res.Tokens))
 	for i, t := range res.Tokens {
 		answer[i] = t.ID
 	}
-	t0 = time.Now()
+	t0, c0 = time.Now(), cpuTime()
 	if _, err := e.Score(ctx, prompt[:16], answer, 0); err != nil {
 		return r, err
 	}
 	r.ScoreSeconds = time.Since(t0).Seconds()
 	r.ScoreSpeedup = r.GenerateSecond / r.ScoreSeconds
+	r.ScoreCPUSpeedup = float64(genCPU) / float64(cpuTime()-c0)
 	r.PeakRSSBytes = peakRSS()
 	return r, nil
 }
@@ -253,6 +264,17 @@ func runPeerBench(ctx context.Context, peer, model string, threads, promptTokens
 	r.Threads, r.PromptTokens, r.GenTokens, r.Parallel = threads, promptTokens, genTokens, parallel
 	return r, err
 }
+
+// cpuTime returns the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // peakRSS returns the process's peak resident set size.
 func peakRSS() int64 {
@@ -313,8 +335,8 @@ func memBandwidth(threads int) float64 {
 
 func printBench(w io.Writer, rep benchReport) {
 	fmt.Fprintf(w, "threads %d, memory bandwidth %.1f GB/s (estimated)\n\n", rep.Threads, rep.MemBandwidthBytesS/1e9)
-	fmt.Fprintf(w, "%-10s %-34s %-6s %10s %10s %12s %9s %8s %9s\n", "engine", "model", "quant", "prefill/s", "decode/s",
-		fmt.Sprintf("decode/s x%d", firstParallel(rep)), "% bound", "score×", "peak MiB")
+	fmt.Fprintf(w, "%-10s %-34s %-6s %10s %10s %12s %9s %8s %9s %11s %11s %9s\n", "engine", "model", "quant", "prefill/s", "decode/s",
+		fmt.Sprintf("decode/s x%d", firstParallel(rep)), "% bound", "score×", "peak MiB", "prefill cpu", "decode cpu", "score cpu×")
 	for _, r := range rep.Results {
 		name := r.Model
 		if len(name) > 34 {
@@ -328,8 +350,15 @@ func printBench(w io.Writer, rep benchReport) {
 		if r.ScoreSpeedup > 0 {
 			score = fmt.Sprintf("%.1f", r.ScoreSpeedup)
 		}
-		fmt.Fprintf(w, "%-10s %-34s %-6s %10.1f %10.1f %12.1f %8.0f%% %8s %9.0f\n", r.Engine, name, r.Quant,
-			r.PrefillTokS, r.DecodeTokS, r.DecodeTokSParallel, r.PercentOfBound, score, float64(r.PeakRSSBytes)/(1<<20))
+		cpu := func(v float64, unit string) string {
+			if v == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.3g%s", v, unit)
+		}
+		fmt.Fprintf(w, "%-10s %-34s %-6s %10.1f %10.1f %12.1f %8.0f%% %8s %9.0f %11s %11s %9s\n", r.Engine, name, r.Quant,
+			r.PrefillTokS, r.DecodeTokS, r.DecodeTokSParallel, r.PercentOfBound, score, float64(r.PeakRSSBytes)/(1<<20),
+			cpu(r.PrefillCPUPerTokMs, "ms/t"), cpu(r.DecodeCPUPerTokMs, "ms/t"), cpu(r.ScoreCPUSpeedup, ""))
 	}
 	// Ratios against the peer on the same file.
 	for i := 0; i+1 < len(rep.Results); i++ {
@@ -339,7 +368,9 @@ func printBench(w io.Writer, rep benchReport) {
 				a.PrefillTokS/b.PrefillTokS, a.DecodeTokS/b.DecodeTokS, a.Parallel, a.DecodeTokSParallel/b.DecodeTokSParallel)
 		}
 	}
-	fmt.Fprintln(w, "\npeak MiB is the process peak (VmHWM) after that row, cumulative across rows for mycel; score× = time to generate N tokens / time to score them")
+	fmt.Fprintln(w, "\npeak MiB is the process peak (VmHWM) after that row, cumulative across rows for mycel; score× = time to generate N tokens / time to score them;")
+	fmt.Fprintln(w, "cpu columns: this process's CPU time per token (all threads) and generate/score CPU ratio, steadier than wall time on a busy machine;")
+	fmt.Fprintln(w, "% bound: decode tok/s over (memory bandwidth / weight bytes per token); models that fit in the last-level cache can exceed 100%")
 }
 
 func firstParallel(rep benchReport) int {
