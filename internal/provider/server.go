@@ -369,8 +369,8 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 		}
 		finish = "cancel"
 	default:
-		if errors.As(genErr, &failure) && failure.Status == http.StatusServiceUnavailable {
-			p.setHealthy(m, genErr)
+		if errors.As(genErr, &failure) && failure.Code == openai.CodeModelUnhealthy {
+			p.setHealthy(m, genErr) // the engine does not answer: unhealthy until a probe succeeds
 		}
 		if failure == nil {
 			failure = &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Code: openai.CodeBackendError, Message: "generation failed: " + genErr.Error()}

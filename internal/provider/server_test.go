@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -568,5 +569,37 @@ func TestMetricsAndInfo(t *testing.T) {
 		PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, ContextLength: 4096, Healthy: true, MaxConcurrent: 2}}}
 	if diff := cmp.Diff(want, in); diff != "" {
 		t.Errorf("info (-want +got):\n%s", diff)
+	}
+}
+
+// TestDeadEngine: an OpenAI-compatible engine that does not answer gives 503 and marks the
+// model unhealthy until a probe succeeds; nothing is billed.
+func TestDeadEngine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/v1"
+	ln.Close() // nothing listens there now
+	prof, _ := backend.LookupProfile("vllm")
+	ob, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: dead, Profile: prof, Model: "m"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	h.p.models["synthetic"].b = ob
+	code, _, _, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, 0)})
+	if code != http.StatusServiceUnavailable || e.Code != openai.CodeModelUnhealthy {
+		t.Fatalf("dead engine: %d %v", code, e)
+	}
+	if h.p.models["synthetic"].healthy.Load() {
+		t.Error("model still healthy after its engine failed")
+	}
+	if code, _, _, _, _ = h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, 0)}); code != http.StatusServiceUnavailable {
+		t.Errorf("second request: %d, want 503 without trying the engine", code)
+	}
+	if ci := h.channelInfo(1); ci.Delivered != 0 || ci.InFlight != 0 {
+		t.Errorf("channel %+v: billed for nothing delivered", ci)
 	}
 }

@@ -53,6 +53,8 @@ type Request struct {
 	// Filled by Prepare.
 	PromptTokens int
 	PromptIDs    []int32 // builtin only
+
+	limitless bool // MaxTokens was not given: the builtin engine may cap by its KV budget
 }
 
 // Token is one generated token with its log-probability.

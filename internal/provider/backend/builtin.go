@@ -45,6 +45,7 @@ func (b *Builtin) Health(context.Context) error { return nil }
 
 // Prepare implements Backend: it renders the chat template and tokenizes the prompt.
 func (b *Builtin) Prepare(req *Request) error {
+	req.limitless = req.MaxTokens <= 0
 	var ids []int32
 	var err error
 	if req.Chat {
@@ -112,6 +113,9 @@ func (b *Builtin) Generate(ctx context.Context, req *Request, emit func(Chunk) e
 		sp.Seed = rand.Uint64()
 	}
 	er := engine.Request{Prompt: req.PromptIDs, MaxTokens: req.MaxTokens, Sampling: sp, Stop: req.Stop}
+	if req.limitless {
+		er.MaxTokens = 0 // up to the context or what the KV budget holds
+	}
 	if req.Logprobs {
 		er.TopLogprobs = req.TopLogprobs
 	}
@@ -131,7 +135,8 @@ func (b *Builtin) Generate(ctx context.Context, req *Request, emit func(Chunk) e
 	out := Result{PromptTokens: res.PromptTokens, CompletionTokens: res.CompletionTokens, FinishReason: res.FinishReason}
 	if err != nil {
 		if errors.Is(err, engine.ErrKVBudget) {
-			return out, &Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Code: openai.CodeModelUnhealthy, Message: "the model's KV cache cannot hold this request; retry with fewer tokens"}
+			return out, &Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "max_tokens", Code: openai.CodeContextLength,
+				Message: "the prompt plus max_tokens need more KV cache than this provider's budget for the model; lower max_tokens"}
 		}
 		return out, err
 	}
