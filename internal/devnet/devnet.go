@@ -117,7 +117,7 @@ func WriteInfo(dir string, in Info) error {
 	if err != nil {
 		return fmt.Errorf("write devnet info: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(dir, "devnet.json"), append(b, '\n'), 0o644)
+	return writeFileAtomic(filepath.Join(dir, "devnet.json"), append(b, '\n'), 0o600) // later holds an API key
 }
 
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
