@@ -324,6 +324,10 @@ func DotVec4(t gguf.Type, row []byte, vs *[4]*Vec, out *[4]float32) {
 		v.Prepare(t)
 	}
 	switch t {
+	case gguf.TypeF32:
+		if dotF32x4(bytesAsF32(row), vs, out) {
+			return
+		}
 	case gguf.TypeQ8_0:
 		if dotQ80x4Fused(row, vs, out) {
 			return

@@ -251,3 +251,32 @@ func axpyF16(out []float32, v []uint16, p float32) {
 	}
 	axpyF16Generic(out, v, p)
 }
+
+//go:noescape
+func dotF32x32x4AVX2(w *float32, x *[4]*float32, n int, out *[4]float32)
+
+// dotF32x4 computes dotF32(w, vs[i].x) for the four vectors; ok is false
+// when the assembly kernels are not in use or the lengths differ.
+func dotF32x4(w []float32, vs *[4]*Vec, out *[4]float32) bool {
+	n := len(vs[0].x)
+	n32 := n &^ 31
+	if !useAVX2 || n32 == 0 || len(w) < n {
+		return false
+	}
+	var xs [4]*float32
+	for i, v := range vs {
+		if len(v.x) != n {
+			return false
+		}
+		xs[i] = &v.x[0]
+	}
+	dotF32x32x4AVX2(&w[0], &xs, n32, out)
+	for i, v := range vs {
+		r := out[i]
+		for j := n32; j < n; j++ {
+			r += float32(w[j] * v.x[j])
+		}
+		out[i] = r
+	}
+	return true
+}

@@ -897,3 +897,42 @@ dq6kx4loop:
 	VMOVUPS X0, (AX)
 	VZEROUPPER
 	RET
+
+// func dotF32x32x4AVX2(w *float32, x *[4]*float32, n int, out *[4]float32)
+// dotF32x32AVX2 of one row with four vectors in one call.
+TEXT ·dotF32x32x4AVX2(SB), NOSPLIT, $0-32
+	MOVQ x+8(FP), R8
+	MOVQ out+24(FP), R9
+	XORQ R10, R10
+f32x4vec:
+	MOVQ w+0(FP), SI
+	MOVQ (R8)(R10*8), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+f32x4loop:
+	VMOVUPS (SI), Y4
+	VMULPS (DI), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VMOVUPS 32(SI), Y5
+	VMULPS 32(DI), Y5, Y5
+	VADDPS Y5, Y1, Y1
+	VMOVUPS 64(SI), Y6
+	VMULPS 64(DI), Y6, Y6
+	VADDPS Y6, Y2, Y2
+	VMOVUPS 96(SI), Y7
+	VMULPS 96(DI), Y7, Y7
+	VADDPS Y7, Y3, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JNZ f32x4loop
+	REDUCE32
+	MOVSS X0, (R9)(R10*4)
+	INCQ R10
+	CMPQ R10, $4
+	JNE f32x4vec
+	VZEROUPPER
+	RET

@@ -20,3 +20,4 @@ func dotQ40x4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false
 func dotQ4Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }
 func axpyF16(out []float32, v []uint16, p float32)                { axpyF16Generic(out, v, p) }
 func dotQ6Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }
+func dotF32x4(w []float32, vs *[4]*Vec, out *[4]float32) bool     { return false }

@@ -201,3 +201,34 @@ func TestDotVec4(t *testing.T) {
 		}
 	}
 }
+
+// TestDotVec4F32Tail covers rows whose length is not a multiple of 32.
+func TestDotVec4F32Tail(t *testing.T) {
+	r := lcg(8)
+	for _, n := range []int{8, 40, 100} {
+		var vecs [4]*Vec
+		for i := range vecs {
+			x := make([]float32, n)
+			for j := range x {
+				x[j] = r.uniform()
+			}
+			vecs[i] = &Vec{}
+			vecs[i].Load(x)
+		}
+		w := make([]float32, n)
+		for j := range w {
+			w[j] = r.uniform()
+		}
+		row, err := Quantize(gguf.TypeF32, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [4]float32
+		DotVec4(gguf.TypeF32, row, &vecs, &got)
+		for i, v := range vecs {
+			if want := DotVec(gguf.TypeF32, row, v); math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Errorf("n=%d vector %d: DotVec4 %v, DotVec %v", n, i, got[i], want)
+			}
+		}
+	}
+}
