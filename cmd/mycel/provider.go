@@ -98,12 +98,12 @@ func cmdProviderInit(args []string, stdout, stderr io.Writer) error {
 	if *home == "" {
 		return errors.New("provider init: --home is required")
 	}
-	path, err := provider.WriteDefaultConfig(*home, *model, *gguf)
+	if err := keys.ValidateName(*keyName); err != nil {
+		return fmt.Errorf("provider init: --key: %w", err)
+	}
+	path, err := provider.WriteDefaultConfig(*home, provider.InitOptions{Key: *keyName, ModelID: *model, GGUF: *gguf})
 	if err != nil {
 		return fmt.Errorf("provider init: %w", err)
-	}
-	if *keyName != provider.DefaultConfig().Key {
-		fmt.Fprintf(stderr, "provider init: set key = %q in %s\n", *keyName, path)
 	}
 	keysDir := filepath.Join(*home, "keys")
 	k, err := keys.Load(keysDir, *keyName)

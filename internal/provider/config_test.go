@@ -13,10 +13,10 @@ import (
 
 func TestDefaultTOMLLoads(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := WriteDefaultConfig(dir, "mycel-ref", "models/mycel-ref.gguf"); err != nil {
+	if _, err := WriteDefaultConfig(dir, InitOptions{ModelID: "mycel-ref", GGUF: "models/mycel-ref.gguf"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := WriteDefaultConfig(dir, "x", "y"); !errors.Is(err, ErrConfigExists) {
+	if _, err := WriteDefaultConfig(dir, InitOptions{ModelID: "x", GGUF: "y"}); !errors.Is(err, ErrConfigExists) {
 		t.Errorf("second write: %v, want ErrConfigExists", err)
 	}
 	got, err := LoadConfig(dir)

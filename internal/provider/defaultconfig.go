@@ -8,10 +8,19 @@ import (
 	"path/filepath"
 )
 
-// DefaultTOML is the commented configuration `mycel provider init` writes. gguf is the model
-// file of the example builtin model.
-func DefaultTOML(modelID, ggufPath string) string {
+// InitOptions fill the commented default configuration.
+type InitOptions struct {
+	Key     string // provider key name (default: DefaultConfig().Key)
+	ModelID string // registered id of the example builtin model
+	GGUF    string // its model file
+}
+
+// DefaultTOML is the commented configuration `mycel provider init` writes.
+func DefaultTOML(o InitOptions) string {
 	d, m := DefaultConfig(), DefaultModel()
+	if o.Key == "" {
+		o.Key = d.Key
+	}
 	return fmt.Sprintf(`# Mycel provider configuration (mycel provider --home DIR reads DIR/provider.toml).
 # Relative paths are relative to DIR. Amounts are umyc (1 myc = 1,000,000 umyc).
 # Print the effective configuration with: mycel config dump --home DIR --role provider
@@ -73,13 +82,13 @@ queue_length = %d
 # price_out_per_mtok = 300000
 # max_concurrent = 8
 # queue_length = 64
-`, d.ChainRPC, d.Key, "keys", "data", d.Listen, d.StakeUmyc, d.CreditUmyc, d.MaxBodyBytes,
+`, d.ChainRPC, o.Key, "keys", "data", d.Listen, d.StakeUmyc, d.CreditUmyc, d.MaxBodyBytes,
 		d.RedeemInterval.String(), d.RedeemMinUmyc, d.ChannelPoll.String(), d.HealthInterval.String(), d.ShutdownGrace.String(),
-		modelID, ggufPath, m.KVBudgetBytes, m.PriceInPerMTok, m.PriceOutPerMTok, m.MaxConcurrent, m.QueueLength)
+		o.ModelID, o.GGUF, m.KVBudgetBytes, m.PriceInPerMTok, m.PriceOutPerMTok, m.MaxConcurrent, m.QueueLength)
 }
 
 // WriteDefaultConfig writes DefaultTOML to DIR/provider.toml; it refuses to overwrite.
-func WriteDefaultConfig(dir, modelID, ggufPath string) (string, error) {
+func WriteDefaultConfig(dir string, o InitOptions) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("write config: %w", err)
 	}
@@ -91,7 +100,7 @@ func WriteDefaultConfig(dir, modelID, ggufPath string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("write config: %w", err)
 	}
-	if _, err := f.WriteString(DefaultTOML(modelID, ggufPath)); err != nil {
+	if _, err := f.WriteString(DefaultTOML(o)); err != nil {
 		f.Close()
 		return "", fmt.Errorf("write config: %w", err)
 	}
