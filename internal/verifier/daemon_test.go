@@ -272,3 +272,62 @@ func TestVerifierEpoch(t *testing.T) {
 		t.Errorf("votes (-want +got):\n%s", diff)
 	}
 }
+
+// TestModelDir loads a checker by file hash and maps OpenAI logprobs token
+// bytes back to token ids.
+func TestModelDir(t *testing.T) {
+	l := lab(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &verifier.ModelDir{Dir: labDir, Threads: 1, Bands: verifier.DefaultBands()}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	ref := l.Models["mycel-ref"]
+	c, prompt, err := d.Checker(ctx, ref.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SHA256() != ref.SHA256 {
+		t.Errorf("checker for %s, want %s", c.SHA256(), ref.SHA256)
+	}
+	got, err := prompt("", "What is defer?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := verifier.Prompt(ref.Format, ref.Tokenizer, "", "What is defer?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("prompt ids (-want +got):\n%s", diff)
+	}
+	if _, _, err := d.Checker(ctx, "00"); err == nil {
+		t.Error("unknown hash: no error")
+	}
+	ids := []int32{}
+	var content []verifier.LogprobEntry
+	for _, id := range want[len(want)-5:] {
+		b, err := ref.Tokenizer.TokenBytes(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ints := make([]int, len(b))
+		for i, x := range b {
+			ints[i] = int(x)
+		}
+		ids = append(ids, id)
+		content = append(content, verifier.LogprobEntry{Token: string(b), Logprob: -1, Bytes: ints})
+	}
+	gotIDs, _, err := d.IDsFromBytes(ref.SHA256, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(ids, gotIDs); diff != "" {
+		t.Errorf("ids from bytes (-want +got):\n%s", diff)
+	}
+}
