@@ -229,6 +229,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 		p.fail(w, mid, "payment", p.chargeError(err, g.channelID))
 		return
 	}
+	w.Header().Set(channel.HeaderRequestID, g.reqID)
 	ctx := r.Context()
 	qstart := p.now()
 	if err := m.sched.acquire(ctx, g.consumer); err != nil {
@@ -438,7 +439,6 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	usage := &openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}
 	if !g.stream {
 		w.Header().Set(channel.HeaderReceipt, base64.RawURLEncoding.EncodeToString(rcJSON))
-		w.Header().Set(channel.HeaderRequestID, g.reqID)
 		var v any
 		if g.chat {
 			var lp *openai.ChatLogprobs
