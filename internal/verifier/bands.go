@@ -44,7 +44,6 @@ func DefaultBands() Bands {
 		MaxOutput: 32768,
 		LogprobTol: map[string]float64{
 			"F32":    5e-3,
-			"F16":    5e-3,
 			"Q8_0":   0.15,
 			"Q4_K_M": 0.3,
 		},
