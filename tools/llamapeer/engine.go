@@ -47,14 +47,16 @@ func (p *peer) tokenize(text string, addSpecial, parseSpecial bool) ([]int, erro
 	return ids, nil
 }
 
-// session is a llama.cpp context with room for seqs sequences of ctxPerSeq
-// tokens each.
+// session is a llama.cpp context with room for several sequences. ollama's
+// llama package offers no way to free a context, so a process makes one
+// session and lets exit reclaim it.
 type session struct {
 	ctx   *llama.Context
 	batch *llama.Batch
-	seqs  int
 }
 
+// newSession makes a context for seqs sequences of up to ctxPerSeq tokens
+// each.
 func (p *peer) newSession(ctxPerSeq, seqs, threads int) (*session, error) {
 	nctx := ((ctxPerSeq + 255) / 256) * 256 * seqs
 	params := llama.NewContextParams(nctx, ubatch, seqs, threads, ml.FlashAttentionAuto, "")
@@ -66,7 +68,7 @@ func (p *peer) newSession(ctxPerSeq, seqs, threads int) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new batch: %w", err)
 	}
-	return &session{ctx: c, batch: b, seqs: seqs}, nil
+	return &session{ctx: c, batch: b}, nil
 }
 
 func (s *session) close() { s.batch.Free() }
