@@ -64,6 +64,7 @@ type chanState struct {
 
 	checked   bool // a voucher of this channel has been verified
 	dirty     bool // rec changed since it was last written
+	dead      bool // loading failed; the state was dropped from the map
 	redeeming bool // a redemption transaction is on its way
 }
 
@@ -73,44 +74,59 @@ func payErr(format string, args ...any) *openai.Error {
 
 // state returns the channel's state, loading it from the store and the ledger on first use.
 func (p *payments) state(ctx context.Context, id uint64) (*chanState, *openai.Error) {
-	p.mu.Lock()
-	st := p.chans[id]
-	if st == nil {
-		st = &chanState{}
-		p.chans[id] = st
-	}
-	p.mu.Unlock()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.loaded {
+	for {
+		p.mu.Lock()
+		st := p.chans[id]
+		if st == nil {
+			st = &chanState{}
+			p.chans[id] = st
+		}
+		p.mu.Unlock()
+		st.mu.Lock()
+		switch {
+		case st.loaded:
+			st.mu.Unlock()
+			return st, nil
+		case st.dead:
+			st.mu.Unlock()
+			continue // another request's load failed and dropped it: start afresh
+		}
+		e := p.load(ctx, st, id)
+		if e != nil {
+			st.dead = true
+			p.mu.Lock()
+			if p.chans[id] == st {
+				delete(p.chans, id)
+			}
+			p.mu.Unlock()
+		}
+		st.mu.Unlock()
+		if e != nil {
+			return nil, e
+		}
 		return st, nil
 	}
+}
+
+// load reads a channel from the ledger and the store into st. st.mu is held.
+func (p *payments) load(ctx context.Context, st *chanState, id uint64) *openai.Error {
 	ch, err := p.chain.Channel(ctx, id)
 	if err != nil {
-		p.mu.Lock()
-		delete(p.chans, id)
-		p.mu.Unlock()
 		if errors.Is(err, ledger.ErrNotFound) {
-			return nil, payErr("payment channel %d does not exist on chain %s", id, p.chainID)
+			return payErr("payment channel %d does not exist on chain %s", id, p.chainID)
 		}
-		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: "cannot read the payment channel from the ledger: " + err.Error()}
+		return &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: "cannot read the payment channel from the ledger: " + err.Error()}
 	}
 	if ch.Provider != p.self {
-		p.mu.Lock()
-		delete(p.chans, id)
-		p.mu.Unlock()
-		return nil, payErr("payment channel %d is with provider %s, not with this provider (%s)", id, ch.Provider, p.self)
+		return payErr("payment channel %d is with provider %s, not with this provider (%s)", id, ch.Provider, p.self)
 	}
 	pub, err := p.chain.PubKey(ctx, ch.Consumer)
 	if err != nil || pub == nil {
-		p.mu.Lock()
-		delete(p.chans, id)
-		p.mu.Unlock()
-		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: fmt.Sprintf("cannot read the public key of consumer %s: %v", ch.Consumer, err)}
+		return &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: fmt.Sprintf("cannot read the public key of consumer %s: %v", ch.Consumer, err)}
 	}
 	rec, ok, err := p.store.Channel(id)
 	if err != nil {
-		return nil, &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
+		return &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
 	}
 	if !ok {
 		rec = ChannelRecord{ID: id}
@@ -119,7 +135,23 @@ func (p *payments) state(ctx context.Context, id uint64) (*chanState, *openai.Er
 	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
 	st.verified = rec.Redeemable.Amount // only verified vouchers become redeemable
 	st.checked = rec.Redeemable.Signature != nil
-	return st, nil
+	return nil
+}
+
+// refresh re-reads a channel's deposit and close state from the ledger (after a top-up).
+func (p *payments) refresh(ctx context.Context, st *chanState) error {
+	st.mu.Lock()
+	id := st.rec.ID
+	st.mu.Unlock()
+	ch, err := p.chain.Channel(ctx, id)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	st.ch = ch
+	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+	st.mu.Unlock()
+	return nil
 }
 
 // admit checks a voucher attached to a request (or sent alone) and records it when it is the

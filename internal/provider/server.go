@@ -224,6 +224,9 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	charged, err := channel.Cost(tokensIn, 0, pin, pout)
 	if err == nil {
 		err = p.pay.charge(g.st, charged)
+		if errors.Is(err, errNoDeposit) && p.pay.refresh(r.Context(), g.st) == nil {
+			err = p.pay.charge(g.st, charged) // the consumer may have topped the channel up
+		}
 	}
 	if err != nil {
 		p.fail(w, mid, "payment", p.chargeError(err, g.channelID))

@@ -251,6 +251,11 @@ func TestExhaustedDeposit(t *testing.T) {
 	if got := h.channelInfo(1).Delivered; got != 20 {
 		t.Errorf("delivered %d, want 20", got)
 	}
+	// The consumer tops the channel up: the next request sees it at once.
+	h.openChannel(1, 1000)
+	if code, _, rc, e, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 20)}); code != 200 || rc.Cumulative != 24 {
+		t.Errorf("after top-up: %d %v cumulative %d", code, e, rc.Cumulative)
+	}
 }
 
 // TestForgedVoucher: a forged first voucher is refused at once; a forged later voucher is
