@@ -200,6 +200,10 @@ func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) 
 			msgs = append(msgs, b)
 			mb, _ := json.Marshal(msgs)
 			m["messages"] = mb
+			// vLLM's and SGLang's names for "the last message is a prefix to continue": the
+			// provider must not close the assistant turn.
+			m["continue_final_message"] = json.RawMessage("true")
+			m["add_generation_prompt"] = json.RawMessage("false")
 		} else {
 			b, _ := json.Marshal(req.prompt + prefix)
 			m["prompt"] = b

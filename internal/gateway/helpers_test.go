@@ -3,6 +3,8 @@ package gateway
 import (
 	"crypto/ed25519"
 	"log/slog"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,4 +27,13 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func strconvFormat(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// newServer serves g's API on a test server and returns its URL.
+func newServer(t *testing.T, g *Gateway) string {
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
