@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -57,7 +59,7 @@ func TestChatNonStreaming(t *testing.T) {
 	if got := cc.Choices[0].Message.Content; got != text {
 		t.Errorf("content %q, want %q", got, text)
 	}
-	if diff := cmp.Diff(&openai.Usage{PromptTokens: 2, CompletionTokens: 5, TotalTokens: 7}, cc.Usage); diff != "" {
+	if diff := gocmp.Diff(&openai.Usage{PromptTokens: 2, CompletionTokens: 5, TotalTokens: 7}, cc.Usage); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 	if n := len(cc.Choices[0].Logprobs.Content); n != 5 {
@@ -71,7 +73,7 @@ func TestChatNonStreaming(t *testing.T) {
 		TokensIn: 2, TokensOut: 5, PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, Cost: 12, Cumulative: 12,
 		LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: "length"}
 	ignore := cmpopts.IgnoreFields(channel.Receipt{}, "QueueMs", "TTFTMs", "DurationMs", "TimeUnixMs", "Signature")
-	if diff := cmp.Diff(want, rc, ignore); diff != "" {
+	if diff := gocmp.Diff(want, rc, ignore); diff != "" {
 		t.Errorf("receipt (-want +got):\n%s", diff)
 	}
 	if hdr.Get(channel.HeaderRequestID) != "req-1" {
@@ -83,10 +85,10 @@ func TestChatNonStreaming(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("stored receipt: %v %v", ok, err)
 	}
-	if diff := cmp.Diff(rc, channel.SignReceipt(stored, h.provKey)); diff != "" {
+	if diff := gocmp.Diff(rc, channel.SignReceipt(stored, h.provKey)); diff != "" {
 		t.Errorf("stored receipt (-sent +stored):\n%s", diff)
 	}
-	if diff := cmp.Diff(rc, h.fetchReceipt(1, "req-1")); diff != "" {
+	if diff := gocmp.Diff(rc, h.fetchReceipt(1, "req-1")); diff != "" {
 		t.Errorf("fetched receipt (-sent +fetched):\n%s", diff)
 	}
 	// Same request id again: refused, nothing billed twice.
@@ -157,7 +159,7 @@ func TestChatStreaming(t *testing.T) {
 	}
 	var usage openai.ChatCompletionChunk
 	_ = json.Unmarshal(evs[6], &usage)
-	if diff := cmp.Diff(&openai.Usage{PromptTokens: 2, CompletionTokens: 4, TotalTokens: 6}, usage.Usage); diff != "" {
+	if diff := gocmp.Diff(&openai.Usage{PromptTokens: 2, CompletionTokens: 4, TotalTokens: 6}, usage.Usage); diff != "" {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 	var re channel.ReceiptEvent
@@ -572,7 +574,7 @@ func TestMetricsAndInfo(t *testing.T) {
 	resp.Body.Close()
 	want := Info{Address: h.prov, ChainID: testChain, Healthy: true, Credit: 100, Models: []ModelInfo{{ID: "synthetic", SHA256: hexHash("synthetic"),
 		PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, ContextLength: 4096, Healthy: true, MaxConcurrent: 2}}}
-	if diff := cmp.Diff(want, in); diff != "" {
+	if diff := gocmp.Diff(want, in); diff != "" {
 		t.Errorf("info (-want +got):\n%s", diff)
 	}
 }
@@ -606,5 +608,61 @@ func TestDeadEngine(t *testing.T) {
 	}
 	if ci := h.channelInfo(1); ci.Delivered != 0 || ci.InFlight != 0 {
 		t.Errorf("channel %+v: billed for nothing delivered", ci)
+	}
+}
+
+// TestConcurrentOneChannel: many requests at once on one channel whose consumer never pays
+// beyond the first voucher: together they are served at most the credit, every billed umyc is
+// in exactly one receipt, and the receipts' cumulatives are distinct and consistent.
+func TestConcurrentOneChannel(t *testing.T) {
+	h := newHarness(t, func(c *Config, s *backend.Synthetic) { c.Models[0].MaxConcurrent, c.Models[0].QueueLength = 4, 64 })
+	h.openChannel(1, 1_000_000)
+	type out struct {
+		code int
+		rc   channel.Receipt
+	}
+	results := make(chan out, 40)
+	for i := 0; i < 40; i++ {
+		go func() {
+			code, _, rc, _, _ := h.chat(call{body: chatBody(3+i%5, ""), voucher: h.voucher(1, 0)})
+			results <- out{code, rc}
+		}()
+	}
+	var sum uint64
+	seen := map[uint64]bool{}
+	var receipts []channel.Receipt
+	for i := 0; i < 40; i++ {
+		r := <-results
+		switch r.code {
+		case 200:
+			if err := r.rc.Verify(h.provPub()); err != nil {
+				t.Error(err)
+			}
+			if seen[r.rc.Cumulative] {
+				t.Errorf("cumulative %d in two receipts", r.rc.Cumulative)
+			}
+			seen[r.rc.Cumulative] = true
+			sum += r.rc.Cost
+			receipts = append(receipts, r.rc)
+		case http.StatusPaymentRequired:
+		default:
+			t.Errorf("status %d", r.code)
+		}
+	}
+	if len(receipts) < 5 || len(receipts) == 40 {
+		t.Errorf("%d of 40 requests served; want the credit (about 8 requests) used up", len(receipts))
+	}
+	ci := h.channelInfo(1)
+	if ci.Delivered != sum || sum > 100 || ci.InFlight != 0 {
+		t.Errorf("delivered %d, receipts sum %d, in flight %d; want equal and ≤ credit 100", ci.Delivered, sum, ci.InFlight)
+	}
+	// Sorted by cumulative, each receipt's cumulative is the previous plus its cost.
+	slices.SortFunc(receipts, func(a, b channel.Receipt) int { return cmp.Compare(a.Cumulative, b.Cumulative) })
+	var prev uint64
+	for _, r := range receipts {
+		if r.Cumulative != prev+r.Cost {
+			t.Errorf("receipt cumulative %d after %d with cost %d", r.Cumulative, prev, r.Cost)
+		}
+		prev = r.Cumulative
 	}
 }
