@@ -48,10 +48,10 @@
     a = String(a);
     return a.length > 20 ? a.slice(0, 10) + "…" + a.slice(-6) : a;
   }
-  function addrLink(a) {
+  function addrLink(a, brief) {
     if (!a) return "–";
     const name = state.names[a];
-    const label = name ? '<b>' + esc(name) + '</b> <span class="muted">' + esc(short(a)) + "</span>" : esc(short(a));
+    const label = name ? "<b>" + esc(name) + "</b>" + (brief ? "" : ' <span class="muted">' + esc(short(a)) + "</span>") : esc(short(a));
     return '<a class="addr" href="#" data-q="' + esc(a) + '" title="' + esc(a) + '">' + label + "</a>";
   }
   function hashLink(h) {
@@ -211,7 +211,7 @@
     tb.innerHTML = rows
       .map((c) => {
         const st = c.closed ? '<span class="badge b-dim">closed</span>' : c.close_at ? '<span class="badge b-warn">closing @' + num(c.close_at) + "</span>" : '<span class="badge b-ok">open</span>';
-        return "<tr><td><a href=\"#\" data-q=\"" + c.id + "\">" + c.id + "</a></td><td>" + addrLink(c.consumer) + "</td><td>" + addrLink(c.provider) + '</td><td class="num">' + myc(c.deposit) + "</td><td>" + bar(c.deposit ? c.redeemed / c.deposit : 0, "blue") + myc(c.redeemed) + "</td><td>" + st + "</td></tr>";
+        return "<tr><td><a href=\"#\" data-q=\"" + c.id + "\">" + c.id + "</a></td><td>" + addrLink(c.consumer) + "</td><td>" + addrLink(c.provider) + '</td><td class="num">' + myc(c.deposit) + "</td><td class=\"nowrap\">" + bar(c.deposit ? c.redeemed / c.deposit : 0, "blue") + myc(c.redeemed) + "</td><td>" + st + "</td></tr>";
       })
       .join("");
   }
@@ -312,17 +312,20 @@
       return;
     }
     // Trim empty buckets at both ends.
-    let lo = counts.findIndex((c) => c > 0);
-    let hi = counts.length - 1 - counts.slice().reverse().findIndex((c) => c > 0);
-    lo = Math.max(0, lo - 1);
-    hi = Math.min(counts.length - 1, hi + 1);
+    const labelled = h > 60;
+    let lo = 0;
+    let hi = counts.length - 1;
+    if (labelled) {
+      lo = Math.max(0, counts.findIndex((c) => c > 0) - 1);
+      hi = Math.min(counts.length - 1, counts.length - counts.slice().reverse().findIndex((c) => c > 0));
+    }
     const shown = counts.slice(lo, hi + 1);
     const maxC = Math.max(...shown);
     const bw = w / shown.length;
-    const labelled = h > 60;
     const base = labelled ? h - 14 : h;
     shown.forEach((c, i) => {
       const bh = ((base - (labelled ? 10 : 2)) * c) / maxC;
+      if (!labelled) svg.appendChild(svgEl("rect", { x: i * bw + 1, y: 0, width: Math.max(1, bw - 2), height: base, fill: "#233040", rx: 1.5 }));
       svg.appendChild(svgEl("rect", { x: i * bw + 1, y: base - bh, width: Math.max(1, bw - 2), height: bh, fill: color, rx: 1.5 }));
     });
     if (labelled) {
