@@ -23,6 +23,9 @@ import (
 // the ledger's audit_floor_bps parameter has the same default.
 const defaultAuditFloorBps = 500
 
+// evidenceVoteBlocks is the ledger's default evidence_vote_blocks.
+const evidenceVoteBlocks = 50
+
 // benchVerify runs honest providers and every cheating strategy against the
 // re-check, and reports false accusations, P(caught) and overhead.
 func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -198,6 +201,10 @@ func printVerifyReport(w io.Writer, rep cheat.BenchReport, eq equilibriumCheck) 
 	}
 	fmt.Fprintln(tw, hdr+"\tMEAN CHEATS TO CATCH\tFAILED CHECKS")
 	for _, s := range rep.Strategies {
+		if s.Pool == 0 {
+			fmt.Fprintf(tw, "%s\t%s\tnever cheated (every request looked like an audit)\n", s.Strategy, s.Profile)
+			continue
+		}
 		line := fmt.Sprintf("%s\t%s\t%.3f", s.Strategy, s.Profile, s.Detect)
 		for _, m := range marks {
 			line += fmt.Sprintf("\t%.4f", s.PCaught[m])
@@ -211,7 +218,8 @@ func printVerifyReport(w io.Writer, rep cheat.BenchReport, eq equilibriumCheck) 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nverification compute: re-check %.2fs vs serve %.2fs over %d requests (ratio %.3f) -> %.2f%% of served compute at p=%.3g (shopper requests themselves: %.1f%% of traffic)\n",
+	fmt.Fprintf(w, "\ntime to slash: mean cheats to catch / the provider's request rate, plus the evidence vote window (%d blocks)\n", evidenceVoteBlocks)
+	fmt.Fprintf(w, "verification compute: re-check %.2fs vs serve %.2fs over %d requests (ratio %.3f) -> %.2f%% of served compute at p=%.3g (shopper requests themselves: %.1f%% of traffic)\n",
 		rep.RecheckSeconds, rep.ServeSeconds, c.TimingN, rep.RecheckRatio, rep.OverheadPct, c.AuditP, rep.ShopperPct)
 	fmt.Fprintf(w, "equilibrium p*d >= C/(R+S): %.4g*%.3f = %.4g >= %.0f/(%.0f+%.0f) = %.3g: %v (%s)\n",
 		eq.AuditP, eq.MinDetect, eq.EffectiveP, eq.SavedC, eq.RewardR, eq.SlashS, eq.RequiredP, eq.Holds, eq.Description)
