@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -63,11 +64,24 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	streamRPS := fs.Int("stream-rps", 200, "open-loop rate of streaming requests for the TTFT measurement")
 	conc := fs.Int("concurrency", 64, "closed-loop clients for the max-RPS measurement")
 	output := fs.String("output", "text", "text or json")
+	only := fs.String("only", "", "run only targets whose name contains this (a, b or c)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
 	if *output != "text" && *output != "json" {
 		return fmt.Errorf("bench gateway: --output %q: want text or json", *output)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("bench gateway: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench gateway: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,6 +148,9 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Note: "(d) Bifrost omitted: github.com/maximhq/bifrost/core is not available from the module proxy (403)"}
 	for _, t := range targets {
+		if *only != "" && !strings.Contains(t.name, "("+*only+")") {
+			continue
+		}
 		do := func(stream bool) (time.Duration, time.Duration, error) {
 			return benchRequest(ctx, client, t.url, t.auth, stream)
 		}

@@ -181,15 +181,21 @@ func noMatch(model string, rejected []router.Rejection, failed []string) *openai
 		Message: fmt.Sprintf("No provider can serve model '%s': %s", model, strings.Join(parts, "; ")), RetryAfter: 1}
 }
 
-// upstreamBody is the client's request as sent to a provider: always streamed with usage, and
+// upstreamBody is the client's request as sent to a provider: streamed with usage when the
+// client streams (else one JSON answer with the receipt in a header), and
 // for a continuation the partial answer as an assistant prefix (chat) or prompt suffix.
 func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) {
 	m := make(map[string]json.RawMessage, len(req.raw)+2)
 	for k, v := range req.raw {
 		m[k] = v
 	}
-	m["stream"] = json.RawMessage("true")
-	m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+	if req.stream {
+		m["stream"] = json.RawMessage("true")
+		m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+	} else {
+		delete(m, "stream")
+		delete(m, "stream_options")
+	}
 	if prefix != "" {
 		if req.kind == kindChat {
 			var msgs []json.RawMessage
@@ -229,7 +235,8 @@ type attempt struct {
 	stall    *time.Timer
 	start    time.Time
 	ttft     time.Duration
-	first    []byte
+	first    []byte // first SSE event, or the whole JSON answer of a non-streaming request
+	receipt  string // X-Mycel-Receipt of a non-streaming answer
 }
 
 func (a *attempt) close() {
@@ -252,7 +259,7 @@ func (e *dialError) Error() string {
 }
 
 // dial sends body to c and waits for the first event.
-func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64) (*attempt, error) {
+func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64, stream bool) (*attempt, error) {
 	sum := sha256.Sum256(body)
 	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), start: g.now()}
 	for try := 0; ; try++ {
@@ -290,6 +297,16 @@ func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id 
 			return nil, &dialError{provider: c.Provider, status: resp.StatusCode, err: errors.New(perr.Message)}
 		}
 		a.resp, a.cancel, a.stall = resp, cancel, stall
+		if !stream {
+			b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+			if err != nil {
+				a.close()
+				return nil, &dialError{provider: c.Provider, err: fmt.Errorf("read answer: %w", err)}
+			}
+			a.first, a.receipt = b, resp.Header.Get(channel.HeaderReceipt)
+			a.ttft = g.now().Sub(a.start)
+			return a, nil
+		}
 		a.sse = openai.NewSSEReader(resp.Body)
 		first, err := a.sse.Next()
 		if err != nil {
@@ -373,7 +390,7 @@ type dialResult struct {
 // the primary's first event is later than its p95 TTFT a hedge starts on the next candidate;
 // whichever streams first wins and the other is cancelled. It returns the winner and the
 // candidates not yet tried.
-func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body func() ([]byte, error), reqID string, rr router.Request, seq *int) (*attempt, []candInfo, []string, error) {
+func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body func() ([]byte, error), reqID string, rr router.Request, seq *int, stream bool) (*attempt, []candInfo, []string, error) {
 	b, err := body()
 	if err != nil {
 		return nil, cands, nil, err
@@ -400,7 +417,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 			lctx, cancel := context.WithCancel(ctx)
 			cancels = append(cancels, cancel)
 			go func() {
-				a, err := g.dial(lctx, c, k, b, id, maxCost(c.Candidate, rr))
+				a, err := g.dial(lctx, c, k, b, id, maxCost(c.Candidate, rr), stream)
 				results <- dialResult{a, err, hedge, n}
 			}()
 			return true
@@ -411,7 +428,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 		return nil, nil, failed, errors.New("no candidate left")
 	}
 	var hedgeC <-chan time.Time
-	if !g.cfg.NoHedge && next < len(cands) {
+	if stream && !g.cfg.NoHedge && next < len(cands) { // a whole answer has no first token to hedge on
 		if p95 := g.stats.P95TTFT(cands[0].Provider); p95 > 0 {
 			t := time.NewTimer(max(p95, g.cfg.HedgeMin))
 			defer t.Stop()

@@ -322,7 +322,9 @@ func TestMidStreamFailover(t *testing.T) {
 	}
 }
 
-func TestMidStreamFailoverNonStreaming(t *testing.T) {
+// TestNonStreamingRetriesBrokenAnswer: a non-streaming answer that breaks is asked again of
+// the next provider; the client sees one complete answer.
+func TestNonStreamingRetriesBrokenAnswer(t *testing.T) {
 	a := cheap("a")
 	a.cfg.BreakAfter = 5
 	e := newEnv(t, Config{NoHedge: true}, a, dear("b"))
@@ -334,8 +336,13 @@ func TestMidStreamFailoverNonStreaming(t *testing.T) {
 	if got.Choices[0].Message.Content != answer || got.Usage.CompletionTokens != 8 || got.Usage.PromptTokens != testPromptTokens {
 		t.Errorf("answer %q usage %+v, want %q with %d+8 tokens", got.Choices[0].Message.Content, got.Usage, answer, testPromptTokens)
 	}
-	if want := e.addrs["a"] + "," + e.addrs["b"]; resp.Header.Get(HeaderProvider) != want {
+	if want := e.addrs["b"]; resp.Header.Get(HeaderProvider) != want {
 		t.Errorf("%s = %q, want %q", HeaderProvider, resp.Header.Get(HeaderProvider), want)
+	}
+	// Only b's receipt is charged to the key: the client got nothing from a.
+	want, _ := channel.Cost(testPromptTokens, 8, 5000, 9000)
+	if got := e.spent(); got != want {
+		t.Errorf("spend = %d, want b's receipt %d", got, want)
 	}
 }
 
@@ -379,9 +386,8 @@ func TestNoMatchReasons(t *testing.T) {
 }
 
 func TestHedging(t *testing.T) {
-	slow := cheap("a")
-	e := newEnv(t, Config{HedgeMin: time.Millisecond}, slow, dear("b"))
-	// Teach the gateway a's p95 time to first token (well under a millisecond here).
+	e := newEnv(t, Config{HedgeMin: time.Millisecond}, cheap("a"), dear("b"))
+	// Teach the gateway a's p95 time to first token (1 ms).
 	for i := 0; i < 5; i++ {
 		e.gw.stats.Start(e.addrs["a"])
 		e.gw.stats.Done(e.addrs["a"], routerOutcome(time.Millisecond), time.Now())
@@ -391,12 +397,20 @@ func TestHedging(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	e.provs["a"].SetHold(release)
 	var resp *http.Response
-	got, err := e.client().Chat.Completions.New(context.Background(), chatParams(testPrompt), option.WithResponseInto(&resp))
-	if err != nil {
+	p := chatParams(testPrompt)
+	stream := e.client(option.WithHeader(HeaderPolicy, "cheapest"), option.WithResponseInto(&resp)).Chat.Completions.NewStreaming(context.Background(), p)
+	var acc oai.ChatCompletionAccumulator
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got.Choices[0].Message.Content != answer || resp.Header.Get(HeaderProvider) != e.addrs["b"] {
-		t.Errorf("answer %q from %s, want the full answer from the hedge b", got.Choices[0].Message.Content, resp.Header.Get(HeaderProvider))
+	if acc.Choices[0].Message.Content != answer || resp.Header.Get(HeaderProvider) != e.addrs["b"] {
+		t.Errorf("answer %q from %s, want the full answer from the hedge b", acc.Choices[0].Message.Content, resp.Header.Get(HeaderProvider))
+	}
+	if e.provs["a"].Requests() != 1 || e.provs["b"].Requests() != 1 {
+		t.Errorf("requests a=%d b=%d, want one each (primary and hedge)", e.provs["a"].Requests(), e.provs["b"].Requests())
 	}
 }
 

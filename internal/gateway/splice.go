@@ -57,9 +57,12 @@ type splice struct {
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key, req genRequest, cands []candInfo, rr router.Request, reqID string) *openai.Error {
+	if !req.stream {
+		return g.serveWhole(w, r, key, req, cands, rr, reqID)
+	}
 	ctx := r.Context()
 	seq := 0
-	a, rest, failed, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq)
+	a, rest, failed, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq, true)
 	if err != nil {
 		return noMatch(req.model, nil, failed)
 	}
@@ -95,7 +98,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		rr2 := rr
 		rr2.TokensIn += delivered
 		var next *attempt
-		next, rest, failed, err = g.firstByte(ctx, rest, req.kind, func() ([]byte, error) { return upstreamBody(req, prefix, delivered) }, reqID, rr2, &seq)
+		next, rest, failed, err = g.firstByte(ctx, rest, req.kind, func() ([]byte, error) { return upstreamBody(req, prefix, delivered) }, reqID, rr2, &seq, true)
 		if err != nil {
 			g.log.Warn("failover found no provider", "request_id", reqID, "failed", strings.Join(failed, "; "))
 			break
@@ -131,6 +134,74 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	w.Header().Set(HeaderProvider, strings.Join(provs, ","))
 	writeJSON(w, http.StatusOK, sp.final(usage))
 	return nil
+}
+
+// upWhole is a provider's non-streaming chat or text completion.
+type upWhole struct {
+	Choices []struct {
+		Message      *openai.ChatMessage `json:"message"`
+		Text         string              `json:"text"`
+		Logprobs     json.RawMessage     `json:"logprobs"`
+		FinishReason string              `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *openai.Usage `json:"usage"`
+}
+
+// serveWhole answers a non-streaming request with one non-streaming provider request; an
+// answer that breaks or does not parse is retried on the next provider (the client has seen
+// nothing yet), at most MaxFailovers times.
+func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey.Key, req genRequest, cands []candInfo, rr router.Request, reqID string) *openai.Error {
+	ctx := r.Context()
+	seq := 0
+	var failed []string
+	for try := 0; try <= g.cfg.MaxFailovers && len(cands) > 0; try++ {
+		a, rest, f, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq, false)
+		failed = append(failed, f...)
+		if err != nil {
+			break
+		}
+		a.close()
+		cands = rest
+		var up upWhole
+		if err := json.Unmarshal(a.first, &up); err != nil || len(up.Choices) == 0 || up.Choices[0].FinishReason == "" {
+			g.stats.Done(a.cand.Provider, router.Outcome{OK: false}, g.now())
+			failed = append(failed, fmt.Sprintf("%s: malformed or incomplete answer", a.cand.Provider))
+			if try > 0 || len(cands) > 0 {
+				g.metrics.failovers.Inc()
+			}
+			continue
+		}
+		ch := up.Choices[0]
+		sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix(), finish: ch.FinishReason}
+		text := ch.Text
+		if ch.Message != nil {
+			text = ch.Message.Content
+		}
+		sp.text.WriteString(text)
+		sp.emit("", ch.Logprobs, nil) // collects logprobs
+		seg := &segment{cand: a.cand, bodyHash: a.bodyHash, reqID: a.id}
+		if up.Usage != nil {
+			seg.tokens = up.Usage.CompletionTokens
+		}
+		if a.receipt != "" {
+			if rc, err := channel.DecodeReceiptHeader(a.receipt); err == nil {
+				seg.receipt = &rc
+			}
+		}
+		sp.segs = []*segment{seg}
+		g.stats.Done(a.cand.Provider, router.Outcome{OK: true}, g.now())
+		usage, cost := g.account(ctx, sp)
+		if key != nil {
+			if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
+				g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
+			}
+		}
+		g.metrics.spend.Add(float64(cost))
+		w.Header().Set(HeaderProvider, a.cand.Provider)
+		writeJSON(w, http.StatusOK, sp.final(usage))
+		return nil
+	}
+	return noMatch(req.model, nil, failed)
 }
 
 func chatID(k kind, reqID string) string {

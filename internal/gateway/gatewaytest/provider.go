@@ -279,6 +279,14 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 func (p *Provider) whole(w http.ResponseWriter, r *http.Request, cfg ProviderConfig, v channel.Voucher, chat bool, body []byte, out []string, finish string, tokensIn uint64) {
 	t0 := time.Now()
 	time.Sleep(cfg.TTFT + time.Duration(max(len(out)-1, 0))*cfg.TokenDelay)
+	if cfg.BreakAfter > 0 && cfg.BreakAfter < len(out) {
+		// Generated BreakAfter tokens on credit, then died before answering.
+		cost, _ := channel.Cost(tokensIn, uint64(cfg.BreakAfter), cfg.PriceIn, cfg.PriceOut)
+		p.mu.Lock()
+		p.delivered[v.ChannelID] += cost
+		p.mu.Unlock()
+		panic(http.ErrAbortHandler)
+	}
 	text := strings.Join(out, "")
 	tokensOut := uint64(len(out))
 	usage := &openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}
