@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
 
 	"github.com/mycel-network/mycel/internal/devnet"
+	"github.com/mycel-network/mycel/internal/devnet/fleet"
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
@@ -19,6 +21,10 @@ func cmdDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	validators := fs.Int("validators", 0, "number of in-process validators for a new devnet: 1 or 4 (default 1)")
 	output := fs.String("output", "text", "banner format: text|json")
 	logLevel := fs.String("log-level", "warn", "log level: debug|info|warn|error (CometBFT's own logs show at debug)")
+	gatewayAddr := fs.String("gateway-addr", fleet.DefaultGatewayAddr, "listen address of the gateway (OpenAI API) and the explorer")
+	cheater := fs.String("cheater", "", "add a provider that cheats: substitute|quantised|truncate|inflate|spotter")
+	noVerifier := fs.Bool("no-verifier", false, "start no verifier (providers are never audited)")
+	chainOnly := fs.Bool("chain-only", false, "run only the chain: no providers, verifier or gateway")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -50,33 +56,109 @@ func cmdDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()
-	// Print the banner once the first block exists, so the RPC answers.
-	if err := d.WaitHeight(runCtx, 0, 1); err != nil {
+	// stop ends the chain and returns its error, if any, else err.
+	stop := func(err error) error {
 		cancel()
-		if rerr := <-done; rerr != nil {
+		if rerr := <-done; rerr != nil && err == nil {
 			return rerr
 		}
-		return nil // Ctrl-C before the first block
+		return err
 	}
+	// Parts start once the first block exists, so the RPC answers.
+	if err := d.WaitHeight(runCtx, 0, 1); err != nil {
+		return stop(nil) // Ctrl-C before the first block, or the chain failed
+	}
+	if *chainOnly {
+		if *output == "json" {
+			writeJSON(stdout, d.Info())
+		} else {
+			printBanner(stdout, d, nil)
+		}
+		return finish(stdout, *output, <-done)
+	}
+	progressOut := stdout
 	if *output == "json" {
-		writeJSON(stdout, d.Info())
-	} else {
-		printBanner(stdout, d)
+		progressOut = stderr
 	}
-	err = <-done
-	if err == nil && *output == "text" {
+	fl, err := fleet.New(runCtx, fleet.Config{
+		Devnet: d, GatewayAddr: *gatewayAddr, Cheater: *cheater, NoVerifier: *noVerifier, Logger: logger,
+		Progress: func(msg string) { fmt.Fprintf(progressOut, "  · %s\n", msg) },
+	})
+	if err != nil {
+		if runCtx.Err() != nil {
+			return stop(nil)
+		}
+		return stop(err)
+	}
+	fleetDone := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() { fleetDone <- fl.Run(runCtx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+		if err := d.SetServices(fl.GatewayURL(), fl.APIKey(), fl.ExplorerURL()); err != nil {
+			logger.Warn("write devnet.json", "err", err)
+		}
+		if *output == "json" {
+			writeJSON(stdout, d.Info())
+		} else {
+			printBanner(stdout, d, fl)
+		}
+	case err := <-fleetDone:
+		return stop(err)
+	case err := <-done:
+		cancel()
+		<-fleetDone
+		return err
+	}
+	var runErr error
+	select {
+	case runErr = <-fleetDone:
+		runErr = stop(runErr)
+	case runErr = <-done:
+		cancel()
+		if ferr := <-fleetDone; runErr == nil {
+			runErr = ferr
+		}
+	}
+	return finish(stdout, *output, runErr)
+}
+
+func finish(stdout io.Writer, output string, err error) error {
+	if err == nil && output == "text" {
 		fmt.Fprintln(stdout, "devnet stopped; run `mycel devnet` again to resume it")
 	}
 	return err
 }
 
-func printBanner(w io.Writer, d *devnet.Devnet) {
+func printBanner(w io.Writer, d *devnet.Devnet, fl *fleet.Fleet) {
 	in := d.Info()
 	plural := ""
 	if d.Validators() > 1 {
 		plural = "s"
 	}
-	fmt.Fprintf(w, "Mycel devnet is running: chain %s, %d validator%s, height %d\n\n", in.ChainID, d.Validators(), plural, d.Height(0))
+	fmt.Fprintf(w, "\nMycel devnet is running: chain %s, %d validator%s, height %d\n\n", in.ChainID, d.Validators(), plural, d.Height(0))
+	if fl != nil {
+		fmt.Fprintf(w, "  gateway   %s/v1   (OpenAI-compatible)\n", fl.GatewayURL())
+		fmt.Fprintf(w, "  api key   %s   (budget %s)\n", fl.APIKey(), tx.FormatAmount(fleet.APIKeyBudget))
+		fmt.Fprintf(w, "  explorer  %s\n", fl.ExplorerURL())
+		fmt.Fprintf(w, "  model     %s   (demo models in %s)\n", fleet.ServedModel, filepath.Join(d.Dir(), "models"))
+		fmt.Fprintf(w, "  providers")
+		for i, p := range fl.Providers() {
+			sep := ", "
+			if i == 0 {
+				sep = " "
+			}
+			label := p.Name
+			if p.Cheat != "" {
+				label += " (cheats: " + p.Cheat + ")"
+			}
+			fmt.Fprintf(w, "%s%s", sep, label)
+		}
+		if fl.HasVerifier() {
+			fmt.Fprintf(w, "; verifier verifier1")
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "  RPC       %s\n", in.RPC)
 	fmt.Fprintf(w, "  home      %s  (devnet.json, keys/)\n\n", d.Dir())
 	fmt.Fprintf(w, "  accounts  %s each; their keys come from fixed, public seeds: devnet only!\n", tx.FormatAmount(devnet.DemoBalance))
@@ -86,6 +168,23 @@ func printBanner(w io.Writer, d *devnet.Devnet) {
 	home := ""
 	if d.Dir() != devnet.DefaultDir() {
 		home = " --home " + d.Dir()
+	}
+	if fl != nil {
+		base, key := fl.GatewayURL()+"/v1", fl.APIKey()
+		fmt.Fprintf(w, "\n  curl:\n")
+		fmt.Fprintf(w, "    curl %s/chat/completions -H 'Authorization: Bearer %s' \\\n", base, key)
+		fmt.Fprintf(w, "      -H 'Content-Type: application/json' \\\n")
+		fmt.Fprintf(w, "      -d '{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}],\"max_tokens\":32}'\n", fleet.ServedModel)
+		fmt.Fprintf(w, "\n  Python (pip install openai):\n")
+		fmt.Fprintf(w, "    from openai import OpenAI\n")
+		fmt.Fprintf(w, "    client = OpenAI(base_url=\"%s\", api_key=\"%s\")\n", base, key)
+		fmt.Fprintf(w, "    r = client.chat.completions.create(model=\"%s\", messages=[{\"role\": \"user\", \"content\": \"Hello\"}], max_tokens=32)\n", fleet.ServedModel)
+		fmt.Fprintf(w, "    print(r.choices[0].message.content)\n")
+		fmt.Fprintf(w, "\n  JavaScript (npm install openai):\n")
+		fmt.Fprintf(w, "    import OpenAI from \"openai\";\n")
+		fmt.Fprintf(w, "    const client = new OpenAI({ baseURL: \"%s\", apiKey: \"%s\" });\n", base, key)
+		fmt.Fprintf(w, "    const r = await client.chat.completions.create({ model: \"%s\", messages: [{ role: \"user\", content: \"Hello\" }], max_tokens: 32 });\n", fleet.ServedModel)
+		fmt.Fprintf(w, "    console.log(r.choices[0].message.content);\n")
 	}
 	fmt.Fprintf(w, "\n  try       mycel query account alice%s\n", home)
 	fmt.Fprintf(w, "            mycel tx send --from alice --to bob --amount 5myc%s\n", home)

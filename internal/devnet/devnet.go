@@ -157,9 +157,15 @@ type Devnet struct {
 	keys    map[string]keys.Key
 	ids     []string // p2p node ids
 
-	mu    sync.Mutex
-	slots []*slot
-	errc  chan error
+	mu       sync.Mutex
+	slots    []*slot
+	errc     chan error
+	services services // guarded by mu
+}
+
+// services are the parts of devnet.json that the network's daemons fill in.
+type services struct {
+	gateway, apiKey, explorer string
 }
 
 // slot is one validator's running node.
@@ -210,10 +216,30 @@ func New(cfg Config) (*Devnet, error) {
 			return nil, err
 		}
 	}
+	if old, err := ReadInfo(d.dir); err == nil {
+		d.services.apiKey = old.APIKey // a secret shown once: kept across runs
+	}
 	if err := d.configure(); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// SetServices records the gateway URL, its API key and the explorer URL in
+// devnet.json (and in Info).
+func (d *Devnet) SetServices(gateway, apiKey, explorer string) error {
+	d.mu.Lock()
+	d.services = services{gateway: gateway, apiKey: apiKey, explorer: explorer}
+	d.mu.Unlock()
+	return WriteInfo(d.dir, d.Info())
+}
+
+// PreviousAPIKey returns the API key a previous run recorded in devnet.json,
+// or "".
+func (d *Devnet) PreviousAPIKey() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.services.apiKey
 }
 
 func homeName(i int) string { return fmt.Sprintf("node%d", i) }
@@ -337,10 +363,32 @@ func (d *Devnet) Info() Info {
 	for _, c := range d.cfgs {
 		in.Validators = append(in.Validators, node.RPCURL(c))
 	}
+	d.mu.Lock()
 	for name, k := range d.keys {
 		in.Accounts[name] = k.Address
 	}
+	in.Gateway, in.APIKey, in.Explorer = d.services.gateway, d.services.apiKey, d.services.explorer
+	d.mu.Unlock()
 	return in
+}
+
+// AddKey creates (or loads) a keys-dir account from the deterministic demo
+// seed of name, for accounts a network adds after genesis (a cheater).
+func (d *Devnet) AddKey(name string) (keys.Key, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if k, ok := d.keys[name]; ok {
+		return k, nil
+	}
+	k, err := keys.Load(d.KeysDir(), name)
+	if errors.Is(err, keys.ErrNotFound) {
+		k, err = keys.AddFromSeed(d.KeysDir(), name, DemoSeed(name))
+	}
+	if err != nil {
+		return keys.Key{}, fmt.Errorf("devnet: %w", err)
+	}
+	d.keys[name] = k
+	return k, nil
 }
 
 // Dir returns the devnet directory.
@@ -360,7 +408,9 @@ func (d *Devnet) RPCAddrOf(i int) string { return node.RPCURL(d.cfgs[i]) }
 
 // Key returns a demo (or other keys-dir) account key by name.
 func (d *Devnet) Key(name string) (keys.Key, error) {
+	d.mu.Lock()
 	k, ok := d.keys[name]
+	d.mu.Unlock()
 	if !ok {
 		return keys.Key{}, fmt.Errorf("devnet: no key %q", name)
 	}
