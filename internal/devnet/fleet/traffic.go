@@ -125,4 +125,3 @@ func histogram(h *dto.Histogram, scale float64) explorer.Histogram {
 	out.Counts = append(out.Counts, h.GetSampleCount()-prev)
 	return out
 }
-
