@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,7 +37,7 @@ func (k kind) path() string {
 // genRequest is a validated client request.
 type genRequest struct {
 	kind         kind
-	raw          map[string]json.RawMessage // every field the client sent, passed through
+	body         []byte // the client's body as received; unknown fields pass through
 	model        string
 	stream       bool
 	includeUsage bool
@@ -114,9 +115,7 @@ func decodeRequest(k kind, body []byte) (genRequest, *openai.Error) {
 		req.prompt = c.Prompt.Text()
 		req.estIn = 1 + len(req.prompt)/4
 	}
-	if err := json.Unmarshal(body, &req.raw); err != nil {
-		return req, &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Message: "body must be a JSON object"}
-	}
+	req.body = body
 	return req, nil
 }
 
@@ -185,8 +184,15 @@ func noMatch(model string, rejected []router.Rejection, failed []string) *openai
 // client streams (else one JSON answer with the receipt in a header), and
 // for a continuation the partial answer as an assistant prefix (chat) or prompt suffix.
 func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) {
-	m := make(map[string]json.RawMessage, len(req.raw)+2)
-	for k, v := range req.raw {
+	if !req.stream && prefix == "" && !bytes.Contains(req.body, []byte(`"stream`)) {
+		return req.body, nil // nothing to change: forward the client's bytes
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(req.body, &raw); err != nil {
+		return nil, fmt.Errorf("upstream body: %w", err)
+	}
+	m := make(map[string]json.RawMessage, len(raw)+2)
+	for k, v := range raw {
 		m[k] = v
 	}
 	if req.stream {
@@ -199,7 +205,7 @@ func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) 
 	if prefix != "" {
 		if req.kind == kindChat {
 			var msgs []json.RawMessage
-			if err := json.Unmarshal(req.raw["messages"], &msgs); err != nil {
+			if err := json.Unmarshal(raw["messages"], &msgs); err != nil {
 				return nil, fmt.Errorf("continuation: messages: %w", err)
 			}
 			b, _ := json.Marshal(openai.ChatMessage{Role: "assistant", Content: prefix})
