@@ -40,6 +40,11 @@ type gatewayBenchTarget struct {
 	TTFTP99Ms  float64 `json:"ttft_p99_ms"`
 	AddedTTFT  float64 `json:"added_ttft_p50_ms"`
 	MaxRPS     float64 `json:"max_rps"`
+	// ReqPerCPUSec is closed-loop requests per CPU-second of the whole process (load generator,
+	// provider and proxy or gateway): unlike max_rps it does not depend on foreign load.
+	ReqPerCPUSec float64 `json:"req_per_cpu_sec"`
+	// AddedCPUUs is the CPU time per request added over (a), in microseconds.
+	AddedCPUUs float64 `json:"added_cpu_us"`
 }
 
 type gatewayBenchResult struct {
@@ -164,12 +169,20 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "%s: streaming %d rps for %s…\n", t.name, *streamRPS, dur)
 		ttft, serrs := openLoop(ctx, *streamRPS, *dur, func() (time.Duration, error) { _, f, err := do(true); return f, err })
 		fmt.Fprintf(stderr, "%s: closed loop, %d clients for %s…\n", t.name, *conc, dur)
+		cpu0 := cpuTime()
 		n := closedLoop(ctx, *conc, *dur, func() error { _, _, err := do(false); return err })
+		cpu := cpuTime() - cpu0
 		row := gatewayBenchTarget{Name: t.name, Requests: len(lat) + len(ttft), Errors: errs + serrs,
 			P50Ms: pct(lat, 50), P99Ms: pct(lat, 99), TTFTP50Ms: pct(ttft, 50), TTFTP99Ms: pct(ttft, 99), MaxRPS: float64(n) / dur.Seconds()}
+		if cpu > 0 {
+			row.ReqPerCPUSec = float64(n) / cpu.Seconds()
+		}
 		if len(res.Targets) > 0 {
 			base := res.Targets[0]
 			row.AddedP50Ms, row.AddedP99Ms, row.AddedTTFT = row.P50Ms-base.P50Ms, row.P99Ms-base.P99Ms, row.TTFTP50Ms-base.TTFTP50Ms
+			if row.ReqPerCPUSec > 0 && base.ReqPerCPUSec > 0 {
+				row.AddedCPUUs = (1/row.ReqPerCPUSec - 1/base.ReqPerCPUSec) * 1e6
+			}
 		}
 		res.Targets = append(res.Targets, row)
 	}
@@ -178,9 +191,9 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "gateway overhead: %d rps open loop, %d rps streaming, %d closed-loop clients, %s each, %d CPUs\n\n", *rps, *streamRPS, *conc, dur, res.CPUs)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tp50 ms\tp99 ms\tadded p50\tadded p99\tTTFT p50\tTTFT p99\tadded TTFT\tmax RPS\terrors\t")
+	fmt.Fprintln(tw, "target\tp50 ms\tp99 ms\tadded p50\tadded p99\tTTFT p50\tTTFT p99\tadded TTFT\tmax RPS\treq/CPU-s\tadded CPU µs\terrors\t")
 	for _, r := range res.Targets {
-		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%+.3f\t%+.3f\t%.3f\t%.3f\t%+.3f\t%.0f\t%d\t\n", r.Name, r.P50Ms, r.P99Ms, r.AddedP50Ms, r.AddedP99Ms, r.TTFTP50Ms, r.TTFTP99Ms, r.AddedTTFT, r.MaxRPS, r.Errors)
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%+.3f\t%+.3f\t%.3f\t%.3f\t%+.3f\t%.0f\t%.0f\t%+.0f\t%d\t\n", r.Name, r.P50Ms, r.P99Ms, r.AddedP50Ms, r.AddedP99Ms, r.TTFTP50Ms, r.TTFTP99Ms, r.AddedTTFT, r.MaxRPS, r.ReqPerCPUSec, r.AddedCPUUs, r.Errors)
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout, "\n"+res.Note)

@@ -135,8 +135,9 @@ func simulate(fleet []simProvider, reqs []simRequest, choose chooser, stats *rou
 				hi := order[next]
 				h, hd := fleet[hi], r.draws[hi]
 				if !hd.fail && p95+hd.ttft < ttft {
-					// The hedge wins: the primary is cancelled after processing the prompt.
-					stats.Done(p.Name, router.Outcome{OK: false}, now)
+					// The hedge wins: the primary is cancelled after processing the prompt
+					// (as in the gateway, a cancelled loser records no outcome).
+					stats.Cancel(p.Name)
 					stats.Start(h.Name)
 					o.extra += in
 					o.cost += float64(in) * float64(p.PriceIn) / 1e6
