@@ -52,15 +52,25 @@ func cmdDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	// The chain outlives the other parts (providers redeem their vouchers as
+	// they stop), so it runs under its own context; if it fails, the rest stops.
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
+	chainCtx, stopChain := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopChain()
+	chainExited := make(chan struct{})
+	var chainErr error
+	go func() {
+		chainErr = d.Run(chainCtx)
+		close(chainExited)
+		cancel()
+	}()
 	// stop ends the chain and returns its error, if any, else err.
 	stop := func(err error) error {
-		cancel()
-		if rerr := <-done; rerr != nil && err == nil {
-			return rerr
+		stopChain()
+		<-chainExited
+		if chainErr != nil {
+			return chainErr
 		}
 		return err
 	}
@@ -74,7 +84,8 @@ func cmdDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		} else {
 			printBanner(stdout, d, nil)
 		}
-		return finish(stdout, *output, <-done)
+		<-runCtx.Done()
+		return finish(stdout, *output, stop(nil))
 	}
 	progressOut := stdout
 	if *output == "json" {
@@ -105,22 +116,8 @@ func cmdDevnet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	case err := <-fleetDone:
 		return stop(err)
-	case err := <-done:
-		cancel()
-		<-fleetDone
-		return err
 	}
-	var runErr error
-	select {
-	case runErr = <-fleetDone:
-		runErr = stop(runErr)
-	case runErr = <-done:
-		cancel()
-		if ferr := <-fleetDone; runErr == nil {
-			runErr = ferr
-		}
-	}
-	return finish(stdout, *output, runErr)
+	return finish(stdout, *output, stop(<-fleetDone))
 }
 
 func finish(stdout io.Writer, output string, err error) error {

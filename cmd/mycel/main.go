@@ -35,6 +35,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"devnet", "run the whole network on 127.0.0.1 in one process", cmdDevnet},
+		{"demo", "tell the network's story on a fresh devnet, with figures from the ledger", cmdDemo},
 		{"init", "initialise a node home directory", cmdInit},
 		{"node", "run a CometBFT node with the Mycel ledger", cmdNode},
 		{"testnet", "write configs for an N-validator network", cmdTestnet},

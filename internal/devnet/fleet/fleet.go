@@ -97,6 +97,7 @@ type Provider struct {
 	Address string
 	Cheat   string // strategy, "" for honest
 	p       *provider.Provider
+	ln      *killableListener
 	reg     *prometheus.Registry
 	closers []func() error
 }
@@ -318,15 +319,19 @@ func (f *Fleet) addProvider(ctx context.Context, spec providerSpec, strategy str
 		for _, b := range cheapBackends {
 			cheapB = b
 		}
-		backends[ServedModel] = &cheat.Backend{Strategy: cheat.Strategy(strategy), Honest: backends[ServedModel], Cheap: cheapB}
+		backends[ServedModel] = cheating{&cheat.Backend{Strategy: cheat.Strategy(strategy), Honest: backends[ServedModel], Cheap: cheapB}}
 	}
 	store, err := provider.OpenStore(cfg.DataDir, provider.StoreOptions{})
 	if err != nil {
 		return fmt.Errorf("fleet: provider %s: %w", spec.name, err)
 	}
 	f.closers = append(f.closers, store.Close)
+	if p.ln, err = newKillable(cfg.Listen); err != nil {
+		return fmt.Errorf("fleet: provider %s: %w", spec.name, err)
+	}
+	f.closers = append(f.closers, p.ln.Close)
 	hw := provider.DetectHardware(ctx)
-	p.p, err = provider.New(cfg, provider.Deps{
+	p.p, err = provider.New(cfg, provider.Deps{Listener: p.ln,
 		Chain: provider.ClientChain{C: f.client, S: f.client.NewSender(key)}, Address: key.Address, PrivKey: key.PrivKey,
 		Backends: backends, Store: store, Registerer: p.reg, Hardware: &hw, Logger: logger,
 	})
@@ -448,7 +453,7 @@ func (f *Fleet) Run(ctx context.Context, ready func()) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range f.providers {
 		g.Go(func() error {
-			if err := p.p.Run(gctx); err != nil {
+			if err := p.p.Run(gctx); err != nil && !p.ln.isKilled() {
 				return fmt.Errorf("provider %s: %w", p.Name, err)
 			}
 			return nil
