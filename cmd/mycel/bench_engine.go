@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +75,7 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	parallel := fs.Int("parallel", 4, "concurrent streams for the aggregate decode measurement")
 	scoreTokens := fs.Int("score-tokens", 256, "answer length for scoring versus generating")
 	output := fs.String("output", "text", "text or json")
+	scoreProfile := fs.String("score-profile", "", "write a CPU profile of the built-in engine's scoring passes to this file (last model wins)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,7 +96,7 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	for _, path := range strings.Split(*models, ",") {
 		progress("mycel: %s", path)
-		r, err := benchMycel(ctx, path, *threads, *promptTokens, *genTokens, *parallel, *scoreTokens)
+		r, err := benchMycel(ctx, path, *threads, *promptTokens, *genTokens, *parallel, *scoreTokens, *scoreProfile)
 		if err != nil {
 			r.Error = err.Error()
 		}
@@ -131,7 +133,7 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 }
 
 // benchMycel measures the built-in engine on one file.
-func benchMycel(ctx context.Context, path string, threads, promptTokens, genTokens, parallel, scoreTokens int) (engineBench, error) {
+func benchMycel(ctx context.Context, path string, threads, promptTokens, genTokens, parallel, scoreTokens int, scoreProfile string) (engineBench, error) {
 	r := engineBench{Engine: "mycel", Model: path, Threads: threads, PromptTokens: promptTokens, GenTokens: genTokens, Parallel: parallel, ScoreTokens: scoreTokens}
 	m, err := engine.Load(path, engine.LoadOptions{})
 	if err != nil {
@@ -208,11 +210,25 @@ func benchMycel(ctx context.Context, path string, threads, promptTokens, genToke
 	for i, t := range res.Tokens {
 		answer[i] = t.ID
 	}
+	if scoreProfile != "" {
+		f, err := os.Create(scoreProfile)
+		if err != nil {
+			return r, fmt.Errorf("score profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return r, fmt.Errorf("score profile: %w", err)
+		}
+	}
 	t0, c0 = time.Now(), cpuTime()
-	if _, err := e.Score(ctx, prompt[:16], answer, 0); err != nil {
+	_, err = e.Score(ctx, prompt[:16], answer, 0)
+	r.ScoreSeconds = time.Since(t0).Seconds()
+	if scoreProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if err != nil {
 		return r, err
 	}
-	r.ScoreSeconds = time.Since(t0).Seconds()
 	r.ScoreSpeedup = r.GenerateSecond / r.ScoreSeconds
 	r.ScoreCPUSpeedup = float64(genCPU) / float64(cpuTime()-c0)
 	r.PeakRSSBytes = peakRSS()

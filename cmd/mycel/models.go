@@ -14,7 +14,7 @@ import (
 
 func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "gen" {
-		fmt.Fprintln(stderr, "usage: mycel models gen --out DIR [--output text|json]")
+		fmt.Fprintln(stderr, "usage: mycel models gen --out DIR [--bench] [--output text|json]")
 		return errors.New("models: want subcommand gen")
 	}
 	fs := flag.NewFlagSet("models gen", flag.ContinueOnError)
@@ -22,6 +22,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := fs.String("out", "models", "directory to write the GGUF files into")
 	format := fs.String("output", "text", "output format: text or json")
 	quiet := fs.Bool("quiet", false, "do not print progress")
+	bench := fs.Bool("bench", false, "write the large memory-bound benchmark models (mycel-bench-f32/q8/q4k, ~0.8 GB) instead of the demo models")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -35,7 +36,11 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *quiet {
 		progress = nil
 	}
-	gs, err := demomodel.Generate(ctx, *out, progress)
+	gen := demomodel.Generate
+	if *bench {
+		gen = demomodel.GenerateBench
+	}
+	gs, err := gen(ctx, *out, progress)
 	if err != nil {
 		return fmt.Errorf("models gen: %w", err)
 	}

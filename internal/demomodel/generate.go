@@ -43,6 +43,18 @@ func subRecipe() recipe {
 	}
 }
 
+// benchRecipe is the memory-bound benchmark model: 8 layers, d_model 1024,
+// FFN 4096 (about 140M parameters, 0.55 GB in F32), so that its weights do
+// not fit in any cache and a forward pass is bound by memory bandwidth. Its
+// statistics part is the reference model's; the rest of the residual stream
+// is carried through random layers.
+func benchRecipe() recipe {
+	return recipe{
+		shape: shape{layers: 8, dModel: 1024, heads: 16, kvHeads: 4, ffn: 4096, context: 2048, ropeBase: 10000, rmsEps: 1e-6},
+		rank:  180, alpha: 3, gamma: 0.5, prevRank: 32, beta: 3, lambda: 0.5, attnGain: 0.3, mlpGain: 0.3, seed: 3,
+	}
+}
+
 // modelFile is one file Generate writes: a float model encoded with a mix.
 type modelFile struct {
 	name, description string
@@ -56,6 +68,15 @@ func modelFiles() []modelFile {
 		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", "ref", mixQ8_0},
 		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "ref", mixQ4KM},
 		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 bigram and rank-7 skip-bigram statistics, same tokenizer", "sub", mixF32},
+	}
+}
+
+// benchFiles are the benchmark models GenerateBench writes.
+func benchFiles() []modelFile {
+	return []modelFile{
+		{"mycel-bench-f32", "memory-bound benchmark model, F32: 8 layers, d_model 1024, FFN 4096", "bench", mixF32},
+		{"mycel-bench-q8", "mycel-bench-f32 quantised to Q8_0", "bench", mixQ8_0},
+		{"mycel-bench-q4k", "mycel-bench-f32 quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "bench", mixQ4KM},
 	}
 }
 
@@ -73,6 +94,18 @@ func Names() []string {
 // the code produces is kept without rebuilding; any other file of that name
 // is replaced. progress (may be nil) receives one line per step.
 func Generate(ctx context.Context, outDir string, progress func(msg string)) ([]Generated, error) {
+	return generate(ctx, outDir, modelFiles(), progress)
+}
+
+// GenerateBench writes the benchmark models (mycel-bench-f32, -q8, -q4k)
+// into outDir as NAME.gguf, deterministically. They are large (about 0.8 GB
+// together), used only by `mycel bench engine`, never by tests or by
+// Generate; they are rebuilt on every call.
+func GenerateBench(ctx context.Context, outDir string, progress func(msg string)) ([]Generated, error) {
+	return generate(ctx, outDir, benchFiles(), progress)
+}
+
+func generate(ctx context.Context, outDir string, files []modelFile, progress func(msg string)) ([]Generated, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -84,7 +117,7 @@ func Generate(ctx context.Context, outDir string, progress func(msg string)) ([]
 		floats = map[string]*floatModel{}
 	)
 	var out []Generated
-	for _, mf := range modelFiles() {
+	for _, mf := range files {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -115,8 +148,11 @@ func Generate(ctx context.Context, outDir string, progress func(msg string)) ([]
 			progress(fmt.Sprintf("%s: building weights", mf.name))
 			var err error
 			rc := refRecipe()
-			if mf.base == "sub" {
+			switch mf.base {
+			case "sub":
 				rc = subRecipe()
+			case "bench":
+				rc = benchRecipe()
 			}
 			if fm, err = buildFloat(st, rc); err != nil {
 				return nil, fmt.Errorf("generate %s: %w", mf.name, err)
