@@ -161,7 +161,7 @@
         const hw = p.hardware || {};
         const hwText = hw.gpus && hw.gpus.length ? hw.gpus.join(", ") : hw.cpu ? hw.cpu + (hw.cores ? " · " + hw.cores + " cores" : "") : "";
         return (
-          "<tr><td>" + addrLink(p.address) + '<div class="muted">' + esc(p.endpoint || "") + (hwText ? " · " + esc(hwText) : "") + "</div></td>" +
+          "<tr><td>" + addrLink(p.address) + '<div class="muted sub" title="' + esc(p.endpoint || "") + '">' + esc(p.endpoint || "") + (hwText ? " · " + esc(hwText) : "") + "</div></td>" +
           "<td>" + (models || '<span class="muted">–</span>') + "</td>" +
           '<td class="num">' + (cap != null ? compact(cap) + " tok/s" : '<span class="muted">not proven</span>') + "</td>" +
           '<td class="num">' + (rep ? pct(rep.audit_bps) + '<div class="muted">' + num(rep.clean_epochs) + " clean epochs</div>" : '<span class="muted">–</span>') + "</td>" +
@@ -211,7 +211,7 @@
     tb.innerHTML = rows
       .map((c) => {
         const st = c.closed ? '<span class="badge b-dim">closed</span>' : c.close_at ? '<span class="badge b-warn">closing @' + num(c.close_at) + "</span>" : '<span class="badge b-ok">open</span>';
-        return "<tr><td><a href=\"#\" data-q=\"" + c.id + "\">" + c.id + "</a></td><td>" + addrLink(c.consumer) + "</td><td>" + addrLink(c.provider) + '</td><td class="num">' + myc(c.deposit) + "</td><td class=\"nowrap\">" + bar(c.deposit ? c.redeemed / c.deposit : 0, "blue") + myc(c.redeemed) + "</td><td>" + st + "</td></tr>";
+        return "<tr><td><a href=\"#\" data-q=\"" + c.id + "\">" + c.id + "</a></td><td>" + addrLink(c.consumer, true) + "</td><td>" + addrLink(c.provider, true) + '</td><td class="num">' + myc(c.deposit) + "</td><td class=\"nowrap\">" + bar(c.deposit ? c.redeemed / c.deposit : 0, "blue") + myc(c.redeemed) + "</td><td>" + st + "</td></tr>";
       })
       .join("");
   }
