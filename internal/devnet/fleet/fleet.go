@@ -353,6 +353,11 @@ func (f *Fleet) addVerifier(ctx context.Context) error {
 		return fmt.Errorf("fleet: %w", err)
 	}
 	logger := f.log.With("verifier", "verifier1")
+	if !logger.Enabled(ctx, slog.LevelInfo) {
+		// At the default level its retries of a missed audit-seed window
+		// (once a second until the next epoch) would bury the banner.
+		logger = slog.New(minLevel{logger.Handler(), slog.LevelError})
+	}
 	chain := verifier.LedgerChain{Client: f.client, Key: key}
 	bands := verifier.DefaultBands()
 	f.vmodels = &verifier.ModelDir{Dir: f.cfg.ModelsDir, Threads: 1, Bands: bands, Logger: logger}
@@ -510,3 +515,17 @@ func (f *Fleet) close() {
 	}
 	f.closers = nil
 }
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
