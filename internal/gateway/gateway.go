@@ -177,8 +177,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	if g.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 256
-		tr.MaxIdleConns = 1024
+		// Keep a connection per concurrent request: under a burst, closing idle connections
+		// beyond a small pool means new handshakes and TIME_WAIT churn when it is least wanted.
+		tr.MaxIdleConnsPerHost = 4096
+		tr.MaxIdleConns = 16384
 		g.client = &http.Client{Transport: tr}
 	}
 	g.stats = router.NewStats(router.StatsConfig{})

@@ -33,6 +33,7 @@ type payChannel struct {
 	owed     uint64 // cumulative umyc the gateway owes: verified receipts + delivered parts of broken streams
 	maxCum   uint64 // largest Cumulative a verified receipt claimed
 	lastUsed time.Time
+	last     channel.Voucher // the latest voucher signed, reused while owed is unchanged
 }
 
 func newPayer(chain Chain, key ed25519.PrivateKey, address string, deposit uint64) *payer {
@@ -91,7 +92,11 @@ func (p *payer) voucher(ctx context.Context, provider string, maxCost uint64, no
 		c.deposit += need
 	}
 	c.lastUsed = now
-	return channel.SignVoucher(chainID, c.id, c.owed, p.key), nil
+	if c.last.ChannelID != c.id || c.last.Amount != c.owed || c.last.Signature == nil {
+		// Concurrent requests between two receipts share one signature.
+		c.last = channel.SignVoucher(chainID, c.id, c.owed, p.key)
+	}
+	return c.last, nil
 }
 
 // errReceipt marks a receipt that failed verification.
