@@ -35,7 +35,7 @@ func testKey(name string) (ed25519.PrivateKey, string) {
 // harness is a provider on an in-memory chain with a synthetic backend: prices of 1 umyc
 // per prompt token and 2 per output token, credit 100 umyc.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	chain    *MemChain
 	p        *Provider
 	srv      *httptest.Server
@@ -48,6 +48,7 @@ type harness struct {
 	alice    string
 	served   chan struct{} // one value per finished inference request
 	reg      *prometheus.Registry
+	storeOpt StoreOptions
 }
 
 func testConfig() Config {
@@ -64,9 +65,13 @@ func testConfig() Config {
 	return cfg
 }
 
-func newHarness(t *testing.T, mod func(*Config, *backend.Synthetic)) *harness {
+func newHarness(t testing.TB, mod func(*Config, *backend.Synthetic)) *harness {
+	return newHarnessStore(t, StoreOptions{}, mod)
+}
+
+func newHarnessStore(t testing.TB, so StoreOptions, mod func(*Config, *backend.Synthetic)) *harness {
 	t.Helper()
-	h := &harness{t: t, chain: NewMemChain(testChain), syn: &backend.Synthetic{}, dir: t.TempDir(), served: make(chan struct{}, 64)}
+	h := &harness{t: t, chain: NewMemChain(testChain), syn: &backend.Synthetic{}, dir: t.TempDir(), served: make(chan struct{}, 64), storeOpt: so}
 	h.provKey, h.prov = testKey("provider")
 	h.aliceKey, h.alice = testKey("alice")
 	h.chain.Sender = h.prov
@@ -88,7 +93,7 @@ func hexHash(s string) string {
 // start (re)opens the store and builds a provider over it.
 func (h *harness) start(cfg Config) {
 	t := h.t
-	st, err := OpenStore(filepath.Join(h.dir, "data"), StoreOptions{})
+	st, err := OpenStore(filepath.Join(h.dir, "data"), h.storeOpt)
 	if err != nil {
 		t.Fatal(err)
 	}
