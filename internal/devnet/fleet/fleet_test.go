@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	oai "github.com/openai/openai-go"
+	"github.com/openai/openai-go/option"
 
 	"github.com/mycel-network/mycel/internal/devnet"
 	"github.com/mycel-network/mycel/internal/devnet/fleet"
@@ -93,29 +95,15 @@ func TestFleet(t *testing.T) {
 		}
 	}
 
-	body := `{"model":"mycel-ref","messages":[{"role":"user","content":"Hello"}],"max_tokens":8}`
-	req, _ := http.NewRequestWithContext(ctx, "POST", fl.GatewayURL()+"/v1/chat/completions", bytes.NewReader([]byte(body)))
-	req.Header.Set("Authorization", "Bearer "+fl.APIKey())
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	// An OpenAI SDK, as users would point it at the devnet.
+	sdk := oai.NewClient(option.WithBaseURL(fl.GatewayURL()+"/v1/"), option.WithAPIKey(fl.APIKey()), option.WithMaxRetries(0))
+	cc, err := sdk.Chat.Completions.New(ctx, oai.ChatCompletionNewParams{Model: fleet.ServedModel,
+		Messages: []oai.ChatCompletionMessageParamUnion{oai.UserMessage("Hello")}, MaxTokens: oai.Int(8)})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("chat completion: %v", err)
 	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("chat completion: %s: %s", resp.Status, raw)
-	}
-	var cc struct {
-		Choices []struct {
-			Message struct{ Content string } `json:"message"`
-		} `json:"choices"`
-		Usage struct {
-			CompletionTokens int `json:"completion_tokens"`
-		} `json:"usage"`
-	}
-	if err := json.Unmarshal(raw, &cc); err != nil || len(cc.Choices) != 1 || cc.Usage.CompletionTokens == 0 {
-		t.Fatalf("chat completion body %s (%v)", raw, err)
+	if len(cc.Choices) != 1 || cc.Usage.CompletionTokens == 0 {
+		t.Fatalf("chat completion = %+v, want one choice with tokens", cc)
 	}
 
 	var tr struct {
