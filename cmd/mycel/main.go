@@ -45,7 +45,9 @@ func commands() []command {
 		{"run", "generate text with the built-in engine", cmdRun},
 		{"tokenize", "print the token ids of a text", cmdTokenize},
 		{"models", "demo models: gen", cmdModels},
-		{"bench", "benchmarks: ledger|engine", cmdBench},
+		{"provider", "serve models and get paid: provider [init] --home DIR", cmdProvider},
+		{"config", "print a role's effective configuration: config dump --home DIR [--role provider]", cmdConfig},
+		{"bench", "benchmarks: ledger|engine|provider|gateway|routing|verify", cmdBench},
 	}
 }
 
