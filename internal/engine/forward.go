@@ -167,15 +167,19 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 // task's rows stay in L1 cache while every vector of the batch is multiplied
 // with them, so each activation vector is read once per tile rather than
 // once per row.
-const tileBytes = 16 << 10
+const tileBytes = 32 << 10
 
 // matmul computes out[b*stride+r] = W[r]·vec[b] (+bias[r]) for b < n. Each
-// output element equals one quant.DotVec call (quant.DotVec4 is bit-identical
-// for groups of four vectors); tiling changes only which goroutine computes
-// it and when.
+// output element equals one quant.DotVec call (quant.DotVec4 and
+// quant.DotVec4x4 are bit-identical for groups of four vectors and of four
+// rows × four vectors); tiling changes only which goroutine computes it and
+// when.
 func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, stride int, bias []float32) {
 	p.runCost(n, 4*w.cols, func(_, b int) { s.vecs[b].Prepare(w.typ) })
 	rows := max(1, min(64, tileBytes/w.rowBytes))
+	if n >= 4 {
+		rows = max(4, rows&^3) // whole 4×4 tiles
+	}
 	if n == 1 {
 		rows = 16 // one vector: no reuse to gain, keep tasks small
 	}
@@ -185,8 +189,18 @@ func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, str
 		b := 0
 		for ; b+4 <= n; b += 4 {
 			vs := [4]*quant.Vec{&s.vecs[b], &s.vecs[b+1], &s.vecs[b+2], &s.vecs[b+3]}
+			r := r0
+			var tile [4][4]float32
+			for ; r+4 <= r1; r += 4 {
+				quant.DotVec4x4(w.typ, w.rows4(r), w.rowBytes, &vs, &tile)
+				for k := range tile {
+					for i, x := range tile[k] {
+						out[(b+i)*stride+r+k] = x
+					}
+				}
+			}
 			var res [4]float32
-			for r := r0; r < r1; r++ {
+			for ; r < r1; r++ {
 				quant.DotVec4(w.typ, w.row(r), &vs, &res)
 				for i, x := range res {
 					out[(b+i)*stride+r] = x

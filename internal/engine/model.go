@@ -76,6 +76,9 @@ type matrix struct {
 
 func (w *matrix) row(i int) []byte { return w.data[i*w.rowBytes : (i+1)*w.rowBytes] }
 
+// rows4 returns rows i..i+3, which are consecutive in the data.
+func (w *matrix) rows4(i int) []byte { return w.data[i*w.rowBytes : (i+4)*w.rowBytes] }
+
 type layer struct {
 	attnNorm       []float32
 	wq, wk, wv, wo matrix

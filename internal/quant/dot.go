@@ -16,9 +16,13 @@ import (
 type Vec struct {
 	x []float32
 	// Q8_0 form.
-	q80D    []float32
-	q80Q    []int8
-	q80Sum  []int32 // per-block sum of q80Q (for Q4_0's -8 offset)
+	q80D   []float32
+	q80Q   []int8
+	q80Sum []int32 // per-block sum of q80Q (for Q4_0's -8 offset)
+	// q80Aux: per block 16 int32 for the tile kernel: -128 times the sum
+	// of each group of four q80Q values, then the bits of q80D (only when
+	// that kernel is in use).
+	q80Aux  []int32
 	q80OK   bool
 	q8KD    []float32
 	q8KQ    []int8
@@ -90,6 +94,17 @@ func (v *Vec) prepareQ80() {
 			s += int32(q[j])
 		}
 		v.q80Sum[b] = s
+	}
+	if tileQ80Aux() {
+		v.q80Aux = grow(v.q80Aux, nb*16)
+		for b := 0; b < nb; b++ {
+			q := v.q80Q[b*QK8_0 : (b+1)*QK8_0]
+			a := v.q80Aux[b*16 : b*16+16]
+			for k := 0; k < 8; k++ {
+				a[k] = -128 * (int32(q[4*k]) + int32(q[4*k+1]) + int32(q[4*k+2]) + int32(q[4*k+3]))
+			}
+			a[8] = int32(math.Float32bits(v.q80D[b]))
+		}
 	}
 	v.q80OK = true
 }
@@ -347,6 +362,35 @@ func DotVec4(t gguf.Type, row []byte, vs *[4]*Vec, out *[4]float32) {
 	}
 	for i, v := range vs {
 		out[i] = DotVec(t, row, v)
+	}
+}
+
+// DotVec4x4 computes out[r][i] = DotVec(t, row r, vs[i]) for the four
+// consecutive rows of rowBytes bytes at the start of rows, bit-identical to
+// sixteen DotVec calls. For F32, Q8_0 and Q4_K rows on machines with AVX-512 it
+// runs a register-blocked kernel that loads each weight block once for the
+// four vectors and each activation block once for the four rows (batched
+// prefill and scoring); otherwise it is four DotVec4 calls.
+func DotVec4x4(t gguf.Type, rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]float32) {
+	for _, v := range vs {
+		v.Prepare(t)
+	}
+	switch t {
+	case gguf.TypeF32:
+		if len(rows) >= 4*rowBytes && rowBytes == 4*len(vs[0].x) && dotTileF32(bytesAsF32(rows[:4*rowBytes]), vs, out) {
+			return
+		}
+	case gguf.TypeQ8_0:
+		if dotTileQ80(rows, rowBytes, vs, out) {
+			return
+		}
+	case gguf.TypeQ4_K:
+		if dotTileQ4K(rows, rowBytes, vs, out) {
+			return
+		}
+	}
+	for r := 0; r < 4; r++ {
+		DotVec4(t, rows[r*rowBytes:(r+1)*rowBytes], vs, &out[r])
 	}
 }
 

@@ -1,0 +1,117 @@
+package quant
+
+import (
+	"math"
+	"testing"
+
+	"github.com/mycel-network/mycel/internal/gguf"
+)
+
+// TestDotVec4x4 checks that the row×vector tile equals DotVec bit for bit
+// for every type, on quantised random rows and on arbitrary encoded bytes
+// (every int8 value, finite float16 scales of every kind), with vectors of
+// different magnitudes including an all-zero one.
+func TestDotVec4x4(t *testing.T) {
+	t.Logf("tile kernels in use: %v", tileQ80Aux())
+	r := lcg(11)
+	for _, n := range []int{QKK, 3 * QKK, 1024, 17 * QKK} {
+		var vecs [4]*Vec
+		for i := range vecs {
+			x := make([]float32, n)
+			if i != 3 {
+				for j := range x {
+					x[j] = r.uniform() * float32(1+7*i)
+				}
+			}
+			vecs[i] = &Vec{}
+			vecs[i].Load(x)
+		}
+		for _, typ := range allTypes {
+			var rows []byte
+			rowBytes, err := RowBytes(typ, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := 0; k < 4; k++ {
+				w := make([]float32, n)
+				for j := range w {
+					w[j] = r.uniform() * float32(k+1)
+				}
+				row, err := Quantize(typ, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rows = append(rows, row...)
+			}
+			check := func(name string, rows []byte) {
+				t.Helper()
+				var got [4][4]float32
+				DotVec4x4(typ, rows, rowBytes, &vecs, &got)
+				for k := 0; k < 4; k++ {
+					for i, v := range vecs {
+						want := DotVec(typ, rows[k*rowBytes:(k+1)*rowBytes], v)
+						if math.Float32bits(got[k][i]) != math.Float32bits(want) {
+							t.Errorf("%v n=%d %s row %d vector %d: DotVec4x4 %v, DotVec %v", typ, n, name, k, i, got[k][i], want)
+						}
+					}
+				}
+			}
+			check("quantised", rows)
+			if raw := rawScaleOffsets[typ]; raw != nil {
+				blockBytes := rowBytes * BlockSize(typ) / n
+				for trial := 0; trial < 10; trial++ {
+					raw := make([]byte, 4*rowBytes)
+					for i := range raw {
+						raw[i] = byte(r.next() >> 56)
+					}
+					for b := 0; b < len(raw)/blockBytes; b++ {
+						for _, o := range rawScaleOffsets[typ] {
+							raw[b*blockBytes+o] &= 0x3f // finite float16 scale
+						}
+					}
+					check("raw", raw)
+				}
+			}
+		}
+	}
+}
+
+// rawScaleOffsets are the bytes of each block holding the high byte of a
+// float16 scale, for the types tested with arbitrary encoded bytes.
+var rawScaleOffsets = map[gguf.Type][]int{
+	gguf.TypeQ8_0: {1},
+	gguf.TypeQ4_K: {1, 3},
+}
+
+// TestDotVec4x4F32Tail covers F32 rows whose length is not a multiple of 32.
+func TestDotVec4x4F32Tail(t *testing.T) {
+	r := lcg(12)
+	for _, n := range []int{8, 40, 100} {
+		var vecs [4]*Vec
+		for i := range vecs {
+			x := make([]float32, n)
+			for j := range x {
+				x[j] = r.uniform()
+			}
+			vecs[i] = &Vec{}
+			vecs[i].Load(x)
+		}
+		w := make([]float32, 4*n)
+		for j := range w {
+			w[j] = r.uniform()
+		}
+		rows, err := Quantize(gguf.TypeF32, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got [4][4]float32
+		DotVec4x4(gguf.TypeF32, rows, 4*n, &vecs, &got)
+		for k := 0; k < 4; k++ {
+			for i, v := range vecs {
+				if want := DotVec(gguf.TypeF32, rows[k*4*n:(k+1)*4*n], v); math.Float32bits(got[k][i]) != math.Float32bits(want) {
+					t.Errorf("n=%d row %d vector %d: DotVec4x4 %v, DotVec %v", n, k, i, got[k][i], want)
+				}
+			}
+		}
+	}
+}
