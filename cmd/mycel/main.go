@@ -46,6 +46,8 @@ func commands() []command {
 		{"tokenize", "print the token ids of a text", cmdTokenize},
 		{"models", "demo models: gen", cmdModels},
 		{"provider", "serve models and get paid: provider [init] --home DIR", cmdProvider},
+		{"gateway", "the OpenAI-compatible front door: gateway [keys create|list|revoke] --home DIR", cmdGateway},
+		{"verifier", "audit providers and vote on evidence: verifier --home DIR", cmdVerifier},
 		{"config", "print a role's effective configuration: config dump --home DIR [--role provider]", cmdConfig},
 		{"bench", "benchmarks: ledger|engine|provider|gateway|routing|verify", cmdBench},
 	}
