@@ -82,7 +82,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	chain := gateway.LedgerChain{Client: client, Key: key}
 	gw, err := gateway.New(cfg, gateway.Deps{
 		Chain: chain, ConsumerKey: key.PrivKey, ConsumerAddress: key.Address,
-		Keys: store, Receipts: receipts, Anchorer: ledgerAnchorer(chain),
+		Keys: store, Receipts: receipts, Anchorer: chain,
 		Logger: logger, Registerer: prometheus.NewRegistry(),
 	})
 	if err != nil {
@@ -177,6 +177,3 @@ func cmdGatewayKeys(args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("gateway keys: unknown subcommand %q: want create|list|revoke", sub)
 }
 
-// ledgerAnchorer returns the Anchorer that submits AnchorReceipts, or nil while the ledger
-// has no such message (the gateway then logs each epoch's root without anchoring it).
-func ledgerAnchorer(gateway.LedgerChain) gateway.Anchorer { return nil }

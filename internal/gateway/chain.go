@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/mycel-network/mycel/internal/chainclient"
 	"github.com/mycel-network/mycel/internal/keys"
@@ -35,10 +36,11 @@ type Chain interface {
 	CloseChannel(ctx context.Context, id uint64) error
 }
 
-// Anchorer records the Merkle root of an epoch's receipts on the ledger. Anchor must be safe
-// to call again for an epoch it has already anchored (the caller retries on error).
+// Anchorer records the Merkle root of an epoch's receipts on the ledger (AnchorReceipts):
+// root is the ReceiptLog's RFC 6962 root, auditRoot tx.AnchorRoot over the same receipts'
+// (provider, request id). Anchoring an epoch that is already anchored must succeed.
 type Anchorer interface {
-	Anchor(ctx context.Context, epoch uint64, root string, count uint64) error
+	Anchor(ctx context.Context, epoch uint64, root, auditRoot string, count uint64) error
 }
 
 // LedgerChain is Chain over a chainclient.Client, sending transactions from Key (the gateway's
@@ -48,7 +50,22 @@ type LedgerChain struct {
 	Key    keys.Key
 }
 
-var _ Chain = LedgerChain{}
+var (
+	_ Chain    = LedgerChain{}
+	_ Anchorer = LedgerChain{}
+)
+
+// Anchor implements Anchorer with an AnchorReceipts transaction.
+func (c LedgerChain) Anchor(ctx context.Context, epoch uint64, root, auditRoot string, count uint64) error {
+	_, err := c.Client.Submit(ctx, c.Key, tx.AnchorReceipts{Epoch: epoch, Root: root, Count: count, AuditRoot: auditRoot})
+	if err != nil && strings.Contains(err.Error(), "already anchored") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("anchor epoch %d: %w", epoch, err)
+	}
+	return nil
+}
 
 // ChainID implements Chain.
 func (c LedgerChain) ChainID(ctx context.Context) (string, error) { return c.Client.ChainID(ctx) }

@@ -132,7 +132,7 @@ type Deps struct {
 	ConsumerAddress string
 	Keys            *apikey.Store // nil: no authentication (a private gateway)
 	Receipts        *ReceiptLog   // nil: receipts are verified but not stored or anchored
-	Anchorer        Anchorer      // nil: epoch roots are computed and logged, not anchored
+	Anchorer        Anchorer      // nil: the Chain if it is an Anchorer (LedgerChain is), else roots are only logged
 	HTTPClient      *http.Client  // to providers; nil: a tuned default
 	Logger          *slog.Logger  // nil discards
 	Registerer      prometheus.Registerer
@@ -151,8 +151,11 @@ type Gateway struct {
 	metrics *metrics
 	dir     *directory
 
+	anchorer Anchorer
+
 	mu           sync.Mutex
-	anchoredUpTo uint64 // epochs below this are anchored
+	anchorInit   bool
+	anchoredUpTo uint64 // epochs below this are anchored (or past the ledger's window)
 	epoch        uint64 // current ledger epoch as last seen
 }
 
@@ -182,6 +185,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		tr.MaxIdleConnsPerHost = 4096
 		tr.MaxIdleConns = 16384
 		g.client = &http.Client{Transport: tr}
+	}
+	g.anchorer = deps.Anchorer
+	if g.anchorer == nil {
+		g.anchorer, _ = deps.Chain.(Anchorer)
 	}
 	g.stats = router.NewStats(router.StatsConfig{})
 	g.pay = newPayer(deps.Chain, deps.ConsumerKey, deps.ConsumerAddress, cfg.DepositUmyc)
@@ -276,7 +283,10 @@ func (g *Gateway) closeIdle(ctx context.Context) {
 	}
 }
 
-// anchor anchors the Merkle root of every finished epoch's receipts once.
+// anchor anchors the Merkle roots of the epoch that just ended, once. The ledger takes an
+// anchor for the current or the previous epoch only, so an epoch missed while the gateway was
+// down for longer than an epoch stays unanchored (its receipts stay in the log, provable to
+// anyone who trusts the log, and the miss is logged).
 func (g *Gateway) anchor(ctx context.Context) error {
 	ep, err := g.deps.Chain.Epoch(ctx)
 	if err != nil {
@@ -284,28 +294,35 @@ func (g *Gateway) anchor(ctx context.Context) error {
 	}
 	g.mu.Lock()
 	g.epoch = ep
+	if !g.anchorInit {
+		g.anchoredUpTo, g.anchorInit = ep, true // the previous epoch's receipts belong to an earlier run, anchored then
+		if ep > 0 {
+			g.anchoredUpTo = ep - 1
+		}
+	}
 	from := g.anchoredUpTo
 	g.mu.Unlock()
-	if g.deps.Receipts == nil || ep == 0 {
+	if g.deps.Receipts == nil || ep == 0 || from >= ep {
 		return nil
 	}
-	if from == 0 {
-		from = ep - 1 // anchoring starts with the epoch before the gateway first saw the ledger
-	}
-	for e := from; e < ep; e++ {
-		root, n := g.deps.Receipts.Root(e)
-		if n > 0 {
-			if g.deps.Anchorer != nil {
-				if err := g.deps.Anchorer.Anchor(ctx, e, root, uint64(n)); err != nil {
-					return fmt.Errorf("anchor epoch %d: %w", e, err)
-				}
-			}
-			g.log.Info("receipts anchored", "epoch", e, "root", root, "count", n, "on_ledger", g.deps.Anchorer != nil)
+	for e := from; e+1 < ep; e++ {
+		if _, n := g.deps.Receipts.Root(e); n > 0 {
+			g.log.Warn("receipts not anchored: the ledger's window for the epoch has passed", "epoch", e, "count", n)
 		}
-		g.mu.Lock()
-		g.anchoredUpTo = e + 1
-		g.mu.Unlock()
 	}
+	prev := ep - 1
+	if root, n := g.deps.Receipts.Root(prev); n > 0 {
+		audit := g.deps.Receipts.AuditRoot(prev)
+		if g.anchorer != nil {
+			if err := g.anchorer.Anchor(ctx, prev, root, audit, uint64(n)); err != nil {
+				return fmt.Errorf("anchor epoch %d: %w", prev, err)
+			}
+		}
+		g.log.Info("receipts anchored", "epoch", prev, "root", root, "audit_root", audit, "count", n, "on_ledger", g.anchorer != nil)
+	}
+	g.mu.Lock()
+	g.anchoredUpTo = ep
+	g.mu.Unlock()
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
 	"github.com/mycel-network/mycel/internal/gateway/gatewaytest"
+	"github.com/mycel-network/mycel/internal/tx"
 )
 
 const (
@@ -451,8 +452,18 @@ func TestAnchorAndProve(t *testing.T) {
 	}
 	anchors := e.ledger.Anchors()
 	root, n := e.receipts.Root(4)
-	if diff := cmp.Diff([]gatewaytest.Anchor{{Epoch: 4, Root: root, Count: 3}}, anchors); diff != "" || n != 3 {
+	leaves := e.receipts.AuditLeaves(4)
+	if len(leaves) != 3 || leaves[0].Provider != e.addrs["a"] {
+		t.Fatalf("audit leaves %+v, want 3 from a", leaves)
+	}
+	want := []gatewaytest.Anchor{{Epoch: 4, Root: root, AuditRoot: tx.AnchorRoot(leaves), Count: 3}}
+	if diff := cmp.Diff(want, anchors); diff != "" || n != 3 {
 		t.Fatalf("anchors (-want +got):\n%s", diff)
+	}
+	// An epoch skipped while the gateway was not polling is past the ledger's window.
+	e.ledger.SetEpoch(8)
+	if err := e.gw.anchor(ctx); err != nil || len(e.ledger.Anchors()) != 1 {
+		t.Errorf("after skipping epochs: err %v, %d anchors, want still 1 (nothing logged in 7)", err, len(e.ledger.Anchors()))
 	}
 	// Anchoring again does not repeat the epoch.
 	if err := e.gw.anchor(ctx); err != nil || len(e.ledger.Anchors()) != 1 {

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/tx"
 )
 
 // ReceiptLog is the gateway's append-only store of verified receipts, one JSON line each,
@@ -22,6 +23,7 @@ type ReceiptLog struct {
 	mu     sync.Mutex
 	f      *os.File
 	leaves map[uint64][][32]byte
+	audit  map[uint64][]tx.AnchorLeaf // (provider, request id) of the same receipts, same order
 }
 
 type logLine struct {
@@ -38,7 +40,7 @@ func OpenReceiptLog(path string) (*ReceiptLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open receipt log: %w", err)
 	}
-	l := &ReceiptLog{f: f, leaves: map[uint64][][32]byte{}}
+	l := &ReceiptLog{f: f, leaves: map[uint64][][32]byte{}, audit: map[uint64][]tx.AnchorLeaf{}}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -51,7 +53,7 @@ func OpenReceiptLog(path string) (*ReceiptLog, error) {
 			f.Close()
 			return nil, fmt.Errorf("open receipt log: line %d: %w", n, err)
 		}
-		l.leaves[ln.Epoch] = append(l.leaves[ln.Epoch], LeafHash(ln.Receipt))
+		l.add(ln.Epoch, ln.Receipt)
 	}
 	if err := sc.Err(); err != nil {
 		f.Close()
@@ -80,8 +82,28 @@ func (l *ReceiptLog) Append(epoch uint64, r channel.Receipt) (int, error) {
 	if _, err := l.f.Write(append(b, '\n')); err != nil {
 		return 0, fmt.Errorf("append receipt: %w", err)
 	}
-	l.leaves[epoch] = append(l.leaves[epoch], LeafHash(r))
+	l.add(epoch, r)
 	return len(l.leaves[epoch]) - 1, nil
+}
+
+func (l *ReceiptLog) add(epoch uint64, r channel.Receipt) {
+	l.leaves[epoch] = append(l.leaves[epoch], LeafHash(r))
+	l.audit[epoch] = append(l.audit[epoch], tx.AnchorLeaf{Provider: r.Provider, RequestID: r.RequestID})
+}
+
+// AuditRoot returns tx.AnchorRoot over the (provider, request id) of epoch's receipts, in log
+// order: the root verifiers sample audits from.
+func (l *ReceiptLog) AuditRoot(epoch uint64) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return tx.AnchorRoot(l.audit[epoch])
+}
+
+// AuditLeaves returns the (provider, request id) of epoch's receipts in log order.
+func (l *ReceiptLog) AuditLeaves(epoch uint64) []tx.AnchorLeaf {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]tx.AnchorLeaf(nil), l.audit[epoch]...)
 }
 
 // Root returns the hex Merkle root and the number of receipts of epoch (the root of no
