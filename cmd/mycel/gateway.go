@@ -176,4 +176,3 @@ func cmdGatewayKeys(args []string, stdout, stderr io.Writer) error {
 	}
 	return fmt.Errorf("gateway keys: unknown subcommand %q: want create|list|revoke", sub)
 }
-
