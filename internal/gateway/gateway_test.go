@@ -486,3 +486,48 @@ func TestBadReceiptPaysOnlyDelivered(t *testing.T) {
 		t.Errorf("spend = %d, want %d", got, want)
 	}
 }
+
+func TestRequestIDEverywhere(t *testing.T) {
+	e := newEnv(t, Config{}, cheap("a"))
+	for _, path := range []string{"/healthz", "/metrics", "/v1/nope", "/v1/models"} {
+		resp, err := http.Get(e.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !strings.HasPrefix(resp.Header.Get(HeaderRequestID), "req_") {
+			t.Errorf("GET %s: no x-request-id (status %d)", path, resp.StatusCode)
+		}
+	}
+}
+
+// TestIdleClose: a channel unused for IdleClose gets the final voucher and is closed on the
+// ledger; the next request opens a new one.
+func TestIdleClose(t *testing.T) {
+	e := newEnv(t, Config{IdleClose: time.Minute}, cheap("a"))
+	now := time.Unix(1_000_000, 0)
+	e.gw.now = func() time.Time { return now }
+	ctx := context.Background()
+	if _, err := e.client().Chat.Completions.New(ctx, chatParams(testPrompt)); err != nil {
+		t.Fatal(err)
+	}
+	e.gw.closeIdle(ctx) // not idle yet
+	if chs := e.gw.Channels(); len(chs) != 1 {
+		t.Fatalf("channels %+v, want the one in use", chs)
+	}
+	now = now.Add(2 * time.Minute)
+	e.gw.closeIdle(ctx)
+	if chs := e.gw.Channels(); len(chs) != 0 {
+		t.Errorf("channels %+v after idling, want none", chs)
+	}
+	lc := e.ledger.Channels()
+	if len(lc) != 1 || lc[0].CloseAt == 0 {
+		t.Errorf("ledger channels %+v, want channel 1 closing", lc)
+	}
+	if _, err := e.client().Chat.Completions.New(ctx, chatParams(testPrompt)); err != nil {
+		t.Fatal(err)
+	}
+	if opened, _ := e.ledger.Counts(); opened != 2 {
+		t.Errorf("opened %d channels, want a new one after the close", opened)
+	}
+}

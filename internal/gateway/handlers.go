@@ -44,7 +44,6 @@ func (g *Gateway) Handler() http.Handler {
 		return g.handleGenerate(w, r, k, kindCompletion)
 	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(HeaderRequestID, newID("req_"))
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
@@ -54,11 +53,14 @@ func (g *Gateway) Handler() http.Handler {
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(HeaderRequestID, newID("req_"))
 		openai.WriteError(w, &openai.Error{Status: http.StatusNotFound, Type: openai.TypeInvalidRequest,
 			Message: fmt.Sprintf("unknown path %s %s", r.Method, r.URL.Path)})
 	})
-	return mux
+	// Every answer carries an x-request-id.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderRequestID, newID("req_"))
+		mux.ServeHTTP(w, r)
+	})
 }
 
 type apiFunc func(w http.ResponseWriter, r *http.Request, k *apikey.Key) *openai.Error
@@ -89,7 +91,6 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 func (g *Gateway) api(route string, f apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
-		sw.Header().Set(HeaderRequestID, newID("req_"))
 		var key *apikey.Key
 		e := g.authenticate(r, &key)
 		if e == nil {
