@@ -531,3 +531,45 @@ func TestIdleClose(t *testing.T) {
 		t.Errorf("opened %d channels, want a new one after the close", opened)
 	}
 }
+
+// TestLogprobs: chat logprobs pass through, streamed per chunk and whole in one answer, also
+// across a mid-stream failover.
+func TestLogprobs(t *testing.T) {
+	a := cheap("a")
+	a.cfg.BreakAfter = 3
+	e := newEnv(t, Config{NoHedge: true}, a, dear("b"))
+	want := make([]float64, 8)
+	for i := range want {
+		want[i] = -float64(i+1) / 8
+	}
+	p := chatParams(testPrompt)
+	p.Logprobs = oai.Bool(true)
+	// Streamed: a breaks after 3 tokens, b continues; logprobs of every delivered token.
+	stream := e.client().Chat.Completions.NewStreaming(context.Background(), p)
+	var got []float64
+	for stream.Next() {
+		for _, c := range stream.Current().Choices {
+			for _, lp := range c.Logprobs.Content {
+				got = append(got, lp.Logprob)
+			}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("streamed logprobs (-want +got):\n%s", diff)
+	}
+	// Whole: from b after a's broken answer is retried.
+	res, err := e.client().Chat.Completions.New(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, lp := range res.Choices[0].Logprobs.Content {
+		got = append(got, lp.Logprob)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("logprobs (-want +got):\n%s", diff)
+	}
+}

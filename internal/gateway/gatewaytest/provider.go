@@ -162,7 +162,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	// Prompt and, for a continuation, the assistant prefix to continue.
 	var prompt, prefix string
 	var maxTokens int
-	stream := true
+	stream, logprobs := true, false
 	if chat {
 		req, e := openai.DecodeChatRequest(body)
 		if e != nil {
@@ -179,7 +179,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		if n, ok := req.MaxOutputTokens(); ok {
 			maxTokens = n
 		}
-		stream = req.Stream
+		stream, logprobs = req.Stream, req.Logprobs
 	} else {
 		req, e := openai.DecodeCompletionRequest(body)
 		if e != nil {
@@ -219,7 +219,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	}
 	tokensIn := uint64(words(prompt))
 	if !stream {
-		p.whole(w, r, cfg, v, chat, body, out, finish, tokensIn)
+		p.whole(w, r, cfg, v, chat, body, out, finish, tokensIn, logprobs)
 		return
 	}
 	sse, err := openai.NewSSEWriter(w)
@@ -250,8 +250,12 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			if i == 0 {
 				d.Role = "assistant"
 			}
+			c := openai.ChatChunkChoice{Delta: d}
+			if logprobs {
+				c.Logprobs = &openai.ChatLogprobs{Content: []openai.TokenLogprob{TokenLogprob(start+i, tok)}}
+			}
 			chunk = openai.ChatCompletionChunk{ID: id, Object: openai.ObjectChatCompletionChunk, Model: cfg.Model,
-				Choices: []openai.ChatChunkChoice{{Delta: d}}}
+				Choices: []openai.ChatChunkChoice{c}}
 		} else {
 			chunk = openai.CompletionChunk{ID: id, Object: openai.ObjectTextCompletion, Model: cfg.Model,
 				Choices: []openai.CompletionChunkChoice{{Text: tok}}}
@@ -276,7 +280,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 }
 
 // whole answers a non-streaming request with one JSON body and the X-Mycel-Receipt header.
-func (p *Provider) whole(w http.ResponseWriter, r *http.Request, cfg ProviderConfig, v channel.Voucher, chat bool, body []byte, out []string, finish string, tokensIn uint64) {
+func (p *Provider) whole(w http.ResponseWriter, r *http.Request, cfg ProviderConfig, v channel.Voucher, chat bool, body []byte, out []string, finish string, tokensIn uint64, logprobs bool) {
 	t0 := time.Now()
 	time.Sleep(cfg.TTFT + time.Duration(max(len(out)-1, 0))*cfg.TokenDelay)
 	if cfg.BreakAfter > 0 && cfg.BreakAfter < len(out) {
@@ -292,8 +296,15 @@ func (p *Provider) whole(w http.ResponseWriter, r *http.Request, cfg ProviderCon
 	usage := &openai.Usage{PromptTokens: int(tokensIn), CompletionTokens: int(tokensOut), TotalTokens: int(tokensIn + tokensOut)}
 	var resp any
 	if chat {
+		c := openai.ChatChoice{Message: openai.ChatMessage{Role: "assistant", Content: text}, FinishReason: finish}
+		if logprobs {
+			c.Logprobs = &openai.ChatLogprobs{}
+			for i, tok := range out {
+				c.Logprobs.Content = append(c.Logprobs.Content, TokenLogprob(i, tok))
+			}
+		}
 		resp = openai.ChatCompletion{ID: "chatcmpl-fake", Object: openai.ObjectChatCompletion, Model: cfg.Model,
-			Choices: []openai.ChatChoice{{Message: openai.ChatMessage{Role: "assistant", Content: text}, FinishReason: finish}}, Usage: usage}
+			Choices: []openai.ChatChoice{c}, Usage: usage}
 	} else {
 		resp = openai.Completion{ID: "cmpl-fake", Object: openai.ObjectTextCompletion, Model: cfg.Model,
 			Choices: []openai.CompletionChoice{{Text: text, FinishReason: finish}}, Usage: usage}
@@ -304,6 +315,11 @@ func (p *Provider) whole(w http.ResponseWriter, r *http.Request, cfg ProviderCon
 	w.Header().Set(channel.HeaderReceipt, hv)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
+}
+
+// TokenLogprob is the fake log-probability of the i-th token of an answer: −(i+1)/8.
+func TokenLogprob(i int, tok string) openai.TokenLogprob {
+	return openai.TokenLogprob{Token: tok, Logprob: -float64(i+1) / 8, Bytes: openai.TokenBytes(tok), TopLogprobs: []openai.TopLogprob{}}
 }
 
 func (p *Provider) receipt(r *http.Request, cfg ProviderConfig, v channel.Voucher, body []byte, text string, tokensIn, tokensOut uint64, finish string, took time.Duration) channel.Receipt {
