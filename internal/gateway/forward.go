@@ -255,6 +255,8 @@ type dialError struct {
 	provider string
 	status   int
 	err      error
+	sent     bool   // the provider accepted the request (200) before it failed: it may bill
+	maxCost  uint64 // what the request could have cost
 }
 
 func (e *dialError) Error() string {
@@ -307,7 +309,7 @@ func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id 
 			b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 			if err != nil {
 				a.close()
-				return nil, &dialError{provider: c.Provider, err: fmt.Errorf("read answer: %w", err)}
+				return nil, &dialError{provider: c.Provider, err: fmt.Errorf("read answer: %w", err), sent: true, maxCost: maxCost}
 			}
 			a.first, a.receipt = b, resp.Header.Get(channel.HeaderReceipt)
 			a.ttft = g.now().Sub(a.start)
@@ -317,7 +319,7 @@ func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id 
 		first, err := a.sse.Next()
 		if err != nil {
 			a.close()
-			return nil, &dialError{provider: c.Provider, err: fmt.Errorf("before first event: %w", err)}
+			return nil, &dialError{provider: c.Provider, err: fmt.Errorf("before first event: %w", err), sent: true, maxCost: maxCost}
 		}
 		a.stall.Reset(g.cfg.StallTimeout)
 		a.first = first
@@ -456,6 +458,9 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 				var de *dialError
 				if errors.As(res.err, &de) {
 					g.stats.Done(de.provider, router.Outcome{OK: false}, g.now())
+					if de.sent {
+						g.pay.uncertain(de.provider, de.maxCost)
+					}
 				}
 				failed = append(failed, res.err.Error())
 				if pending == 0 && ctx.Err() == nil {
@@ -483,8 +488,12 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 						if r.a != nil {
 							g.stats.Cancel(r.a.cand.Provider)
 							r.a.close()
+							g.pay.uncertain(r.a.cand.Provider, maxCost(r.a.cand.Candidate, rr))
 						} else if de := new(dialError); errors.As(r.err, &de) {
 							g.stats.Cancel(de.provider)
+							if de.sent {
+								g.pay.uncertain(de.provider, de.maxCost)
+							}
 						}
 					}
 				}(pending)

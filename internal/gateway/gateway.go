@@ -40,8 +40,9 @@ type Config struct {
 	MaxBodyBytes     int64         `toml:"max_body_bytes"`
 	// Policy is the default routing policy (balanced, cheapest, fastest).
 	Policy string `toml:"policy"`
-	// ReconcileSlackUmyc is how much more than its receipts a provider may claim after a 402
-	// (delivered parts of cancelled hedges and broken streams) before it is treated as faulty.
+	// ReconcileSlackUmyc is how much a provider's claim after a 402 may exceed what the gateway
+	// counted, beyond the maximum cost of its attempts that ended without a receipt (those are
+	// always allowed), before the claim is refused.
 	ReconcileSlackUmyc uint64 `toml:"reconcile_slack_umyc"`
 }
 
@@ -61,7 +62,7 @@ func DefaultConfig() Config {
 		DefaultMaxTokens:   256,
 		MaxBodyBytes:       4 << 20,
 		Policy:             router.NameBalanced,
-		ReconcileSlackUmyc: 100_000,
+		ReconcileSlackUmyc: 1_000,
 	}
 }
 
@@ -326,8 +327,3 @@ func (g *Gateway) anchor(ctx context.Context) error {
 	return nil
 }
 
-func (g *Gateway) currentEpoch() uint64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.epoch
-}

@@ -34,6 +34,10 @@ type payChannel struct {
 	maxCum   uint64 // largest Cumulative a verified receipt claimed
 	lastUsed time.Time
 	last     channel.Voucher // the latest voucher signed, reused while owed is unchanged
+	// unsure is the most the provider may have delivered beyond what the gateway counted:
+	// the maximum cost of attempts that ended without a receipt (cancelled hedges, broken
+	// answers). A provider's claim after a 402 is adopted only within it.
+	unsure uint64
 }
 
 func newPayer(chain Chain, key ed25519.PrivateKey, address string, deposit uint64) *payer {
@@ -146,9 +150,18 @@ func (p *payer) bill(provider string, umyc uint64) {
 	c.mu.Unlock()
 }
 
+// uncertain records that an attempt on provider's channel that may have cost up to maxCost
+// ended without a receipt.
+func (p *payer) uncertain(provider string, maxCost uint64) {
+	c := p.channel(provider)
+	c.mu.Lock()
+	c.unsure += maxCost
+	c.mu.Unlock()
+}
+
 // reconcile is called after the provider answered 402 with claimed = its delivered total: it
-// adopts the claim when it exceeds what the gateway owes by at most slack (parts of
-// cancelled or broken requests the gateway could not count exactly) and reports whether it did.
+// adopts the claim when it exceeds what the gateway owes by no more than the uncertain
+// attempts could have cost plus slack (rounding), and reports whether it did.
 func (p *payer) reconcile(provider string, claimed, slack uint64) bool {
 	c := p.channel(provider)
 	c.mu.Lock()
@@ -156,9 +169,11 @@ func (p *payer) reconcile(provider string, claimed, slack uint64) bool {
 	if claimed <= c.owed {
 		return true
 	}
-	if claimed-c.owed > slack {
+	extra := claimed - c.owed
+	if extra > c.unsure+slack {
 		return false
 	}
+	c.unsure -= min(extra, c.unsure)
 	c.owed = claimed
 	return true
 }

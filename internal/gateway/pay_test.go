@@ -41,13 +41,18 @@ func TestPayerVouchers(t *testing.T) {
 	if chs := l.Channels(); chs[0].Deposit != 2600 { // 1000 + max(1000, 2·800)
 		t.Errorf("deposit %d, want 2600", chs[0].Deposit)
 	}
-	// A claim within slack is adopted, beyond it refused.
+	// A claim within slack is adopted, beyond it refused, unless attempts without a receipt
+	// could have cost that much.
 	if !p.reconcile(prov, 350, 100) || p.reconcile(prov, 1000, 100) {
 		t.Error("reconcile: want 350 adopted (slack 100) and 1000 refused")
 	}
+	p.uncertain(prov, 600)
+	if !p.reconcile(prov, 1000, 100) || p.reconcile(prov, 1200, 100) {
+		t.Error("reconcile: want 1000 adopted after 600 uncertain, then 1200 refused (uncertainty used up)")
+	}
 	// Idle channels are handed back for closing and forgotten.
-	if got := p.idle(now.Add(time.Second)); len(got) != 1 || got[0].Owed != 350 {
-		t.Errorf("idle = %+v, want the channel owing 350", got)
+	if got := p.idle(now.Add(time.Second)); len(got) != 1 || got[0].Owed != 1000 {
+		t.Errorf("idle = %+v, want the channel owing 1000", got)
 	}
 	if p.channelID(prov) != 0 {
 		t.Error("idle channel still known")

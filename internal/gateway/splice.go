@@ -358,7 +358,6 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 	}
 	var cost uint64
 	completion := 0
-	ep := g.currentEpoch()
 	for _, s := range sp.segs {
 		p := s.cand.Provider
 		if s.receipt != nil {
@@ -368,7 +367,12 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 				cost += s.receipt.Cost
 				completion += int(s.receipt.TokensOut)
 				if g.deps.Receipts != nil {
-					if _, err := g.deps.Receipts.Append(ep, *s.receipt); err != nil {
+					// Under g.mu, so that anchor (which moves the epoch under it too) never
+					// computes a root while a receipt of that epoch is still being logged.
+					g.mu.Lock()
+					_, err := g.deps.Receipts.Append(g.epoch, *s.receipt)
+					g.mu.Unlock()
+					if err != nil {
 						g.log.Error("log receipt", "err", err)
 					}
 				}
@@ -380,11 +384,18 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 		} else {
 			g.metrics.receipts.WithLabelValues("missing").Inc()
 		}
-		// No valid receipt: pay only for what the gateway saw delivered.
+		// No valid receipt: pay only for what the gateway saw delivered. The provider may count
+		// its prompt differently or have generated a token that never arrived: that much is
+		// uncertain, to be settled if it claims it after a 402.
 		c, err := channel.Cost(uint64(prompt+s.before), uint64(s.tokens), s.cand.PriceInPerMTok, s.cand.PriceOutPerMTok)
 		if err == nil {
 			g.pay.bill(p, c)
 			cost += c
+		}
+		if s.receipt == nil {
+			if u, err := channel.Cost(uint64(2*(prompt+s.before)+16), uint64(s.tokens+16), s.cand.PriceInPerMTok, s.cand.PriceOutPerMTok); err == nil && u > c {
+				g.pay.uncertain(p, u-c)
+			}
 		}
 		completion += s.tokens
 	}
