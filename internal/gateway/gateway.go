@@ -326,4 +326,3 @@ func (g *Gateway) anchor(ctx context.Context) error {
 	g.mu.Unlock()
 	return nil
 }
-
