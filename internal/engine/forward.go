@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 
+	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
 )
 
@@ -186,27 +187,29 @@ func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, str
 	tasks := (w.rows + rows - 1) / rows
 	p.runCost(tasks, rows*w.cols*n, func(_, t int) {
 		r0, r1 := t*rows, min((t+1)*rows, w.rows)
-		b := 0
-		for ; b+4 <= n; b += 4 {
-			vs := [4]*quant.Vec{&s.vecs[b], &s.vecs[b+1], &s.vecs[b+2], &s.vecs[b+3]}
-			r := r0
-			var tile [4][4]float32
-			for ; r+4 <= r1; r += 4 {
-				quant.DotVec4x4(w.typ, w.rows4(r), w.rowBytes, &vs, &tile)
-				for k := range tile {
-					for i, x := range tile[k] {
-						out[(b+i)*stride+r+k] = x
+		// Rows in groups of four (quant.DotVec4xN) for blocks of vectors
+		// whose activations stay in L1 cache while the rows' weights are
+		// reused; leftover rows through DotVec4.
+		r4 := r0 + (r1-r0)&^3
+		vb := vecBlock(w.typ)
+		n4 := n &^ 3
+		for b0 := 0; b0 < n4; b0 += vb {
+			e := min(b0+vb, n4)
+			for r := r0; r < r4; r += 4 {
+				quant.DotVec4xN(w.typ, w.rows4(r), w.rowBytes, s.vecs[b0:e], out[b0*stride+r:], stride)
+			}
+			var res [4]float32
+			for g := b0; g < e; g += 4 {
+				vs := [4]*quant.Vec{&s.vecs[g], &s.vecs[g+1], &s.vecs[g+2], &s.vecs[g+3]}
+				for r := r4; r < r1; r++ {
+					quant.DotVec4(w.typ, w.row(r), &vs, &res)
+					for i, x := range res {
+						out[(g+i)*stride+r] = x
 					}
 				}
 			}
-			var res [4]float32
-			for ; r < r1; r++ {
-				quant.DotVec4(w.typ, w.row(r), &vs, &res)
-				for i, x := range res {
-					out[(b+i)*stride+r] = x
-				}
-			}
 		}
+		b := n4
 		for ; b < n; b++ {
 			v := &s.vecs[b]
 			o := out[b*stride : b*stride+w.rows]
@@ -223,6 +226,19 @@ func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, str
 			}
 		}
 	})
+}
+
+// vecBlock is how many activation vectors one pass over a tile's rows
+// covers: their activations stay in L1 cache (F32 vectors are large), and
+// Q4_K rows decode their scales once per block.
+func vecBlock(t gguf.Type) int {
+	switch t {
+	case gguf.TypeF32, gguf.TypeF16, gguf.TypeBF16:
+		return 4
+	case gguf.TypeQ4_K:
+		return 16
+	}
+	return 8
 }
 
 // rmsNorm writes x / sqrt(mean(x²) + eps) * w to dst, as ggml: squares are

@@ -27,7 +27,10 @@ type Vec struct {
 	q8KD    []float32
 	q8KQ    []int8
 	q8KBsum []int16
-	q8KOK   bool
+	// q8KBpair: per block the eight sums of adjacent q8KBsum pairs (the
+	// 32-value sub-block sums) for the Q4_K tile kernel, only when in use.
+	q8KBpair []int32
+	q8KOK    bool
 }
 
 // Load copies x into v and invalidates any prepared forms.
@@ -142,6 +145,12 @@ func (v *Vec) prepareQ8K() {
 			v.q8KBsum[b*16+j] = int16(s)
 		}
 		v.q8KD[b] = 1 / iscale
+	}
+	if tileQ80Aux() {
+		v.q8KBpair = grow(v.q8KBpair, nb*8)
+		for i := range v.q8KBpair {
+			v.q8KBpair[i] = int32(v.q8KBsum[2*i]) + int32(v.q8KBsum[2*i+1])
+		}
 	}
 	v.q8KOK = true
 }
@@ -367,7 +376,7 @@ func DotVec4(t gguf.Type, row []byte, vs *[4]*Vec, out *[4]float32) {
 
 // DotVec4x4 computes out[r][i] = DotVec(t, row r, vs[i]) for the four
 // consecutive rows of rowBytes bytes at the start of rows, bit-identical to
-// sixteen DotVec calls. For F32, Q8_0 and Q4_K rows on machines with AVX-512 it
+// sixteen DotVec calls. For F32 and Q8_0 rows on machines with AVX-512 it
 // runs a register-blocked kernel that loads each weight block once for the
 // four vectors and each activation block once for the four rows (batched
 // prefill and scoring); otherwise it is four DotVec4 calls.
@@ -384,13 +393,40 @@ func DotVec4x4(t gguf.Type, rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]f
 		if dotTileQ80(rows, rowBytes, vs, out) {
 			return
 		}
-	case gguf.TypeQ4_K:
-		if dotTileQ4K(rows, rowBytes, vs, out) {
-			return
-		}
 	}
 	for r := 0; r < 4; r++ {
 		DotVec4(t, rows[r*rowBytes:(r+1)*rowBytes], vs, &out[r])
+	}
+}
+
+// DotVec4xN computes out[b*stride+k] = DotVec(t, row k, &vs[b]) for the
+// four consecutive rows of rowBytes bytes at the start of rows and every
+// vector of vs, bit-identical to DotVec. Vectors go through DotVec4x4 in
+// groups of four (for Q4_K with AVX-512, a kernel that decodes the rows'
+// scales once for all groups), the rest through DotVec.
+func DotVec4xN(t gguf.Type, rows []byte, rowBytes int, vs []Vec, out []float32, stride int) {
+	for i := range vs {
+		vs[i].Prepare(t)
+	}
+	g := 0
+	if t == gguf.TypeQ4_K {
+		g = dotTileQ4KN(rows, rowBytes, vs, out, stride)
+	}
+	var tile [4][4]float32
+	for ; g+4 <= len(vs); g += 4 {
+		p := [4]*Vec{&vs[g], &vs[g+1], &vs[g+2], &vs[g+3]}
+		DotVec4x4(t, rows, rowBytes, &p, &tile)
+		for k := 0; k < 4; k++ {
+			o := out[(g+k)*stride : (g+k)*stride+4 : (g+k)*stride+4]
+			for r := 0; r < 4; r++ {
+				o[r] = tile[r][k]
+			}
+		}
+	}
+	for ; g < len(vs); g++ {
+		for r := 0; r < 4; r++ {
+			out[g*stride+r] = DotVec(t, rows[r*rowBytes:(r+1)*rowBytes], &vs[g])
+		}
 	}
 }
 

@@ -15,6 +15,23 @@ func dotF32r2x4AVX512(w *float32, stride int, x *[4]*float32, n int, out *[8]flo
 //go:noescape
 func dotQ80r4x4AVX512(w *byte, stride int, xq *[4]*int8, aux *[4]*int32, nb int, out *[16]float32)
 
+// unpackScalesK4 decodes the 12 packed scale bytes of a Q4_K block into
+// the eight 6-bit scales and mins (as scaleMinK4, with ggml's utmp trick).
+func unpackScalesK4(q []byte, sc *[8]int16, mn *[8]int32) {
+	q = q[:12]
+	u0 := uint32(q[0]) | uint32(q[1])<<8 | uint32(q[2])<<16 | uint32(q[3])<<24
+	u1 := uint32(q[4]) | uint32(q[5])<<8 | uint32(q[6])<<16 | uint32(q[7])<<24
+	u2 := uint32(q[8]) | uint32(q[9])<<8 | uint32(q[10])<<16 | uint32(q[11])<<24
+	s0 := u0 & 0x3f3f3f3f
+	m0 := u1 & 0x3f3f3f3f
+	s1 := u2&0x0f0f0f0f | (u0>>6&0x03030303)<<4
+	m1 := u2>>4&0x0f0f0f0f | (u1>>6&0x03030303)<<4
+	for j := 0; j < 4; j++ {
+		sc[j], sc[4+j] = int16(s0>>(8*j)&0xff), int16(s1>>(8*j)&0xff)
+		mn[j], mn[4+j] = int32(m0>>(8*j)&0xff), int32(m1>>(8*j)&0xff)
+	}
+}
+
 // tileQ80Aux reports whether Q8_0 vectors need the aux records of the tile
 // kernel.
 func tileQ80Aux() bool { return useAVX512 }
@@ -84,71 +101,81 @@ func dotTileQ80(rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]float32) bool
 //go:noescape
 func q4KTileAVX512(w *byte, stride int, xq *[4]*int8, sc *int16, nb int, out *int32)
 
-// q4KTileChunk is how many super-blocks one q4KTileAVX512 call covers.
-const q4KTileChunk = 16
+// q4KTileMaxBlocks bounds the row length of the Q4_K tile path (16384
+// values); longer rows use the four-vector kernel.
+const q4KTileMaxBlocks = 64
 
-// dotTileQ4K computes the 4×4 tile for Q4_K rows of rowBytes each: the
-// integer sums in assembly, then per block, in block order, exactly the
-// float steps of dotQ4KGeneric.
-func dotTileQ4K(rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]float32) bool {
-	if !useAVX512 {
-		return false
+// dotTileQ4KN computes, for the four consecutive Q4_K rows of rowBytes
+// each at the start of rows and every vector of vs whose index is a
+// multiple of four below len(vs)&^3, out[b*stride+k] = dotQ4K(row k,
+// vs[b]): the integer sums in assembly (16 per block per call), then per
+// block, in block order, exactly the float steps of dotQ4KGeneric. The
+// rows' scales are decoded once for all vectors. It returns how many
+// vectors it covered (0 when the kernel is not in use).
+func dotTileQ4KN(rows []byte, rowBytes int, vs []Vec, out []float32, stride int) int {
+	n4 := len(vs) &^ 3
+	if !useAVX512 || n4 == 0 {
+		return 0
 	}
 	nb := len(vs[0].q8KD)
-	if nb == 0 || rowBytes != nb*q4KBytes || len(rows) < 4*rowBytes {
-		return false
+	if nb == 0 || nb > q4KTileMaxBlocks || rowBytes != nb*q4KBytes || len(rows) < 4*rowBytes {
+		return 0
 	}
-	for _, v := range vs {
-		if len(v.q8KD) != nb || len(v.q8KQ) < nb*QKK || len(v.q8KBsum) < nb*16 {
-			return false
+	for i := range vs[:n4] {
+		v := &vs[i]
+		if len(v.q8KD) != nb || len(v.q8KQ) < nb*QKK || len(v.q8KBpair) < nb*8 {
+			return 0
 		}
 	}
+	_ = out[(n4-1)*stride+3]
 	tab := fp16Table()
 	var (
-		sums [4][4]float32
-		sc   [q4KTileChunk][4][8]int16
-		mn   [q4KTileChunk][4][8]int32
-		isum [q4KTileChunk][4][4]int32
-		xq   [4]*int8
+		sc       [q4KTileMaxBlocks][4][8]int16
+		mn       [q4KTileMaxBlocks][4][8]int32
+		wd, wmin [q4KTileMaxBlocks][4]float32
+		isum     [q4KTileMaxBlocks][4][4]int32
+		xq       [4]*int8
 	)
-	for c := 0; c < nb; c += q4KTileChunk {
-		n := min(q4KTileChunk, nb-c)
-		for i := 0; i < n; i++ {
+	for b := 0; b < nb; b++ {
+		for r := 0; r < 4; r++ {
+			off := r*rowBytes + b*q4KBytes
+			blk := rows[off : off+q4KBytes : off+q4KBytes]
+			wd[b][r] = tab[uint16(blk[0])|uint16(blk[1])<<8]
+			wmin[b][r] = tab[uint16(blk[2])|uint16(blk[3])<<8]
+			unpackScalesK4(blk[4:16], &sc[b][r], &mn[b][r])
+		}
+	}
+	for g := 0; g < n4; g += 4 {
+		vg := vs[g : g+4 : g+4]
+		for i := range vg {
+			xq[i] = &vg[i].q8KQ[0]
+		}
+		q4KTileAVX512(&rows[0], rowBytes, &xq, &sc[0][0][0], nb, &isum[0][0][0])
+		var sums [4][4]float32
+		for b := 0; b < nb; b++ {
+			var dx [4]float32
+			var bp [4]*[8]int32
+			for k := range vg {
+				dx[k] = vg[k].q8KD[b]
+				bp[k] = (*[8]int32)(vg[k].q8KBpair[b*8 : b*8+8])
+			}
 			for r := 0; r < 4; r++ {
-				off := r*rowBytes + (c+i)*q4KBytes
-				blk := rows[off : off+q4KBytes : off+q4KBytes]
-				for j := 0; j < 8; j++ {
-					s, m := scaleMinK4(j, blk[4:16])
-					sc[i][r][j], mn[i][r][j] = int16(s), int32(m)
+				m := &mn[b][r]
+				for k := range vg {
+					p := bp[k]
+					msum := m[0]*p[0] + m[1]*p[1] + m[2]*p[2] + m[3]*p[3] + m[4]*p[4] + m[5]*p[5] + m[6]*p[6] + m[7]*p[7]
+					d := float32(wd[b][r] * dx[k])
+					dmin := float32(wmin[b][r] * dx[k])
+					sums[r][k] += float32(d*float32(isum[b][r][k])) - float32(dmin*float32(msum))
 				}
 			}
 		}
-		for i, v := range vs {
-			xq[i] = &v.q8KQ[c*QKK]
-		}
-		q4KTileAVX512(&rows[c*q4KBytes], rowBytes, &xq, &sc[0][0][0], n, &isum[0][0][0])
-		for i := 0; i < n; i++ {
-			b := c + i
+		for k := 0; k < 4; k++ {
+			o := out[(g+k)*stride : (g+k)*stride+4 : (g+k)*stride+4]
 			for r := 0; r < 4; r++ {
-				off := r*rowBytes + b*q4KBytes
-				blk := rows[off : off+4 : off+4]
-				wd := tab[uint16(blk[0])|uint16(blk[1])<<8]
-				wmin := tab[uint16(blk[2])|uint16(blk[3])<<8]
-				m := &mn[i][r]
-				for k, v := range vs {
-					bs := v.q8KBsum[b*16 : b*16+16 : b*16+16]
-					var msum int32
-					for j := 0; j < 8; j++ {
-						msum += m[j] * (int32(bs[2*j]) + int32(bs[2*j+1]))
-					}
-					dx := v.q8KD[b]
-					d := float32(wd * dx)
-					dmin := float32(wmin * dx)
-					sums[r][k] += float32(d*float32(isum[i][r][k])) - float32(dmin*float32(msum))
-				}
+				o[r] = sums[r][k]
 			}
 		}
 	}
-	*out = sums
-	return true
+	return n4
 }

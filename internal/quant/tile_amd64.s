@@ -7,6 +7,27 @@
 // block order and final reduction of the single-row kernels (see
 // kernels.go and dot.go); only which registers hold it changes.
 
+// CLEARHI zeroes Z16..Z31 before returning: VZEROUPPER does not clean
+// their upper halves, and a dirty upper state slows the SSE code of the Go
+// runtime and compiler that runs next.
+#define CLEARHI \
+	VPXORD Z16, Z16, Z16 \
+	VPXORD Z17, Z17, Z17 \
+	VPXORD Z18, Z18, Z18 \
+	VPXORD Z19, Z19, Z19 \
+	VPXORD Z20, Z20, Z20 \
+	VPXORD Z21, Z21, Z21 \
+	VPXORD Z22, Z22, Z22 \
+	VPXORD Z23, Z23, Z23 \
+	VPXORD Z24, Z24, Z24 \
+	VPXORD Z25, Z25, Z25 \
+	VPXORD Z26, Z26, Z26 \
+	VPXORD Z27, Z27, Z27 \
+	VPXORD Z28, Z28, Z28 \
+	VPXORD Z29, Z29, Z29 \
+	VPXORD Z30, Z30, Z30 \
+	VPXORD Z31, Z31, Z31
+
 // RED8Z(y, t, off): reduce8 of the eight lanes of Y(y) (an EVEX register),
 // result stored as float32 at off(AX). Uses X(t).
 #define RED8Z(y, x, t, off) \
@@ -96,6 +117,7 @@ f32r2loop:
 	RED32Z(Z10, Y10, Z11, Y11, 20)
 	RED32Z(Z12, Y12, Z13, Y13, 24)
 	RED32Z(Z14, Y14, Z15, Y15, 28)
+	CLEARHI
 	VZEROUPPER
 	RET
 
@@ -199,6 +221,7 @@ q80r4loop:
 	RED8Z(Y13, X13, X20, 52)
 	RED8Z(Y14, X14, X20, 56)
 	RED8Z(Y15, X15, X20, 60)
+	CLEARHI
 	VZEROUPPER
 	RET
 
@@ -558,5 +581,6 @@ q4ktile:
 	ADDQ $64, R9
 	DECQ R15
 	JNZ q4ktile
+	CLEARHI
 	VZEROUPPER
 	RET

@@ -10,6 +10,4 @@ func dotTileQ80(rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]float32) bool
 	return false
 }
 
-func dotTileQ4K(rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]float32) bool {
-	return false
-}
+func dotTileQ4KN(rows []byte, rowBytes int, vs []Vec, out []float32, stride int) int { return 0 }

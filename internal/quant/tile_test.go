@@ -115,3 +115,42 @@ func TestDotVec4x4F32Tail(t *testing.T) {
 		}
 	}
 }
+
+// TestDotVec4xN checks the four-row kernel over any number of vectors
+// against DotVec bit for bit, for every type, writing with a stride.
+func TestDotVec4xN(t *testing.T) {
+	r := lcg(13)
+	const n = 1024
+	for _, nv := range []int{1, 4, 7, 12} {
+		vs := make([]Vec, nv)
+		for i := range vs {
+			x := make([]float32, n)
+			for j := range x {
+				x[j] = r.uniform() * float32(1+i%5)
+			}
+			vs[i].Load(x)
+		}
+		w := make([]float32, 4*n)
+		for j := range w {
+			w[j] = r.uniform()
+		}
+		for _, typ := range allTypes {
+			rows, err := Quantize(typ, w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rowBytes := len(rows) / 4
+			const stride = 6
+			out := make([]float32, nv*stride)
+			DotVec4xN(typ, rows, rowBytes, vs, out, stride)
+			for b := range vs {
+				for k := 0; k < 4; k++ {
+					want := DotVec(typ, rows[k*rowBytes:(k+1)*rowBytes], &vs[b])
+					if got := out[b*stride+k]; math.Float32bits(got) != math.Float32bits(want) {
+						t.Errorf("%v vectors=%d vector %d row %d: DotVec4xN %v, DotVec %v", typ, nv, b, k, got, want)
+					}
+				}
+			}
+		}
+	}
+}
