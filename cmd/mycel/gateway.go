@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"github.com/mycel-network/mycel/internal/gateway"
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
 	"github.com/mycel-network/mycel/internal/keys"
-	"github.com/mycel-network/mycel/internal/router"
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
@@ -32,7 +32,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := newFlags("gateway", stderr)
 	cf.register(fs, devnet.DefaultDir(), true)
 	def := gateway.DefaultConfig()
-	listen := fs.String("listen", def.Listen, "address of the OpenAI-compatible API")
+	listen := fs.String("listen", def.Listen, "address of the OpenAI-compatible API (overrides HOME/gateway.toml)")
 	keyName := fs.String("key", "gateway", "name of the consumer key in HOME/keys that pays providers")
 	deposit := amount(fs, "deposit", "deposit of each payment channel and of each top-up")
 	policy := fs.String("policy", def.Policy, "default routing policy: balanced|cheapest|fastest")
@@ -59,12 +59,27 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	cfg := gateway.Config{Listen: *listen, Policy: *policy, NoHedge: *noHedge, IdleClose: *idle}
-	if deposit.set {
-		cfg.DepositUmyc = deposit.v
+	// HOME/gateway.toml, then the flags given explicitly.
+	cfg, err := gateway.LoadConfig(cf.home)
+	if err != nil {
+		return err
 	}
-	if _, err := router.ByName(*policy); err != nil {
-		return fmt.Errorf("gateway: --policy: %w", err)
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "listen":
+			cfg.Listen = *listen
+		case "deposit":
+			cfg.DepositUmyc = deposit.v
+		case "policy":
+			cfg.Policy = *policy
+		case "no-hedge":
+			cfg.NoHedge = *noHedge
+		case "idle-close":
+			cfg.IdleClose = *idle
+		}
+	})
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	var store *apikey.Store
 	if !*open {
@@ -88,7 +103,7 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "gateway: OpenAI-compatible API on http://%s/v1 (consumer %s)\n", *listen, key.Address)
+	fmt.Fprintf(stdout, "gateway: OpenAI-compatible API on http://%s/v1 (consumer %s)\n", cfg.Listen, key.Address)
 	if store != nil {
 		fmt.Fprintf(stdout, "gateway: API keys in %s; create one with `mycel gateway keys create --name NAME --budget 10myc`\n", gatewayKeysPath(cf.home))
 	}
