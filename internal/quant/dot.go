@@ -409,8 +409,12 @@ func DotVec4xN(t gguf.Type, rows []byte, rowBytes int, vs []Vec, out []float32, 
 		vs[i].Prepare(t)
 	}
 	g := 0
-	if t == gguf.TypeQ4_K {
-		g = dotTileQ4KN(rows, rowBytes, vs, out, stride)
+	for t == gguf.TypeQ4_K && g < len(vs) {
+		k := dotTileQ4KN(rows, rowBytes, vs[g:], out[g*stride:], stride)
+		if k == 0 {
+			break
+		}
+		g += k
 	}
 	var tile [4][4]float32
 	for ; g+4 <= len(vs); g += 4 {

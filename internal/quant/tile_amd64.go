@@ -98,27 +98,46 @@ func dotTileQ80(rows []byte, rowBytes int, vs *[4]*Vec, out *[4][4]float32) bool
 	return true
 }
 
-//go:noescape
-func q4KTileAVX512(w *byte, stride int, xq *[4]*int8, sc *int16, nb int, out *int32)
+// q4KTileChunk is how many super-blocks of row information one
+// q4KTile2AVX512 call gets.
+const q4KTileChunk = 16
 
-// q4KTileMaxBlocks bounds the row length of the Q4_K tile path (16384
-// values); longer rows use the four-vector kernel.
-const q4KTileMaxBlocks = 64
+// q4KRowInfo is one Q4_K super-block of four rows, decoded for
+// q4KTile2AVX512 (layout fixed by the assembly): scales as int16 [r][j],
+// mins as int16 pairs per lane r*4+i (i the vector), and the float16
+// scales as float32 per lane.
+type q4KRowInfo struct {
+	sc   [4][8]int16
+	mins [4][16][2]int16
+	wd   [16]float32
+	wmin [16]float32
+}
+
+// q4KVecInfo is one super-block of four vectors: their Q8_K scales and the
+// sums of their 32-value sub-blocks as int16 pairs [t][i][2].
+type q4KVecInfo struct {
+	dx [4]float32
+	bp [4][4][2]int16
+}
+
+//go:noescape
+func q4KTile2AVX512(w *byte, stride int, xq *[4]*int8, ri *q4KRowInfo, vi *q4KVecInfo, nb int, out *[16]float32)
+
+// q4KTileMaxVecs is the most vectors one dotTileQ4KN call covers.
+const q4KTileMaxVecs = 16
 
 // dotTileQ4KN computes, for the four consecutive Q4_K rows of rowBytes
-// each at the start of rows and every vector of vs whose index is a
-// multiple of four below len(vs)&^3, out[b*stride+k] = dotQ4K(row k,
-// vs[b]): the integer sums in assembly (16 per block per call), then per
-// block, in block order, exactly the float steps of dotQ4KGeneric. The
-// rows' scales are decoded once for all vectors. It returns how many
-// vectors it covered (0 when the kernel is not in use).
+// each at the start of rows and the first min(len(vs)&^3, 16) vectors of vs,
+// out[b*stride+k] = dotQ4K(row k, vs[b]) entirely in assembly, the rows'
+// scales decoded once for all vectors. It returns how many vectors it
+// covered (0 when the kernel is not in use).
 func dotTileQ4KN(rows []byte, rowBytes int, vs []Vec, out []float32, stride int) int {
-	n4 := len(vs) &^ 3
+	n4 := min(len(vs)&^3, q4KTileMaxVecs)
 	if !useAVX512 || n4 == 0 {
 		return 0
 	}
 	nb := len(vs[0].q8KD)
-	if nb == 0 || nb > q4KTileMaxBlocks || rowBytes != nb*q4KBytes || len(rows) < 4*rowBytes {
+	if nb == 0 || rowBytes != nb*q4KBytes || len(rows) < 4*rowBytes {
 		return 0
 	}
 	for i := range vs[:n4] {
@@ -130,50 +149,53 @@ func dotTileQ4KN(rows []byte, rowBytes int, vs []Vec, out []float32, stride int)
 	_ = out[(n4-1)*stride+3]
 	tab := fp16Table()
 	var (
-		sc       [q4KTileMaxBlocks][4][8]int16
-		mn       [q4KTileMaxBlocks][4][8]int32
-		wd, wmin [q4KTileMaxBlocks][4]float32
-		isum     [q4KTileMaxBlocks][4][4]int32
-		xq       [4]*int8
+		ri   [q4KTileChunk]q4KRowInfo
+		vi   [q4KTileChunk]q4KVecInfo
+		sums [q4KTileMaxVecs / 4][16]float32
+		xq   [4]*int8
+		mn   [8]int32
 	)
-	for b := 0; b < nb; b++ {
-		for r := 0; r < 4; r++ {
-			off := r*rowBytes + b*q4KBytes
-			blk := rows[off : off+q4KBytes : off+q4KBytes]
-			wd[b][r] = tab[uint16(blk[0])|uint16(blk[1])<<8]
-			wmin[b][r] = tab[uint16(blk[2])|uint16(blk[3])<<8]
-			unpackScalesK4(blk[4:16], &sc[b][r], &mn[b][r])
-		}
-	}
-	for g := 0; g < n4; g += 4 {
-		vg := vs[g : g+4 : g+4]
-		for i := range vg {
-			xq[i] = &vg[i].q8KQ[0]
-		}
-		q4KTileAVX512(&rows[0], rowBytes, &xq, &sc[0][0][0], nb, &isum[0][0][0])
-		var sums [4][4]float32
-		for b := 0; b < nb; b++ {
-			var dx [4]float32
-			var bp [4]*[8]int32
-			for k := range vg {
-				dx[k] = vg[k].q8KD[b]
-				bp[k] = (*[8]int32)(vg[k].q8KBpair[b*8 : b*8+8])
-			}
+	for c := 0; c < nb; c += q4KTileChunk {
+		n := min(q4KTileChunk, nb-c)
+		for i := 0; i < n; i++ {
+			inf := &ri[i]
 			for r := 0; r < 4; r++ {
-				m := &mn[b][r]
-				for k := range vg {
-					p := bp[k]
-					msum := m[0]*p[0] + m[1]*p[1] + m[2]*p[2] + m[3]*p[3] + m[4]*p[4] + m[5]*p[5] + m[6]*p[6] + m[7]*p[7]
-					d := float32(wd[b][r] * dx[k])
-					dmin := float32(wmin[b][r] * dx[k])
-					sums[r][k] += float32(d*float32(isum[b][r][k])) - float32(dmin*float32(msum))
+				off := r*rowBytes + (c+i)*q4KBytes
+				blk := rows[off : off+q4KBytes : off+q4KBytes]
+				wd := tab[uint16(blk[0])|uint16(blk[1])<<8]
+				wmin := tab[uint16(blk[2])|uint16(blk[3])<<8]
+				unpackScalesK4(blk[4:16], &inf.sc[r], &mn)
+				for k := 0; k < 4; k++ {
+					l := r*4 + k
+					inf.wd[l], inf.wmin[l] = wd, wmin
+					for t := 0; t < 4; t++ {
+						inf.mins[t][l] = [2]int16{int16(mn[2*t]), int16(mn[2*t+1])}
+					}
 				}
 			}
 		}
+		for g := 0; g < n4; g += 4 {
+			vg := vs[g : g+4 : g+4]
+			for k := range vg {
+				v := &vg[k]
+				xq[k] = &v.q8KQ[c*QKK]
+				for i := 0; i < n; i++ {
+					b := c + i
+					vi[i].dx[k] = v.q8KD[b]
+					p := v.q8KBpair[b*8 : b*8+8 : b*8+8]
+					for t := 0; t < 4; t++ {
+						vi[i].bp[t][k] = [2]int16{int16(p[2*t]), int16(p[2*t+1])}
+					}
+				}
+			}
+			q4KTile2AVX512(&rows[c*q4KBytes], rowBytes, &xq, &ri[0], &vi[0], n, &sums[g/4])
+		}
+	}
+	for g := 0; g < n4; g += 4 {
 		for k := 0; k < 4; k++ {
 			o := out[(g+k)*stride : (g+k)*stride+4 : (g+k)*stride+4]
 			for r := 0; r < 4; r++ {
-				o[r] = sums[r][k]
+				o[r] = sums[g/4][r*4+k]
 			}
 		}
 	}

@@ -225,12 +225,13 @@ q80r4loop:
 	VZEROUPPER
 	RET
 
-// func q4KTileAVX512(w *byte, stride int, xq *[4]*int8, sc *int16, nb int, out *int32)
-// For nb Q4_K super-blocks of the four rows at w + r*stride and the Q8_K
-// values of four vectors, writes out[b*16 + r*4 + i] = the exact integer
-// sum over sub-blocks j of scale_j(row r, block b) * Σ nibble*q8 (isum of
-// dotQ4K); sc holds the 6-bit scales as int16, [b][r][8].
-TEXT ·q4KTileAVX512(SB), NOSPLIT, $0-48
+// func q4KTile2AVX512(w *byte, stride int, xq *[4]*int8, ri *q4KRowInfo, vi *q4KVecInfo, nb int, out *[16]float32)
+// For nb Q4_K super-blocks of the four rows at w + r*stride and four Q8_K
+// vectors: per block, isum (Σ_j scale_j Σ nibble*q8, exact) and msum = Σ_t mins·bpair
+// for the 16 pairs (lane r*4+i), then out[lane] += float32(d*isum) -
+// float32(dmin*msum) with d = wd*dx, dmin = wmin*dx, blocks in order, as
+// dotQ4KGeneric. out holds the running sums on entry.
+TEXT ·q4KTile2AVX512(SB), NOSPLIT, $0-56
 	MOVQ w+0(FP), SI
 	MOVQ stride+8(FP), R14
 	LEAQ (SI)(R14*2), BX
@@ -239,13 +240,15 @@ TEXT ·q4KTileAVX512(SB), NOSPLIT, $0-48
 	MOVQ 8(AX), DX
 	MOVQ 16(AX), R12
 	MOVQ 24(AX), R13
-	MOVQ sc+24(FP), R8
-	MOVQ nb+32(FP), R15
-	MOVQ out+40(FP), R9
+	MOVQ ri+24(FP), R8
+	MOVQ vi+32(FP), R10
+	MOVQ nb+40(FP), R15
+	MOVQ out+48(FP), AX
+	VMOVUPS (AX), Z31
 	XORQ CX, CX
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z26
-q4ktile:
+q4ktile2:
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -555,32 +558,55 @@ q4ktile:
 	VPHADDD Y2, Y0, Y0
 	VEXTRACTI128 $1, Y0, X1
 	VPADDD X1, X0, X0
-	VMOVDQU X0, 0(R9)
 	VPHADDD Y5, Y4, Y4
 	VPHADDD Y7, Y6, Y6
 	VPHADDD Y6, Y4, Y4
 	VEXTRACTI128 $1, Y4, X5
 	VPADDD X5, X4, X4
-	VMOVDQU X4, 16(R9)
 	VPHADDD Y9, Y8, Y8
 	VPHADDD Y11, Y10, Y10
 	VPHADDD Y10, Y8, Y8
 	VEXTRACTI128 $1, Y8, X9
 	VPADDD X9, X8, X8
-	VMOVDQU X8, 32(R9)
 	VPHADDD Y13, Y12, Y12
 	VPHADDD Y15, Y14, Y14
 	VPHADDD Y14, Y12, Y12
 	VEXTRACTI128 $1, Y12, X13
 	VPADDD X13, X12, X12
-	VMOVDQU X12, 48(R9)
+	VINSERTI32X4 $1, X4, Z0, Z0
+	VINSERTI32X4 $2, X8, Z0, Z0
+	VINSERTI32X4 $3, X12, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VBROADCASTI32X4 16(R10), Z2
+	VPMADDWD 64(R8), Z2, Z2
+	VPADDD Z2, Z1, Z1
+	VBROADCASTI32X4 32(R10), Z2
+	VPMADDWD 128(R8), Z2, Z2
+	VPADDD Z2, Z1, Z1
+	VBROADCASTI32X4 48(R10), Z2
+	VPMADDWD 192(R8), Z2, Z2
+	VPADDD Z2, Z1, Z1
+	VBROADCASTI32X4 64(R10), Z2
+	VPMADDWD 256(R8), Z2, Z2
+	VPADDD Z2, Z1, Z1
+	VBROADCASTF32X4 (R10), Z2
+	VMULPS 320(R8), Z2, Z3
+	VMULPS 384(R8), Z2, Z2
+	VCVTDQ2PS Z0, Z0
+	VCVTDQ2PS Z1, Z1
+	VMULPS Z3, Z0, Z0
+	VMULPS Z2, Z1, Z1
+	VSUBPS Z1, Z0, Z0
+	VADDPS Z0, Z31, Z31
 	ADDQ $144, SI
 	ADDQ $144, BX
 	ADDQ $256, CX
-	ADDQ $64, R8
-	ADDQ $64, R9
+	ADDQ $448, R8
+	ADDQ $80, R10
 	DECQ R15
-	JNZ q4ktile
+	JNZ q4ktile2
+	MOVQ out+48(FP), AX
+	VMOVUPS Z31, (AX)
 	CLEARHI
 	VZEROUPPER
 	RET

@@ -117,37 +117,57 @@ func TestDotVec4x4F32Tail(t *testing.T) {
 }
 
 // TestDotVec4xN checks the four-row kernel over any number of vectors
-// against DotVec bit for bit, for every type, writing with a stride.
+// against DotVec bit for bit, for every type, on quantised rows and (for the
+// types with tile kernels) arbitrary encoded bytes, writing with a stride.
 func TestDotVec4xN(t *testing.T) {
 	r := lcg(13)
-	const n = 1024
-	for _, nv := range []int{1, 4, 7, 12} {
-		vs := make([]Vec, nv)
-		for i := range vs {
-			x := make([]float32, n)
-			for j := range x {
-				x[j] = r.uniform() * float32(1+i%5)
+	for _, n := range []int{1024, 17 * QKK} {
+		for _, nv := range []int{1, 4, 7, 12, 23} {
+			vs := make([]Vec, nv)
+			for i := range vs {
+				x := make([]float32, n)
+				for j := range x {
+					x[j] = r.uniform() * float32(1+i%5)
+				}
+				vs[i].Load(x)
 			}
-			vs[i].Load(x)
-		}
-		w := make([]float32, 4*n)
-		for j := range w {
-			w[j] = r.uniform()
-		}
-		for _, typ := range allTypes {
-			rows, err := Quantize(typ, w)
-			if err != nil {
-				t.Fatal(err)
+			w := make([]float32, 4*n)
+			for j := range w {
+				w[j] = r.uniform()
 			}
-			rowBytes := len(rows) / 4
-			const stride = 6
-			out := make([]float32, nv*stride)
-			DotVec4xN(typ, rows, rowBytes, vs, out, stride)
-			for b := range vs {
-				for k := 0; k < 4; k++ {
-					want := DotVec(typ, rows[k*rowBytes:(k+1)*rowBytes], &vs[b])
-					if got := out[b*stride+k]; math.Float32bits(got) != math.Float32bits(want) {
-						t.Errorf("%v vectors=%d vector %d row %d: DotVec4xN %v, DotVec %v", typ, nv, b, k, got, want)
+			for _, typ := range allTypes {
+				rows, err := Quantize(typ, w)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rowBytes := len(rows) / 4
+				cases := [][]byte{rows}
+				if offs := rawScaleOffsets[typ]; offs != nil {
+					blockBytes := rowBytes * BlockSize(typ) / n
+					for trial := 0; trial < 3; trial++ {
+						raw := make([]byte, len(rows))
+						for i := range raw {
+							raw[i] = byte(r.next() >> 56)
+						}
+						for b := 0; b < len(raw)/blockBytes; b++ {
+							for _, o := range offs {
+								raw[b*blockBytes+o] &= 0x3f // finite float16 scale
+							}
+						}
+						cases = append(cases, raw)
+					}
+				}
+				for ci, rows := range cases {
+					const stride = 6
+					out := make([]float32, nv*stride)
+					DotVec4xN(typ, rows, rowBytes, vs, out, stride)
+					for b := range vs {
+						for k := 0; k < 4; k++ {
+							want := DotVec(typ, rows[k*rowBytes:(k+1)*rowBytes], &vs[b])
+							if got := out[b*stride+k]; math.Float32bits(got) != math.Float32bits(want) {
+								t.Errorf("%v n=%d vectors=%d case %d vector %d row %d: DotVec4xN %v, DotVec %v", typ, n, nv, ci, b, k, got, want)
+							}
+						}
 					}
 				}
 			}
