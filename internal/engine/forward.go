@@ -103,11 +103,13 @@ func (m *Model) forward(s *scratch, p *pool, toks []fwdToken) int {
 			t := &toks[b]
 			q := s.q[b*qDim : (b+1)*qDim]
 			k := s.k[b*kvDim : (b+1)*kvDim]
+			var cs [maxRopeHalf][2]float32
+			rot := m.ropeTable(cs[:], t.pos)
 			for h := 0; h < hp.nHead; h++ {
-				m.rope(q[h*hp.headDim:(h+1)*hp.headDim], t.pos)
+				m.rope(q[h*hp.headDim:(h+1)*hp.headDim], rot)
 			}
 			for h := 0; h < hp.nHeadKV; h++ {
-				m.rope(k[h*hp.headDim:(h+1)*hp.headDim], t.pos)
+				m.rope(k[h*hp.headDim:(h+1)*hp.headDim], rot)
 			}
 			toFP16(t.kv.at(t.kv.k, li, t.pos), k)
 			toFP16(t.kv.at(t.kv.v, li, t.pos), s.v[b*kvDim:(b+1)*kvDim])
@@ -261,14 +263,32 @@ func silu(x float32) float32 {
 	return x / (1 + float32(exp(float64(-x))))
 }
 
-// rope rotates one head vector in place for position pos: adjacent pairs
-// (x[2i], x[2i+1]) for llama, half-split pairs (x[i], x[i+n/2]) for qwen2
-// (NEOX layout). Only the first ropeDim elements rotate.
-func (m *Model) rope(x []float32, pos int) {
+// maxRopeHalf is the largest rope dimension / 2 whose cos/sin table is
+// kept on the stack; larger ones are allocated.
+const maxRopeHalf = 128
+
+// ropeTable returns cos and sin of pos·invFreq[i] for the rotated pairs of
+// one position (the same for every head), in buf if it is large enough.
+func (m *Model) ropeTable(buf [][2]float32, pos int) [][2]float32 {
 	half := m.hp.ropeDim / 2
-	for i := 0; i < half; i++ {
+	if len(buf) < half {
+		buf = make([][2]float32, half)
+	}
+	buf = buf[:half]
+	for i := range buf {
 		theta := float64(float64(pos) * m.invFreq[i])
-		c, sn := float32(math.Cos(theta)), float32(math.Sin(theta))
+		buf[i] = [2]float32{float32(math.Cos(theta)), float32(math.Sin(theta))}
+	}
+	return buf
+}
+
+// rope rotates one head vector in place with the table of its position:
+// adjacent pairs (x[2i], x[2i+1]) for llama, half-split pairs (x[i],
+// x[i+n/2]) for qwen2 (NEOX layout). Only the first ropeDim elements rotate.
+func (m *Model) rope(x []float32, rot [][2]float32) {
+	half := len(rot)
+	for i, cs := range rot {
+		c, sn := cs[0], cs[1]
 		var a, b *float32
 		if m.hp.ropeNeox {
 			a, b = &x[i], &x[i+half]
