@@ -138,6 +138,7 @@ func simulate(fleet []simProvider, reqs []simRequest, choose chooser, stats *rou
 					// The hedge wins: the primary is cancelled after processing the prompt
 					// (as in the gateway, a cancelled loser records no outcome).
 					stats.Cancel(p.Name)
+					stats.ObserveTTFT(p.Name, time.Duration((p95+hd.ttft)*float64(time.Millisecond)))
 					stats.Start(h.Name)
 					o.extra += in
 					o.cost += float64(in) * float64(p.PriceIn) / 1e6

@@ -407,6 +407,8 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 	pending, launched := 0, 0
 	var failed []string
 	var cancels []context.CancelFunc
+	var launchedAt []time.Time
+	var launchedTo []string
 	next := 0
 	launch := func(hedge bool) bool {
 		for next < len(cands) && launched < g.cfg.MaxAttempts+1 {
@@ -424,6 +426,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 			g.stats.Start(c.Provider)
 			lctx, cancel := context.WithCancel(ctx)
 			cancels = append(cancels, cancel)
+			launchedAt, launchedTo = append(launchedAt, g.now()), append(launchedTo, c.Provider)
 			go func() {
 				a, err := g.dial(lctx, c, k, b, id, maxCost(c.Candidate, rr), stream)
 				results <- dialResult{a, err, hedge, n}
@@ -473,6 +476,8 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 				w := "primary"
 				if res.hedge {
 					w = "hedge"
+					// The primary has not answered yet: its first token is at least this late.
+					g.stats.ObserveTTFT(launchedTo[0], g.now().Sub(launchedAt[0]))
 				}
 				g.metrics.hedges.WithLabelValues(w).Inc()
 			}

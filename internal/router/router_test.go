@@ -229,3 +229,24 @@ func TestStatsMeasurements(t *testing.T) {
 		t.Error("P95TTFT of an unknown provider is not 0")
 	}
 }
+
+func TestObserveTTFT(t *testing.T) {
+	s := NewStats(StatsConfig{})
+	for i := 0; i < 19; i++ {
+		s.Start("p")
+		s.Done("p", Outcome{OK: true, TTFT: 10 * time.Millisecond}, time.Unix(0, 0))
+	}
+	s.ObserveTTFT("p", 500*time.Millisecond)
+	if got := s.P95TTFT("p"); got != 10*time.Millisecond {
+		t.Errorf("P95TTFT = %v, want 10 ms with one late sample of 20", got)
+	}
+	s.ObserveTTFT("p", 500*time.Millisecond)
+	if got := s.P95TTFT("p"); got != 500*time.Millisecond {
+		t.Errorf("P95TTFT = %v, want 500 ms with two late samples of 21", got)
+	}
+	c := Candidate{Provider: "p"}
+	s.Fill(&c, time.Unix(0, 0))
+	if c.InFlight != 0 || c.Samples != 21 {
+		t.Errorf("Fill = %+v, want 21 samples and nothing in flight", c)
+	}
+}

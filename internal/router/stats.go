@@ -157,6 +157,28 @@ func (s *Stats) Done(p string, o Outcome, now time.Time) {
 	}
 }
 
+// ObserveTTFT records a lower bound of p's time to first token from a request cancelled
+// before its first token (a hedge the other provider won): without it a provider that keeps
+// losing hedges would keep a p95 that says it is fast.
+func (s *Stats) ObserveTTFT(p string, atLeast time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.get(p)
+	ms := float64(atLeast) / float64(time.Millisecond)
+	if ps.samples == 0 {
+		ps.ttft = ms
+	} else {
+		ps.ttft += s.cfg.Alpha * (ms - ps.ttft)
+	}
+	if len(ps.window) < s.cfg.Window {
+		ps.window = append(ps.window, ms)
+	} else {
+		ps.window[ps.next] = ms
+		ps.next = (ps.next + 1) % s.cfg.Window
+	}
+	ps.samples++
+}
+
 // P95TTFT returns p's 95th-percentile time to first token, or 0 with fewer than 3 samples.
 func (s *Stats) P95TTFT(p string) time.Duration {
 	s.mu.Lock()
