@@ -45,5 +45,15 @@ func exp(x float64) float64 {
 	t := float64(r * r)
 	c := r - float64(t*(p1+float64(t*(p2+float64(t*(p3+float64(t*(p4+float64(t*p5)))))))))
 	y := 1 - ((lo - float64(r*c)/(2-c)) - hi)
+	return ldexp(y, k)
+}
+
+// ldexp is math.Ldexp(y, k) for y in exp's range (about 0.5..2): when the
+// result is certainly normal, multiplying by the power of two 2^k is exact
+// and gives the same bits as math.Ldexp, without its general-case work.
+func ldexp(y float64, k int) float64 {
+	if k > -1000 && k < 1000 {
+		return y * math.Float64frombits(uint64(k+1023)<<52)
+	}
 	return math.Ldexp(y, k)
 }
