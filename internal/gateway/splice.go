@@ -68,15 +68,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	}
 	sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix()}
 	w.Header().Set(HeaderProvider, a.cand.Provider)
-	if req.stream {
-		sse, err := openai.NewSSEWriter(w)
-		if err != nil {
-			a.close()
-			return &openai.Error{Status: http.StatusInternalServerError, Message: err.Error()}
-		}
-		sp.sse = sse
-		g.metrics.ttft.Observe(a.ttft.Seconds())
+	sse, err := openai.NewSSEWriter(w)
+	if err != nil {
+		a.close()
+		return &openai.Error{Status: http.StatusInternalServerError, Message: err.Error()}
 	}
+	sp.sse = sse
+	g.metrics.ttft.Observe(a.ttft.Seconds())
 	failovers := 0
 	for {
 		seg := &segment{cand: a.cand, before: sp.tokens, bodyHash: a.bodyHash, reqID: a.id}
@@ -84,10 +82,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		clientGone := g.pump(ctx, a, sp, seg)
 		g.log.Debug("segment ended", "provider_id", a.cand.Provider, "broken", seg.broken, "finish", sp.finish, "client_gone", clientGone, "tokens", seg.tokens)
 		a.close()
-		if clientGone {
-			break
-		}
-		if !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers || ctx.Err() != nil {
+		if clientGone || !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers {
 			break
 		}
 		// Mid-stream failover: continue the same answer on the next provider.
@@ -105,34 +100,21 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		}
 		a = next
 	}
-	usage, cost := g.account(ctx, sp)
+	// Pay and account even if the client has gone away.
+	usage, cost := g.account(context.WithoutCancel(ctx), sp)
 	if key != nil {
 		if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
 			g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
 		}
 	}
 	g.metrics.spend.Add(float64(cost))
-	complete := sp.finish != ""
-	if sp.sse != nil {
-		if !complete {
-			return nil // the client sees a stream without [DONE]: the SDK reports the break
-		}
-		if req.includeUsage {
-			sp.emitUsage(usage)
-		}
-		sp.sse.WriteDone()
-		return nil
+	if sp.finish == "" {
+		return nil // the client sees a stream without [DONE]: the SDK reports the break
 	}
-	if !complete {
-		return &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Code: openai.CodeBackendError,
-			Message: "the provider's answer broke off and no other provider could continue it"}
+	if req.includeUsage {
+		sp.emitUsage(usage)
 	}
-	var provs []string
-	for _, s := range sp.segs {
-		provs = append(provs, s.cand.Provider)
-	}
-	w.Header().Set(HeaderProvider, strings.Join(provs, ","))
-	writeJSON(w, http.StatusOK, sp.final(usage))
+	sp.sse.WriteDone()
 	return nil
 }
 
@@ -190,7 +172,7 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 		}
 		sp.segs = []*segment{seg}
 		g.stats.Done(a.cand.Provider, router.Outcome{OK: true}, g.now())
-		usage, cost := g.account(ctx, sp)
+		usage, cost := g.account(context.WithoutCancel(ctx), sp)
 		if key != nil {
 			if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
 				g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
@@ -255,6 +237,9 @@ func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment
 		var err error
 		data, err = a.sse.Next()
 		if errors.Is(err, io.EOF) {
+			if sp.finish == "" {
+				sp.finish = openai.FinishStop // [DONE] without a finish reason: a complete answer
+			}
 			break
 		}
 		if err != nil {
