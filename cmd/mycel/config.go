@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/mycel-network/mycel/internal/gateway"
 	"github.com/mycel-network/mycel/internal/provider"
 )
 
@@ -27,6 +28,13 @@ var configRoles = map[string]func(home string) ([]byte, error){
 			b = append([]byte("# "+strings.ReplaceAll(verr.Error(), "\n", "\n# ")+"\n"), b...)
 		}
 		return b, nil
+	},
+	"gateway": func(home string) ([]byte, error) {
+		cfg, err := gateway.LoadConfig(home)
+		if err != nil {
+			return nil, err
+		}
+		return cfg.Encode()
 	},
 }
 
