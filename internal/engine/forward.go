@@ -302,7 +302,8 @@ func (m *Model) rope(x []float32, rot [][2]float32) {
 }
 
 // attention computes one head of one token: softmax(q·K/sqrt(d)) V over the
-// sequence's positions 0..pos, in position order.
+// sequence's positions 0..pos, in position order (scores as quant.DotF16,
+// the value sum as quant.AxpyF16 position by position).
 func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out []float32) {
 	hd := m.hp.headDim
 	kvh := h / (m.hp.nHead / m.hp.nHeadKV)
@@ -313,9 +314,12 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 	sc := s.scores[worker][:n]
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	mx := float32(math.Inf(-1))
-	for j := 0; j < n; j++ {
-		k := t.kv.at(t.kv.k, li, j)[kvh*hd : (kvh+1)*hd]
-		v := quant.DotF16(k, q) * scale
+	// Keys (and values) of this KV head at positions 0..n-1 are kvDim
+	// apart in the cache.
+	base := (li*t.kv.cap)*t.kv.kvDim + kvh*hd
+	quant.DotF16Rows(t.kv.k[base:], t.kv.kvDim, q, sc)
+	for j, d := range sc {
+		v := d * scale
 		sc[j] = v
 		if v > mx {
 			mx = v
@@ -328,9 +332,7 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 		sum += e
 	}
 	clear(out)
-	for j := 0; j < n; j++ {
-		quant.AxpyF16(out, t.kv.at(t.kv.v, li, j)[kvh*hd:(kvh+1)*hd], sc[j])
-	}
+	quant.AxpyF16Rows(out, t.kv.v[base:], t.kv.kvDim, sc)
 	inv := 1 / sum
 	for i := range out {
 		out[i] *= inv

@@ -5,8 +5,14 @@ import (
 	"fmt"
 )
 
-// maxLogitRows bounds how many positions of one scoring pass compute logits.
-const maxLogitRows = 64
+// logitBufferBytes bounds the logits buffer of one scoring pass (rows ×
+// vocabulary float32s); at least minLogitRows positions compute logits per
+// pass whatever the vocabulary. Fewer, larger passes read the weights from
+// memory fewer times.
+const (
+	logitBufferBytes = 16 << 20
+	minLogitRows     = 64
+)
 
 // Score teacher-forces output after prompt and returns, for every output
 // token, its log-probability and the topK most likely tokens at its
@@ -51,14 +57,15 @@ func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([
 	var toks []fwdToken
 	var top []TopLogprob
 	vocab := e.m.hp.nVocab
+	logitRows := max(minLogitRows, logitBufferBytes/(4*vocab))
 	for start, end := 0, 0; start < positions; start = end {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("score: %w", err)
 		}
 		end = min(start+e.cfg.PrefillChunk, positions)
-		// At most maxLogitRows positions with logits per pass bounds the
+		// At most logitRows positions with logits per pass bounds the
 		// logits buffer (rows × vocabulary floats).
-		end = min(end, max(start, len(prompt)-1)+maxLogitRows)
+		end = min(end, max(start, len(prompt)-1)+logitRows)
 		toks = toks[:0]
 		for pos := start; pos < end; pos++ {
 			toks = append(toks, fwdToken{id: all[pos], pos: pos, kv: kv, logits: pos >= len(prompt)-1})

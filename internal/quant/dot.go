@@ -210,6 +210,40 @@ func DotF16(w []uint16, x []float32) float32 { return dotF16(w, x) }
 // sum), with the product rounded to float32 before the addition.
 func AxpyF16(out []float32, v []uint16, p float32) { axpyF16(out, v, p) }
 
+// DotF16Rows sets out[j] = DotF16(k[j*stride:j*stride+len(x)], x) for
+// every j < len(out) (attention scores of one head over positions), with
+// the same bits as those DotF16 calls.
+func DotF16Rows(k []uint16, stride int, x, out []float32) {
+	if len(out) == 0 {
+		return
+	}
+	_ = k[(len(out)-1)*stride+len(x)-1]
+	dotF16Rows(k, stride, x, out)
+}
+
+// AxpyF16Rows calls AxpyF16(out, v[j*stride:j*stride+len(out)], p[j]) for
+// j = 0, 1, ... len(p)-1 in order (the attention value sum of one head),
+// with the same bits.
+func AxpyF16Rows(out []float32, v []uint16, stride int, p []float32) {
+	if len(p) == 0 {
+		return
+	}
+	_ = v[(len(p)-1)*stride+len(out)-1]
+	axpyF16Rows(out, v, stride, p)
+}
+
+func dotF16RowsGeneric(k []uint16, stride int, x, out []float32) {
+	for j := range out {
+		out[j] = dotF16(k[j*stride:j*stride+len(x)], x)
+	}
+}
+
+func axpyF16RowsGeneric(out []float32, v []uint16, stride int, p []float32) {
+	for j, pj := range p {
+		axpyF16(out, v[j*stride:j*stride+len(out)], pj)
+	}
+}
+
 // FP16ToFP32Slice converts src to dst (len(dst) >= len(src)).
 func FP16ToFP32Slice(dst []float32, src []uint16) {
 	tab := fp16Table()

@@ -280,3 +280,29 @@ func dotF32x4(w []float32, vs *[4]*Vec, out *[4]float32) bool {
 	}
 	return true
 }
+
+//go:noescape
+func dotF16RowsAVX2(k *uint16, stride int, npos int, x *float32, n int, out *float32)
+
+//go:noescape
+func axpyF16RowsAVX2(out *float32, v *uint16, stride int, npos int, p *float32, n int)
+
+func dotF16Rows(k []uint16, stride int, x, out []float32) {
+	n := len(x)
+	if useAVX2 && n > 0 && n%32 == 0 && len(out) > 0 {
+		_ = k[(len(out)-1)*stride+n-1]
+		dotF16RowsAVX2(&k[0], stride*2, len(out), &x[0], n, &out[0])
+		return
+	}
+	dotF16RowsGeneric(k, stride, x, out)
+}
+
+func axpyF16Rows(out []float32, v []uint16, stride int, p []float32) {
+	n := len(out)
+	if useAVX2 && n > 0 && n%32 == 0 && len(p) > 0 {
+		_ = v[(len(p)-1)*stride+n-1]
+		axpyF16RowsAVX2(&out[0], &v[0], stride*2, len(p), &p[0], n)
+		return
+	}
+	axpyF16RowsGeneric(out, v, stride, p)
+}

@@ -936,3 +936,96 @@ f32x4loop:
 	JNE f32x4vec
 	VZEROUPPER
 	RET
+
+// func dotF16RowsAVX2(k *uint16, stride int, npos int, x *float32, n int, out *float32)
+// out[j] = dotF16x32 of the n float16 values at k + j*stride bytes with x,
+// for j < npos (npos >= 1, n a multiple of 32): the lanes and reduction of
+// dotF16x32AVX2.
+TEXT ·dotF16RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ k+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ npos+16(FP), R9
+	MOVQ x+24(FP), R10
+	MOVQ n+32(FP), R11
+	MOVQ out+40(FP), R12
+f16rowloop:
+	MOVQ SI, BX
+	MOVQ R10, DI
+	MOVQ R11, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+f16rowinner:
+	VCVTPH2PS (BX), Y4
+	VMULPS (DI), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VCVTPH2PS 16(BX), Y5
+	VMULPS 32(DI), Y5, Y5
+	VADDPS Y5, Y1, Y1
+	VCVTPH2PS 32(BX), Y6
+	VMULPS 64(DI), Y6, Y6
+	VADDPS Y6, Y2, Y2
+	VCVTPH2PS 48(BX), Y7
+	VMULPS 96(DI), Y7, Y7
+	VADDPS Y7, Y3, Y3
+	ADDQ $64, BX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JNZ f16rowinner
+	REDUCE32
+	VMOVSS X0, (R12)
+	ADDQ $4, R12
+	ADDQ R8, SI
+	DECQ R9
+	JNZ f16rowloop
+	VZEROUPPER
+	RET
+
+// func axpyF16RowsAVX2(out *float32, v *uint16, stride int, npos int, p *float32, n int)
+// For j < npos in order: out[i] += p[j] * fp16(v[j*stride bytes + i]) for
+// i < n (n a multiple of 32, npos >= 1), the product rounded, as
+// axpyF16AVX2; 32 outputs stay in registers across all j.
+TEXT ·axpyF16RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DI
+	MOVQ v+8(FP), SI
+	MOVQ stride+16(FP), R8
+	MOVQ npos+24(FP), R9
+	MOVQ p+32(FP), R10
+	MOVQ n+40(FP), CX
+axpyrowchunk:
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	MOVQ SI, BX
+	MOVQ R10, DX
+	MOVQ R9, R11
+axpyrowj:
+	VBROADCASTSS (DX), Y8
+	VCVTPH2PS (BX), Y4
+	VMULPS Y8, Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VCVTPH2PS 16(BX), Y5
+	VMULPS Y8, Y5, Y5
+	VADDPS Y5, Y1, Y1
+	VCVTPH2PS 32(BX), Y6
+	VMULPS Y8, Y6, Y6
+	VADDPS Y6, Y2, Y2
+	VCVTPH2PS 48(BX), Y7
+	VMULPS Y8, Y7, Y7
+	VADDPS Y7, Y3, Y3
+	ADDQ R8, BX
+	ADDQ $4, DX
+	DECQ R11
+	JNZ axpyrowj
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, DI
+	ADDQ $64, SI
+	SUBQ $32, CX
+	JNZ axpyrowchunk
+	VZEROUPPER
+	RET

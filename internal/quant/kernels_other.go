@@ -21,3 +21,9 @@ func dotQ4Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false
 func axpyF16(out []float32, v []uint16, p float32)                { axpyF16Generic(out, v, p) }
 func dotQ6Kx4Fused(row []byte, vs *[4]*Vec, out *[4]float32) bool { return false }
 func dotF32x4(w []float32, vs *[4]*Vec, out *[4]float32) bool     { return false }
+
+func dotF16Rows(k []uint16, stride int, x, out []float32) { dotF16RowsGeneric(k, stride, x, out) }
+
+func axpyF16Rows(out []float32, v []uint16, stride int, p []float32) {
+	axpyF16RowsGeneric(out, v, stride, p)
+}

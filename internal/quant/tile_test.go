@@ -174,3 +174,50 @@ func TestDotVec4xN(t *testing.T) {
 		}
 	}
 }
+
+// TestF16Rows checks the attention kernels over positions against one
+// DotF16 / AxpyF16 call per position, bit for bit, for head sizes with and
+// without the assembly path.
+func TestF16Rows(t *testing.T) {
+	r := lcg(14)
+	for _, hd := range []int{8, 40, 64, 128} {
+		for _, npos := range []int{1, 3, 33} {
+			const heads = 3
+			stride := heads * hd
+			k := make([]uint16, npos*stride)
+			for i := range k {
+				k[i] = FP32ToFP16(r.uniform() * 3)
+			}
+			q := make([]float32, hd)
+			for i := range q {
+				q[i] = r.uniform()
+			}
+			off := hd // second head
+			got := make([]float32, npos)
+			DotF16Rows(k[off:], stride, q, got)
+			p := make([]float32, npos)
+			for j := range got {
+				want := DotF16(k[off+j*stride:off+j*stride+hd], q)
+				if math.Float32bits(got[j]) != math.Float32bits(want) {
+					t.Errorf("DotF16Rows hd=%d npos=%d pos %d: %v, DotF16 %v", hd, npos, j, got[j], want)
+				}
+				p[j] = r.uniform()
+			}
+			gotOut := make([]float32, hd)
+			wantOut := make([]float32, hd)
+			for i := range gotOut {
+				gotOut[i] = r.uniform()
+				wantOut[i] = gotOut[i]
+			}
+			AxpyF16Rows(gotOut, k[off:], stride, p)
+			for j := range p {
+				AxpyF16(wantOut, k[off+j*stride:off+j*stride+hd], p[j])
+			}
+			for i := range gotOut {
+				if math.Float32bits(gotOut[i]) != math.Float32bits(wantOut[i]) {
+					t.Errorf("AxpyF16Rows hd=%d npos=%d element %d: %v, AxpyF16 %v", hd, npos, i, gotOut[i], wantOut[i])
+				}
+			}
+		}
+	}
+}
