@@ -175,6 +175,39 @@ func (f Format) Render(msgs []Message, addGenerationPrompt bool) (string, error)
 	return b.String(), nil
 }
 
+// RenderContinue returns the prompt that makes the model continue msgs' last
+// message, an assistant message left open: no end-of-turn marker follows its
+// content (what vLLM and transformers call continue_final_message).
+//
+// The prompt is the one the model saw when it wrote that text — the
+// conversation before it rendered with the generation prompt, then the
+// content exactly as given — so a greedy continuation of a partial answer
+// proceeds as the uninterrupted answer would have (the gateway's mid-stream
+// failover relies on it). Templates that rewrite a closed assistant turn do
+// not rewrite the open one: Llama 3 does not strip its whitespace, Qwen3 adds
+// no empty <think> block. For DeepSeek-R1 the content follows what the real
+// template's generation prompt writes ("<｜Assistant｜><think>\n"), and its
+// think part is kept: the template drops the reasoning of finished turns
+// only, and the model is still reasoning in the open one. Llama 2, whose
+// template has no generation prompt, continues right after "[/INST]".
+func (f Format) RenderContinue(msgs []Message) (string, error) {
+	if len(msgs) == 0 {
+		return "", errors.New("chat: no messages")
+	}
+	last := msgs[len(msgs)-1]
+	if last.Role != "assistant" {
+		return "", fmt.Errorf("chat: continue: the last message is a %q message, want an assistant message to continue", last.Role)
+	}
+	if len(msgs) == 1 {
+		return "", errors.New("chat: continue: nothing precedes the assistant message")
+	}
+	prompt, err := f.Render(msgs[:len(msgs)-1], true)
+	if err != nil {
+		return "", err
+	}
+	return prompt + last.Content, nil
+}
+
 func renderChatML(b *strings.Builder, f Format, msgs []Message, gen bool) {
 	start := 0
 	if f != ChatML {

@@ -184,3 +184,83 @@ func TestFromGGUF(t *testing.T) {
 		t.Error("non-string template accepted")
 	}
 }
+
+// TestRenderContinue renders an open assistant turn in every format: the prompt the model
+// saw when it wrote the partial answer, followed by that answer verbatim.
+func TestRenderContinue(t *testing.T) {
+	conv := []Message{{"user", "Hi"}, {"assistant", "Hello, I am "}}
+	tests := []struct {
+		f    Format
+		msgs []Message
+		want string
+	}{
+		{ChatML, conv, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello, I am "},
+		{Qwen2, conv, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello, I am "},
+		{Qwen25, conv, "<|im_start|>system\n" + qwen25System + "<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello, I am "},
+		// Qwen3: no empty think block is inserted before the open answer; the model's own
+		// <think> part stays as written.
+		{Qwen3, []Message{{"user", "Hi"}, {"assistant", "<think>\nThe user greets"}},
+			"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\nThe user greets"},
+		// Llama 3: the open content is not stripped (a trailing space is part of the answer).
+		{Llama3, conv, "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello, I am "},
+		{Llama31, []Message{{"system", "S"}, {"user", "Hi"}, {"assistant", "\nHello"}},
+			"<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nS<|eot_id|>" +
+				"<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n\nHello"},
+		// DeepSeek-R1: the generation prompt's "<think>\n", then the open answer with its
+		// reasoning kept; earlier turns still lose theirs.
+		{DeepSeekR1, []Message{{"user", "2+2?"}, {"assistant", "<think>\nadd\n</think>\n\n4"}, {"user", "3+3?"}, {"assistant", "Add three</think>\n\n6"}},
+			deepSeekBOS + deepSeekUser + "2+2?" + deepSeekAsst + "\n\n4" + deepSeekEOS + deepSeekUser + "3+3?" + deepSeekAsst + "<think>\nAdd three</think>\n\n6"},
+		{DeepSeekR1NoThink, conv, deepSeekBOS + deepSeekUser + "Hi" + deepSeekAsst + "Hello, I am "},
+		{Llama2, []Message{{"system", "S"}, {"user", "Hi"}, {"assistant", " Hello"}},
+			"<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nHi [/INST] Hello"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.f.String(), func(t *testing.T) {
+			got, err := tt.f.RenderContinue(tt.msgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			// The open turn has no end-of-turn marker after it.
+			closed, err := tt.f.Render(tt.msgs, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if closed == got {
+				t.Errorf("the open turn renders as the closed one: %q", got)
+			}
+		})
+	}
+}
+
+// TestRenderContinueMatchesTemplate checks, where the real template writes an assistant
+// turn verbatim, that the open prompt is the closed one cut after the final message (how
+// transformers and vLLM implement continue_final_message).
+func TestRenderContinueMatchesTemplate(t *testing.T) {
+	msgs := []Message{{"system", "S"}, {"user", "Hi"}, {"assistant", "Hello there"}}
+	for _, f := range []Format{ChatML, Qwen2, Qwen25, Llama3, Llama31, DeepSeekR1NoThink} {
+		closed, err := f.Render(msgs, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final := msgs[len(msgs)-1].Content
+		want := closed[:strings.LastIndex(closed, final)+len(final)]
+		got, err := f.RenderContinue(msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", f, diff)
+		}
+	}
+}
+
+func TestRenderContinueErrors(t *testing.T) {
+	for _, msgs := range [][]Message{nil, {{"user", "Hi"}}, {{"assistant", "Hello"}}} {
+		if got, err := ChatML.RenderContinue(msgs); err == nil {
+			t.Errorf("RenderContinue(%v) = %q, want an error", msgs, got)
+		}
+	}
+}
