@@ -63,6 +63,27 @@ func DecodeChatRequest(body []byte) (ChatCompletionRequest, *Error) {
 	if r.TopLogprobs != nil && !r.Logprobs {
 		return r, errorf("top_logprobs", "Invalid value for 'top_logprobs': 'logprobs' must be set to true if 'top_logprobs' is used.")
 	}
+	if raw, ok := fields["continue_final_message"]; ok && !isNull(raw) {
+		if r.ContinueFinalMessage, e = boolValue(raw, "continue_final_message"); e != nil {
+			return r, e
+		}
+	}
+	if raw, ok := fields["add_generation_prompt"]; ok && !isNull(raw) {
+		v, e := boolValue(raw, "add_generation_prompt")
+		if e != nil {
+			return r, e
+		}
+		r.AddGenerationPrompt = &v
+	}
+	if r.ContinueFinalMessage {
+		// As vLLM: the two cannot both be set, and only an assistant message is continued.
+		if r.AddGenerationPrompt != nil && *r.AddGenerationPrompt {
+			return r, errorf("continue_final_message", "Invalid value for 'continue_final_message': it cannot be used together with 'add_generation_prompt'.")
+		}
+		if last := r.Messages[len(r.Messages)-1]; last.Role != "assistant" {
+			return r, errorf("continue_final_message", "Invalid value for 'continue_final_message': the last message must be an assistant message to continue, not a '%s' message.", last.Role)
+		}
+	}
 	return r, nil
 }
 

@@ -24,6 +24,9 @@ func TestDecodeChatRequest(t *testing.T) {
 			ChatCompletionRequest{Model: "m", Messages: []ChatMessage{{Role: "user", Content: "hi"}}}},
 		{"stop array", `{"model":"m","messages":[{"role":"user","content":"hi"}],"stop":["a","b"]}`,
 			ChatCompletionRequest{Model: "m", Messages: []ChatMessage{{Role: "user", Content: "hi"}}, Stop: StopList{"a", "b"}}},
+		{"continue final message", `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"Hel"}],"continue_final_message":true,"add_generation_prompt":false}`,
+			ChatCompletionRequest{Model: "m", Messages: []ChatMessage{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "Hel"}},
+				ContinueFinalMessage: true, AddGenerationPrompt: Ptr(false)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,6 +50,10 @@ func TestDecodeChatRequestErrors(t *testing.T) {
 		{"not an object", `[1,2]`, ""},
 		{"empty body", ``, ""},
 		{"missing model", `{` + msgs + `}`, "model"},
+		{"continue not bool", `{"model":"m",` + msgs + `,"continue_final_message":"yes"}`, "continue_final_message"},
+		{"add_generation_prompt not bool", `{"model":"m",` + msgs + `,"add_generation_prompt":1}`, "add_generation_prompt"},
+		{"continue a user message", `{"model":"m",` + msgs + `,"continue_final_message":true}`, "continue_final_message"},
+		{"continue with a generation prompt", `{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"a"}],"continue_final_message":true,"add_generation_prompt":true}`, "continue_final_message"},
 		{"model number", `{"model":3,` + msgs + `}`, "model"},
 		{"missing messages", `{"model":"m"}`, "messages"},
 		{"messages object", `{"model":"m","messages":{}}`, "messages"},
@@ -163,4 +170,22 @@ func FuzzDecodeCompletionRequest(f *testing.F) {
 			t.Fatalf("status %d", e.Status)
 		}
 	})
+}
+
+func TestGenerationPrompt(t *testing.T) {
+	tests := []struct {
+		name string
+		r    ChatCompletionRequest
+		want bool
+	}{
+		{"default", ChatCompletionRequest{}, true},
+		{"continue", ChatCompletionRequest{ContinueFinalMessage: true}, false},
+		{"explicit false", ChatCompletionRequest{AddGenerationPrompt: Ptr(false)}, false},
+		{"explicit true", ChatCompletionRequest{AddGenerationPrompt: Ptr(true)}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.r.GenerationPrompt(); got != tt.want {
+			t.Errorf("%s: GenerationPrompt() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }

@@ -103,6 +103,21 @@ type ChatCompletionRequest struct {
 	TopLogprobs         *int           `json:"top_logprobs,omitempty"`
 	User                string         `json:"user,omitempty"`
 	N                   *int           `json:"n,omitempty"`
+	// ContinueFinalMessage and AddGenerationPrompt are vLLM's and SGLang's extensions (not
+	// OpenAI's): with continue_final_message the last message, an assistant message, is a
+	// prefix the model continues (the turn is left open); add_generation_prompt (default
+	// true) appends the header that starts a new assistant turn. Both true is an error.
+	ContinueFinalMessage bool  `json:"continue_final_message,omitempty"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt,omitempty"`
+}
+
+// GenerationPrompt reports whether the prompt ends with a new assistant turn's header:
+// add_generation_prompt if given, else true unless the final message is continued.
+func (r ChatCompletionRequest) GenerationPrompt() bool {
+	if r.AddGenerationPrompt != nil {
+		return *r.AddGenerationPrompt
+	}
+	return !r.ContinueFinalMessage
 }
 
 // MaxOutputTokens returns max_completion_tokens, else max_tokens, and whether either was set.
