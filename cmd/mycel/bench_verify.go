@@ -147,7 +147,9 @@ func equilibrium(params ledger.Params, p float64, rep cheat.BenchReport) equilib
 	s := float64(params.MinProviderStake) * float64(params.SlashFractionBps) / 10000
 	minD := 1.0
 	for _, st := range rep.Strategies {
-		if st.Profile == verifier.ProfileBuiltin && st.Detect < minD {
+		// A strategy that never cheated (a spotter that took every request
+		// for an audit) is honest: it does not bound the game.
+		if st.Profile == verifier.ProfileBuiltin && st.Pool > 0 && st.Detect < minD {
 			minD = st.Detect
 		}
 	}

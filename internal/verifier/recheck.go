@@ -241,7 +241,27 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		scored = append(append([]int32(nil), ans.IDs...), c.tok.EOS())
 	}
 	var scores []engine.TokenScore
-	if len(scored) > 0 {
+	// A seeded sampled answer on the built-in engine is regenerated; when
+	// the regeneration matches, its tokens carry the same bit-identical
+	// logprobs Score would compute, so no separate Score pass is needed
+	// (and a stop there is the reference's own stop).
+	var regen *Finding
+	regenStop := false
+	if exact && s.Temperature > 0 && s.Seed != nil {
+		f, toks, finish, n, err := c.regenerate(ctx, job, ans)
+		if err != nil {
+			return Report{}, err
+		}
+		r.ScoredTokens += n
+		regen = &f
+		if !f.Failed {
+			scores = toks[:len(ans.IDs)]
+			if eosStop && finish == engine.FinishStop {
+				regenStop, eosStop, scored = true, false, ans.IDs
+			}
+		}
+	}
+	if len(scored) > 0 && (scores == nil || len(scores) != len(scored)) {
 		scores, err = c.ref.Score(ctx, job.Prompt, scored, scoreTopK)
 		if err != nil {
 			return Report{}, fmt.Errorf("check: score: %w", err)
@@ -250,7 +270,7 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 			return Report{}, fmt.Errorf("check: reference scored %d of %d tokens", len(scores), len(scored))
 		}
 	}
-	r.ScoredTokens = len(job.Prompt) + len(scored)
+	r.ScoredTokens += len(job.Prompt) + len(scored)
 	pos := make([]position, len(scored))
 	for i, sc := range scores {
 		p := position{ID: sc.ID, Logprob: float64(sc.Logprob)}
@@ -276,6 +296,10 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 	case engine.FinishStop:
 		if stopHit {
 			add(Finding{Check: "finish_stop", Detail: "stop string"})
+			break
+		}
+		if regenStop {
+			add(Finding{Check: "finish_stop", Detail: "the seeded regeneration stopped at the same position"})
 			break
 		}
 		eos := pos[len(pos)-1]
@@ -329,13 +353,8 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		add(Finding{Check: "greedy_argmax", Statistic: float64(bad), Threshold: 0, Failed: bad > 0,
 			Detail: fmt.Sprintf("tokens not the reference argmax beyond margin %.3g (worst %.3g)", tie, worst)})
 	default:
-		if exact && s.Seed != nil {
-			f, n, err := c.regenerate(ctx, job, ans)
-			if err != nil {
-				return Report{}, err
-			}
-			r.ScoredTokens += n
-			add(f)
+		if regen != nil {
+			add(*regen)
 		}
 		seed := seedFrom([]byte(claim.RequestHash + "\x00" + claim.OutputHash))
 		// The end-of-generation token the answer stopped on is a sampled
@@ -427,25 +446,29 @@ func (c *Checker) logprobFinding(pos []position, claimed []float64, exact bool, 
 }
 
 // regenerate re-runs a seeded request with the reference and compares the
-// tokens. It returns the finding and how many tokens it generated.
-func (c *Checker) regenerate(ctx context.Context, job Job, ans Answer) (Finding, int, error) {
+// tokens. It returns the finding, the regenerated tokens as scores (with
+// top-K alternatives), the regeneration's finish reason and how many tokens
+// it generated.
+func (c *Checker) regenerate(ctx context.Context, job Job, ans Answer) (Finding, []engine.TokenScore, string, int, error) {
 	s := job.Sampling
 	maxTok := len(ans.IDs) + 1
 	if s.MaxTokens > 0 && maxTok > s.MaxTokens {
 		maxTok = s.MaxTokens
 	}
-	req := engine.Request{Prompt: job.Prompt, MaxTokens: maxTok, Stop: s.Stop, Sampling: EngineSampling(s)}
+	req := engine.Request{Prompt: job.Prompt, MaxTokens: maxTok, Stop: s.Stop, Sampling: EngineSampling(s), TopLogprobs: scoreTopK}
 	res, err := c.ref.Generate(ctx, req, func(engine.Token) error { return nil })
 	if err != nil {
-		return Finding{}, 0, fmt.Errorf("check: regenerate: %w", err)
+		return Finding{}, nil, "", 0, fmt.Errorf("check: regenerate: %w", err)
 	}
-	got := make([]int32, len(res.Tokens))
-	for i, t := range res.Tokens {
-		got[i] = t.ID
+	got := make([]engine.TokenScore, 0, len(res.Tokens))
+	for _, t := range res.Tokens {
+		if t.ID >= 0 {
+			got = append(got, engine.TokenScore{ID: t.ID, Logprob: t.Logprob, Top: t.Top})
+		}
 	}
 	first := -1
 	for i := 0; i < len(got) || i < len(ans.IDs); i++ {
-		if i >= len(got) || i >= len(ans.IDs) || got[i] != ans.IDs[i] {
+		if i >= len(got) || i >= len(ans.IDs) || got[i].ID != ans.IDs[i] {
 			first = i
 			break
 		}
@@ -453,8 +476,9 @@ func (c *Checker) regenerate(ctx context.Context, job Job, ans Answer) (Finding,
 	if first < 0 && res.FinishReason != ans.FinishReason {
 		first = len(got)
 	}
-	return Finding{Check: "seeded_regen", Statistic: float64(first), Threshold: -1, Failed: first >= 0,
-		Detail: "first position where the reference's seeded regeneration differs (-1: none)"}, len(got), nil
+	f := Finding{Check: "seeded_regen", Statistic: float64(first), Threshold: -1, Failed: first >= 0,
+		Detail: "first position where the reference's seeded regeneration differs (-1: none)"}
+	return f, got, res.FinishReason, len(got), nil
 }
 
 // EngineSampling maps OpenAI sampling parameters to the engine's, as the
