@@ -129,7 +129,8 @@ func (p *Provider) serveGenerate(w http.ResponseWriter, r *http.Request, chat bo
 		modelID, g.stream, g.usage, g.logprobs = req.Model, req.Stream, req.IncludeUsage(), req.Logprobs
 		n, _ := req.MaxOutputTokens()
 		g.breq = backend.Request{Chat: true, Messages: req.Messages, MaxTokens: n, Temperature: req.Temperature, TopP: req.TopP,
-			Seed: req.Seed, Stop: req.Stop, Logprobs: req.Logprobs}
+			Seed: req.Seed, Stop: req.Stop, Logprobs: req.Logprobs,
+			ContinueFinal: req.ContinueFinalMessage, NoGenerationPrompt: !req.GenerationPrompt()}
 		if req.TopLogprobs != nil {
 			g.breq.TopLogprobs = *req.TopLogprobs
 		}

@@ -39,16 +39,22 @@ type Info struct {
 
 // Request is one generation request, in the terms of the OpenAI API.
 type Request struct {
-	Chat        bool
-	Messages    []openai.ChatMessage // chat
-	Prompt      string               // completion
-	MaxTokens   int                  // 0: up to the context; Prepare fills it
-	Temperature *float64
-	TopP        *float64
-	Seed        *int64
-	Stop        []string
-	Logprobs    bool // report per-token log-probabilities to the client
-	TopLogprobs int
+	Chat     bool
+	Messages []openai.ChatMessage // chat
+	// ContinueFinal: the last message, an assistant message, is a partial answer the model
+	// continues (continue_final_message); its turn is left open.
+	ContinueFinal bool
+	// NoGenerationPrompt: add_generation_prompt was false (without ContinueFinal the prompt
+	// ends after the last message's end of turn).
+	NoGenerationPrompt bool
+	Prompt             string // completion
+	MaxTokens          int    // 0: up to the context; Prepare fills it
+	Temperature        *float64
+	TopP               *float64
+	Seed               *int64
+	Stop               []string
+	Logprobs           bool // report per-token log-probabilities to the client
+	TopLogprobs        int
 
 	// Filled by Prepare.
 	PromptTokens int

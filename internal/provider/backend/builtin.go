@@ -61,7 +61,13 @@ func (b *Builtin) Prepare(req *Request) error {
 			}
 			msgs[i] = chat.Message{Role: role, Content: m.Content}
 		}
-		text, rerr := b.format.Render(msgs, true)
+		var text string
+		var rerr error
+		if req.ContinueFinal {
+			text, rerr = b.format.RenderContinue(msgs)
+		} else {
+			text, rerr = b.format.Render(msgs, !req.NoGenerationPrompt)
+		}
 		if rerr != nil {
 			return &Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "messages", Message: fmt.Sprintf("render chat template: %v", rerr)}
 		}

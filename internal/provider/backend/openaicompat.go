@@ -28,14 +28,22 @@ type Profile struct {
 	MaxTopLogprobs int
 	// IncludeUsage: the engine honours stream_options.include_usage.
 	IncludeUsage bool
+	// ContinueFields: the engine reads continue_final_message and add_generation_prompt
+	// (vLLM, SGLang, and llama.cpp's server since 2026-05, ggml-org/llama.cpp#23012). Without
+	// them a trailing assistant message is sent as it is: llama.cpp's server (since
+	// ggml-org/llama.cpp#13174, unless started with --no-prefill-assistant) and Ollama
+	// continue it by default ("prefill"), which is what a continuation needs.
+	ContinueFields bool
 }
 
 // Profiles are the engines the adapter knows.
 var profiles = map[string]Profile{
-	"ollama":   {Name: "ollama", HealthPath: "/api/version", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true},
-	"llamacpp": {Name: "llamacpp", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true},
-	"vllm":     {Name: "vllm", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true},
-	"sglang":   {Name: "sglang", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true},
+	"ollama": {Name: "ollama", HealthPath: "/api/version", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true},
+	// llama.cpp: the fields force the prefill even under --no-prefill-assistant where the
+	// server knows them; older servers ignore unknown fields and prefill by default.
+	"llamacpp": {Name: "llamacpp", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true, ContinueFields: true},
+	"vllm":     {Name: "vllm", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true, ContinueFields: true},
+	"sglang":   {Name: "sglang", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true, ContinueFields: true},
 }
 
 // LookupProfile returns the profile of an engine name: ollama, llamacpp, vllm or sglang.
@@ -150,7 +158,9 @@ func (o *OpenAI) Prepare(req *Request) error {
 		for _, m := range req.Messages {
 			n += count(m.Content) + 4 // role markers
 		}
-		n += 3 // generation prompt
+		if !req.ContinueFinal && !req.NoGenerationPrompt {
+			n += 3 // generation prompt
+		}
 	} else {
 		n = count(req.Prompt) + 1
 	}
@@ -302,6 +312,14 @@ func (o *OpenAI) upstreamBody(req *Request) ([]byte, string, error) {
 			Temperature: req.Temperature, TopP: req.TopP, MaxTokens: maxTok, Stop: req.Stop, Seed: req.Seed, Logprobs: p.Logprobs}
 		if p.Logprobs && req.Logprobs && top > 0 {
 			r.TopLogprobs = openai.Ptr(top)
+		}
+		if p.ContinueFields {
+			// Ollama has no such fields: it continues a trailing assistant message anyway,
+			// and always starts a new turn after any other message.
+			r.ContinueFinalMessage = req.ContinueFinal
+			if req.ContinueFinal || req.NoGenerationPrompt {
+				r.AddGenerationPrompt = openai.Ptr(false)
+			}
 		}
 		b, err := json.Marshal(r)
 		return b, "/chat/completions", err

@@ -224,3 +224,59 @@ func TestOpenAIBadStream(t *testing.T) {
 		t.Errorf("bad event: err %v after %d chunks; want 502 after 1", err, n)
 	}
 }
+
+// TestOpenAIContinue checks what a continuation (the gateway's failover) sends each engine:
+// the trailing assistant message always, with continue_final_message and
+// add_generation_prompt=false where the engine reads them, and nothing more to Ollama, which
+// continues a trailing assistant message by default.
+func TestOpenAIContinue(t *testing.T) {
+	type fields struct {
+		Messages             []openai.ChatMessage `json:"messages"`
+		ContinueFinalMessage *bool                `json:"continue_final_message"`
+		AddGenerationPrompt  *bool                `json:"add_generation_prompt"`
+	}
+	msgs := []openai.ChatMessage{{Role: "user", Content: "hi"}, {Role: "assistant", Content: "Hel"}}
+	withFields := fields{Messages: msgs, ContinueFinalMessage: openai.Ptr(true), AddGenerationPrompt: openai.Ptr(false)}
+	tests := []struct {
+		profile string
+		want    fields
+	}{
+		{"vllm", withFields},
+		{"sglang", withFields},
+		{"llamacpp", withFields},
+		{"ollama", fields{Messages: msgs}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.profile, func(t *testing.T) {
+			f := &fakeEngine{profile: tt.profile, usage: true, lastBody: make(chan []byte, 1)}
+			o, _ := newAdapter(t, f)
+			req := &Request{Chat: true, Messages: msgs, ContinueFinal: true, MaxTokens: 8}
+			if err := o.Prepare(req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := o.Generate(context.Background(), req, func(Chunk) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			var got fields
+			if err := json.Unmarshal(<-f.lastBody, &got); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("upstream request (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// A plain request carries neither field.
+	f := &fakeEngine{profile: "vllm", usage: true, lastBody: make(chan []byte, 1)}
+	o, _ := newAdapter(t, f)
+	req := &Request{Chat: true, Messages: msgs[:1], MaxTokens: 8}
+	if err := o.Prepare(req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Generate(context.Background(), req, func(Chunk) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if body := string(<-f.lastBody); strings.Contains(body, "continue_final_message") || strings.Contains(body, "add_generation_prompt") {
+		t.Errorf("plain request sent %s", body)
+	}
+}
