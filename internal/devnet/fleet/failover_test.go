@@ -15,10 +15,12 @@ import (
 	"github.com/mycel-network/mycel/internal/openai"
 )
 
-// TestKilledMidStream kills the provider serving a streamed answer after a
-// few chunks (its connections drop, as when the process dies): the gateway
-// continues the answer on another provider and the client gets a complete
-// stream.
+// TestKilledMidStream kills the provider serving a streamed greedy answer
+// after a few chunks (its connections drop, as when the process dies): the
+// gateway continues the answer on another provider, and the client gets a
+// complete stream whose text is exactly that of an uninterrupted run (the
+// engine is bit-reproducible and the next provider continues the partial
+// answer as an open assistant turn).
 func TestKilledMidStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates the demo models and loads three engines; skipped with -short")
@@ -59,7 +61,41 @@ func TestKilledMidStream(t *testing.T) {
 		t.Fatalf("fleet stopped before ready: %v", err)
 	}
 
-	body := `{"model":"mycel-ref","max_tokens":400,"stream":true,"messages":[{"role":"user","content":"Tell a long story"}]}`
+	// The reference: the same greedy request, uninterrupted.
+	body := `{"model":"mycel-ref","max_tokens":400,"temperature":0,"stream":true,"messages":[{"role":"user","content":"Tell a long story"}]}`
+	want, _, wantFinish, _ := streamChat(ctx, t, fl, body, nil)
+	if failovers := fl.Traffic().Failovers; failovers != 0 {
+		t.Fatalf("%d failovers before any kill", failovers)
+	}
+
+	killed := false
+	got, chunks, finish, first := streamChat(ctx, t, fl, body, func(chunks int, provider string) {
+		if chunks == 4 && !killed {
+			killed = true
+			if err := fl.KillProvider(provider); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if !killed {
+		t.Fatalf("the answer ended after %d chunks, before the kill", chunks)
+	}
+	if got := fl.Traffic().Failovers; got != 1 || finish == "" {
+		t.Errorf("failovers %d, finish %q after killing %s: want 1 failover and a finished answer", got, finish, first)
+	}
+	// The next provider continued the partial answer (an open assistant turn on the
+	// built-in engine) instead of restarting it: the text is the uninterrupted one.
+	if got != want || finish != wantFinish {
+		t.Errorf("answer across the kill (finish %q):\n%q\nwant the uninterrupted greedy answer (finish %q):\n%q", finish, got, wantFinish, want)
+	}
+}
+
+// streamChat posts a streamed chat request to the fleet's gateway and reads it to [DONE],
+// calling onChunk (if set) after each content chunk with their count so far and the
+// provider that first served the answer. It returns the text, the chunk count, the
+// finish reason and that provider.
+func streamChat(ctx context.Context, t *testing.T, fl *fleet.Fleet, body string, onChunk func(chunks int, provider string)) (text string, chunks int, finish, provider string) {
+	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "POST", fl.GatewayURL()+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+fl.APIKey())
 	req.Header.Set("Content-Type", "application/json")
@@ -72,17 +108,16 @@ func TestKilledMidStream(t *testing.T) {
 		raw, _ := io.ReadAll(resp.Body)
 		t.Fatalf("stream: %s: %s", resp.Status, raw)
 	}
-	first := resp.Header.Get("X-Mycel-Provider")
+	provider = resp.Header.Get("X-Mycel-Provider")
 	r := openai.NewSSEReader(resp.Body)
-	chunks, killed := 0, false
-	finish := ""
+	var b strings.Builder
 	for {
 		data, err := r.Next()
 		if errors.Is(err, io.EOF) {
 			break // [DONE]
 		}
 		if err != nil {
-			t.Fatalf("stream broke after %d chunks (killed %v): %v", chunks, killed, err)
+			t.Fatalf("stream broke after %d chunks: %v", chunks, err)
 		}
 		var c struct {
 			Choices []struct {
@@ -93,23 +128,16 @@ func TestKilledMidStream(t *testing.T) {
 		if json.Unmarshal(data, &c) != nil || len(c.Choices) == 0 {
 			continue
 		}
-		if c.Choices[0].Delta.Content != "" {
-			chunks++
-		}
 		if f := c.Choices[0].FinishReason; f != nil {
 			finish = *f
 		}
-		if chunks == 4 && !killed {
-			killed = true
-			if err := fl.KillProvider(first); err != nil {
-				t.Fatal(err)
+		if c.Choices[0].Delta.Content != "" {
+			chunks++
+			b.WriteString(c.Choices[0].Delta.Content)
+			if onChunk != nil {
+				onChunk(chunks, provider)
 			}
 		}
 	}
-	if !killed {
-		t.Fatalf("the answer ended after %d chunks, before the kill", chunks)
-	}
-	if got := fl.Traffic().Failovers; got != 1 || finish == "" {
-		t.Errorf("failovers %d, finish %q after killing %s: want 1 failover and a finished answer", got, finish, first)
-	}
+	return b.String(), chunks, finish, provider
 }
