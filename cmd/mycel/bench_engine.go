@@ -75,6 +75,7 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	parallel := fs.Int("parallel", 4, "concurrent streams for the aggregate decode measurement")
 	scoreTokens := fs.Int("score-tokens", 256, "answer length for scoring versus generating")
 	output := fs.String("output", "text", "text or json")
+	peerCPU := fs.Bool("peer-cpu", true, "also measure llama.cpp's CPU time per token (three extra short peer runs per model: prompt of 1 and of N tokens, then N tokens plus a decode)")
 	scoreProfile := fs.String("score-profile", "", "write a CPU profile of the built-in engine's scoring passes to this file (last model wins)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,6 +109,12 @@ func benchEngine(ctx context.Context, args []string, stdout, stderr io.Writer) e
 				pr.Error = err.Error()
 			}
 			pr.Engine, pr.Model, pr.Quant, pr.BytesPerToken = "llama.cpp", path, r.Quant, r.BytesPerToken
+			if err == nil && *peerCPU {
+				progress("llama.cpp: %s: CPU time per token", path)
+				if err := peerCPUPerToken(ctx, *peer, path, *threads, *promptTokens, *genTokens, &pr); err != nil {
+					progress("llama.cpp: %s: CPU time: %v", path, err)
+				}
+			}
 			rep.Results = append(rep.Results, pr)
 		}
 		if ctx.Err() != nil {
@@ -281,6 +288,51 @@ func runPeerBench(ctx context.Context, peer, model string, threads, promptTokens
 	return r, err
 }
 
+// peerCPUPerToken measures llama.cpp's CPU time (user+system of the peer
+// process) per prefilled and per decoded token from three single-stream runs
+// that differ only in prompt length (1 vs promptTokens) or in decoded tokens
+// (2 vs genTokens+2): the differences cancel model loading and setup.
+func peerCPUPerToken(ctx context.Context, peer, model string, threads, promptTokens, genTokens int, r *engineBench) error {
+	// Each run twice, the lesser CPU time counts: llama.cpp's threads spin
+	// while they wait for each other, which a busy machine turns into
+	// large, noisy CPU times.
+	runOnce := func(prompt, gen int) (time.Duration, error) {
+		cmd := exec.CommandContext(ctx, peer, "bench", "--model", model, "--threads", strconv.Itoa(threads),
+			"--prompt-tokens", strconv.Itoa(prompt), "--gen-tokens", strconv.Itoa(gen), "--parallel", "1", "--reps", "1")
+		var stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+		if err := cmd.Run(); err != nil {
+			return 0, fmt.Errorf("peer %s: %w: %s", peer, err, strings.TrimSpace(stderr.String()))
+		}
+		return cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+	}
+	run := func(prompt, gen int) (time.Duration, error) {
+		a, err := runOnce(prompt, gen)
+		if err != nil {
+			return 0, err
+		}
+		b, err := runOnce(prompt, gen)
+		return min(a, b), err
+	}
+	short, err := run(1, 2)
+	if err != nil {
+		return err
+	}
+	prefill, err := run(promptTokens, 2)
+	if err != nil {
+		return err
+	}
+	decode, err := run(promptTokens, genTokens+2)
+	if err != nil {
+		return err
+	}
+	if promptTokens > 1 {
+		r.PrefillCPUPerTokMs = ms(prefill-short) / float64(promptTokens-1)
+	}
+	r.DecodeCPUPerTokMs = ms(decode-prefill) / float64(genTokens)
+	return nil
+}
+
 // cpuTime returns the CPU time (user + system) this process has used.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -380,8 +432,12 @@ func printBench(w io.Writer, rep benchReport) {
 	for i := 0; i+1 < len(rep.Results); i++ {
 		a, b := rep.Results[i], rep.Results[i+1]
 		if a.Engine == "mycel" && b.Engine == "llama.cpp" && a.Error == "" && b.Error == "" && b.DecodeTokS > 0 {
-			fmt.Fprintf(w, "%s: mycel/llama.cpp prefill %.2f×, decode %.2f×, decode x%d %.2f×\n", a.Model,
+			fmt.Fprintf(w, "%s: mycel/llama.cpp prefill %.2f×, decode %.2f×, decode x%d %.2f×", a.Model,
 				a.PrefillTokS/b.PrefillTokS, a.DecodeTokS/b.DecodeTokS, a.Parallel, a.DecodeTokSParallel/b.DecodeTokSParallel)
+			if a.PrefillCPUPerTokMs > 0 && b.PrefillCPUPerTokMs > 0 && a.DecodeCPUPerTokMs > 0 && b.DecodeCPUPerTokMs > 0 {
+				fmt.Fprintf(w, "; by CPU time per token: prefill %.2f×, decode %.2f×", b.PrefillCPUPerTokMs/a.PrefillCPUPerTokMs, b.DecodeCPUPerTokMs/a.DecodeCPUPerTokMs)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintln(w, "\npeak MiB is the process peak (VmHWM) after that row, cumulative across rows for mycel; score× = time to generate N tokens / time to score them;")
