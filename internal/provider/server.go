@@ -366,7 +366,9 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 		finish = openai.FinishLength
 		p.log.Debug("generation stopped by payment limit", "request_id", g.reqID, "channel_id", g.channelID, "reason", stopped)
 	case clientErr != nil || ctx.Err() != nil:
-		// The client went away: bill what it received (nothing if it got nothing).
+		// The client went away: bill what it received (nothing if it got nothing). A
+		// non-streaming client receives nothing, so it pays nothing, prompt included
+		// (docs/spec/channels.md: "A cancelled non-streaming request is free").
 		p.metrics.Errors.WithLabelValues(mid, "client_gone").Inc()
 		if delivered == 0 || !g.stream {
 			p.pay.refund(g.st, charged)

@@ -431,6 +431,62 @@ func TestDisconnect(t *testing.T) {
 	}
 }
 
+// TestDisconnectNonStreaming: a non-streaming client that goes away mid-generation received
+// nothing, so it pays nothing (not even the prompt) and gets no receipt; generation stops and
+// what the request had been charged is released (docs/spec/channels.md, Payment rule).
+func TestDisconnectNonStreaming(t *testing.T) {
+	gate := make(chan struct{})
+	h := newHarness(t, func(c *Config, s *backend.Synthetic) { s.Gate = gate })
+	h.openChannel(1, 1_000_000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.srv.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"synthetic","messages":[{"role":"user","content":"hi"}],"max_tokens":50}`))
+		req.Header.Set(channel.HeaderVoucher, h.voucher(1, 0))
+		req.Header.Set(channel.HeaderRequestID, "gone")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("the request answered %s, want it cancelled", resp.Status)
+		}
+	}()
+	gate <- struct{}{} // two tokens generated and charged…
+	gate <- struct{}{}
+	waitFor(t, func() bool { return h.channelInfo(1).InFlight > 0 })
+	cancel() // …then the client leaves
+	<-done
+	<-h.served // the handler returned: generation stopped at the gate of token 3
+	resp, err := http.Get(h.srv.URL + "/mycel/v1/receipts/1/gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("receipt of the cancelled request: status %d, want 404", resp.StatusCode)
+	}
+	if ci := h.channelInfo(1); ci.Delivered != 0 || ci.InFlight != 0 {
+		t.Errorf("channel %+v, want nothing delivered or in flight", ci)
+	}
+	if got := counterValue(h.p.metrics.Errors.WithLabelValues("synthetic", "client_gone")); got != 1 {
+		t.Errorf("client_gone errors %v, want 1", got)
+	}
+	// The same voucher still covers everything delivered: the next request is served.
+	go func() {
+		for i := 0; i < 2; i++ {
+			gate <- struct{}{}
+		}
+	}()
+	status, cc, rc, e, _ := h.chat(call{body: chatBody(2, ""), voucher: h.voucher(1, 0), reqID: "next"})
+	if status != http.StatusOK {
+		t.Fatalf("next request: %d %v", status, e)
+	}
+	if cc.Choices[0].Message.Content != "t0 t1" || rc.Cumulative != rc.Cost {
+		t.Errorf("next answer %q receipt %+v: want t0 t1 billed alone", cc.Choices[0].Message.Content, rc)
+	}
+}
+
 func TestUnhealthyModel(t *testing.T) {
 	var down bool
 	h := newHarness(t, func(c *Config, s *backend.Synthetic) {
