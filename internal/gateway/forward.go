@@ -460,7 +460,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 				g.metrics.attempts.WithLabelValues("failed").Inc()
 				var de *dialError
 				if errors.As(res.err, &de) {
-					g.stats.Done(de.provider, router.Outcome{OK: false}, g.now())
+					g.done(de.provider, router.Outcome{OK: false})
 					if de.sent {
 						g.pay.uncertain(de.provider, de.maxCost)
 					}
@@ -480,6 +480,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 					g.stats.ObserveTTFT(launchedTo[0], g.now().Sub(launchedAt[0]))
 				}
 				g.metrics.hedges.WithLabelValues(w).Inc()
+				g.traffic.add(0, 1, 0, 0, 0)
 			}
 			if pending > 0 {
 				for i, cancel := range cancels {

@@ -150,6 +150,7 @@ type Gateway struct {
 	stats   *router.Stats
 	pay     *payer
 	metrics *metrics
+	traffic *traffic
 	dir     *directory
 
 	anchorer Anchorer
@@ -197,6 +198,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		g.deps.Registerer = prometheus.NewRegistry()
 	}
 	g.metrics = newMetrics(g.deps.Registerer)
+	g.traffic = newTraffic()
 	g.dir = newDirectory(deps.Chain, g.client, g.log)
 	return g, nil
 }

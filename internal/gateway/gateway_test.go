@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,10 @@ import (
 	"github.com/openai/openai-go/option"
 
 	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/explorer"
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
 	"github.com/mycel-network/mycel/internal/gateway/gatewaytest"
+	"github.com/mycel-network/mycel/internal/router"
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
@@ -413,6 +416,9 @@ func TestHedging(t *testing.T) {
 	if e.provs["a"].Requests() != 1 || e.provs["b"].Requests() != 1 {
 		t.Errorf("requests a=%d b=%d, want one each (primary and hedge)", e.provs["a"].Requests(), e.provs["b"].Requests())
 	}
+	if tr := e.gw.Traffic(); tr.Hedges != 1 || tr.Requests != 1 {
+		t.Errorf("traffic: %d hedges in %d requests, want 1 in 1", tr.Hedges, tr.Requests)
+	}
 }
 
 func TestModelsList(t *testing.T) {
@@ -571,5 +577,80 @@ func TestLogprobs(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("logprobs (-want +got):\n%s", diff)
+	}
+}
+
+// TestTraffic: what the explorer charts — a failed-over stream (a breaks after three tokens,
+// b continues) and a refused request.
+func TestTraffic(t *testing.T) {
+	a := cheap("a")
+	a.cfg.BreakAfter = 3
+	e := newEnv(t, Config{NoHedge: true}, a, dear("b"))
+	p := chatParams(testPrompt)
+	stream := e.client().Chat.Completions.NewStreaming(context.Background(), p)
+	for stream.Next() {
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	bad := chatParams(testPrompt)
+	bad.Model = "no-such-model"
+	if _, err := e.client().Chat.Completions.New(context.Background(), bad); err == nil {
+		t.Fatal("unknown model: no error")
+	}
+	costA, _ := channel.Cost(testPromptTokens, 3, 1000, 2000)
+	costB, _ := channel.Cost(testPromptTokens+3, 5, 5000, 9000)
+	tr := e.gw.Traffic()
+	count := func(h explorer.Histogram) (n uint64) {
+		for _, c := range h.Counts {
+			n += c
+		}
+		return n
+	}
+	type prov struct {
+		Address                     string
+		Requests, Errors, TokensOut uint64
+		TTFTs                       uint64
+	}
+	type totals struct {
+		Requests, Errors, Failovers, Hedges, TokensIn, TokensOut, SpendUmyc, TTFTs uint64
+		Providers                                                                  []prov
+	}
+	got := totals{tr.Requests, tr.Errors, tr.Failovers, tr.Hedges, tr.TokensIn, tr.TokensOut, tr.SpendUmyc, count(tr.TTFTMs), nil}
+	for _, p := range tr.Providers {
+		got.Providers = append(got.Providers, prov{p.Address, p.Requests, p.Errors, p.TokensOut, count(p.TTFTMs)})
+		if len(p.TTFTMs.Counts) != len(p.TTFTMs.Bounds)+1 || len(p.TokensPerSec.Counts) != len(p.TokensPerSec.Bounds)+1 {
+			t.Errorf("provider %s: malformed histograms %+v %+v", p.Address, p.TTFTMs, p.TokensPerSec)
+		}
+	}
+	want := totals{Requests: 2, Errors: 1, Failovers: 1, TokensIn: testPromptTokens, TokensOut: 8, SpendUmyc: costA + costB, TTFTs: 1,
+		Providers: []prov{
+			{Address: e.addrs["a"], Requests: 1, Errors: 1, TokensOut: 3, TTFTs: 1},
+			{Address: e.addrs["b"], Requests: 1, TokensOut: 5, TTFTs: 1},
+		}}
+	sort.Slice(want.Providers, func(i, j int) bool { return want.Providers[i].Address < want.Providers[j].Address })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("traffic (-want +got):\n%s", diff)
+	}
+}
+
+// TestTrafficHistograms: an attempt's TTFT and decode speed (tokens after the first per
+// second) land in the right buckets; a non-streamed answer has neither.
+func TestTrafficHistograms(t *testing.T) {
+	tr := newTraffic()
+	tr.attempt("p", router.Outcome{OK: true, TTFT: 30 * time.Millisecond})                                              // TTFT only
+	tr.attempt("p", router.Outcome{OK: true, TTFT: 3 * time.Millisecond, TokensOut: 5, Decode: 100 * time.Millisecond}) // 40 tok/s
+	tr.attempt("p", router.Outcome{OK: true, TokensOut: 7})                                                             // a whole answer
+	tr.attempt("p", router.Outcome{OK: false})
+	got := tr.providers["p"]
+	wantTTFT := make([]uint64, len(ttftBoundsMs)+1)
+	wantTTFT[2]++ // (2, 5] ms
+	wantTTFT[5]++ // (20, 50] ms
+	wantTPS := make([]uint64, len(tokensPerSecB)+1)
+	wantTPS[5]++ // (20, 50] tokens/s
+	if diff := cmp.Diff(explorer.ProviderTraffic{Address: "p", Requests: 4, Errors: 1, TokensOut: 12,
+		TTFTMs:       explorer.Histogram{Bounds: ttftBoundsMs, Counts: wantTTFT},
+		TokensPerSec: explorer.Histogram{Bounds: tokensPerSecB, Counts: wantTPS}}, *got); diff != "" {
+		t.Errorf("provider traffic (-want +got):\n%s", diff)
 	}
 }

@@ -105,6 +105,9 @@ func (g *Gateway) api(route string, f apiFunc) http.Handler {
 			}
 		}
 		g.metrics.requests.WithLabelValues(route, strconv.Itoa(max(sw.status, 200))).Inc()
+		if route == "chat" || route == "completions" {
+			g.traffic.request(max(sw.status, 200))
+		}
 	})
 }
 

@@ -75,6 +75,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	}
 	sp.sse = sse
 	g.metrics.ttft.Observe(a.ttft.Seconds())
+	g.traffic.firstToken(a.ttft)
 	failovers := 0
 	for {
 		seg := &segment{cand: a.cand, before: sp.tokens, bodyHash: a.bodyHash, reqID: a.id}
@@ -88,6 +89,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		// Mid-stream failover: continue the same answer on the next provider.
 		failovers++
 		g.metrics.failovers.Inc()
+		g.traffic.add(1, 0, 0, 0, 0)
 		prefix, delivered := sp.text.String(), sp.tokens
 		g.log.Info("mid-stream failover", "request_id", reqID, "from", a.cand.Provider, "delivered_tokens", delivered)
 		rr2 := rr
@@ -108,6 +110,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		}
 	}
 	g.metrics.spend.Add(float64(cost))
+	g.traffic.add(0, 0, uint64(max(usage.PromptTokens, 0)), uint64(max(usage.CompletionTokens, 0)), cost)
 	if sp.finish == "" {
 		return nil // the client sees a stream without [DONE]: the SDK reports the break
 	}
@@ -146,10 +149,11 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 		cands = rest
 		var up upWhole
 		if err := json.Unmarshal(a.first, &up); err != nil || len(up.Choices) == 0 || up.Choices[0].FinishReason == "" {
-			g.stats.Done(a.cand.Provider, router.Outcome{OK: false}, g.now())
+			g.done(a.cand.Provider, router.Outcome{OK: false})
 			failed = append(failed, fmt.Sprintf("%s: malformed or incomplete answer", a.cand.Provider))
 			if try > 0 || len(cands) > 0 {
 				g.metrics.failovers.Inc()
+				g.traffic.add(1, 0, 0, 0, 0)
 			}
 			continue
 		}
@@ -171,7 +175,7 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 			}
 		}
 		sp.segs = []*segment{seg}
-		g.stats.Done(a.cand.Provider, router.Outcome{OK: true}, g.now())
+		g.done(a.cand.Provider, router.Outcome{OK: true, TokensOut: seg.tokens})
 		usage, cost := g.account(context.WithoutCancel(ctx), sp)
 		if key != nil {
 			if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
@@ -179,6 +183,7 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 			}
 		}
 		g.metrics.spend.Add(float64(cost))
+		g.traffic.add(0, 0, uint64(max(usage.PromptTokens, 0)), uint64(max(usage.CompletionTokens, 0)), cost)
 		w.Header().Set(HeaderProvider, a.cand.Provider)
 		writeJSON(w, http.StatusOK, sp.final(usage))
 		return nil
@@ -251,7 +256,7 @@ func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment
 	if !firstTok.IsZero() {
 		o.Decode = lastTok.Sub(firstTok)
 	}
-	g.stats.Done(a.cand.Provider, o, g.now())
+	g.done(a.cand.Provider, o)
 	return ctx.Err() != nil
 }
 
@@ -366,6 +371,7 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 			g.metrics.receipts.WithLabelValues("rejected").Inc()
 			g.log.Warn("receipt rejected", "provider_id", p, "err", err)
 			g.stats.Done(p, router.Outcome{OK: false}, g.now())
+			g.traffic.providerError(p)
 		} else {
 			g.metrics.receipts.WithLabelValues("missing").Inc()
 		}
