@@ -6,13 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
+	rpchttp "github.com/cometbft/cometbft/rpc/client/http"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mycel-network/mycel/internal/devnet"
+	"github.com/mycel-network/mycel/internal/explorer"
 	"github.com/mycel-network/mycel/internal/gateway"
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
 	"github.com/mycel-network/mycel/internal/keys"
@@ -103,11 +108,31 @@ func cmdGateway(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	rpc, err := rpchttp.New(cf.rpcAddr(), "/websocket")
+	if err != nil {
+		return fmt.Errorf("gateway: explorer: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	fmt.Fprintf(stdout, "gateway: OpenAI-compatible API on http://%s/v1 (consumer %s)\n", cfg.Listen, key.Address)
+	fmt.Fprintf(stdout, "gateway: explorer on http://%s%s/\n", cfg.Listen, explorer.Prefix)
 	if store != nil {
 		fmt.Fprintf(stdout, "gateway: API keys in %s; create one with `mycel gateway keys create --name NAME --budget 10myc`\n", gatewayKeysPath(cf.home))
 	}
-	return gw.Run(ctx)
+	return gw.ServeHandler(ctx, ln, gatewayMux(gw, rpc, logger))
+}
+
+// gatewayMux serves the gateway's API with the explorer (fed the gateway's traffic) at
+// /explorer and /explorer/.
+func gatewayMux(gw *gateway.Gateway, rpc explorer.ChainRPC, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	ex := explorer.Handler(explorer.Deps{Chain: rpc, Traffic: gw, Logger: logger.With("part", "explorer")})
+	mux.Handle(explorer.Prefix, ex)
+	mux.Handle(explorer.Prefix+"/", ex)
+	mux.Handle("/", gw.Handler())
+	return mux
 }
 
 func cmdGatewayKeys(args []string, stdout, stderr io.Writer) error {

@@ -215,7 +215,13 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // Serve is Run on a listener the caller made (tests and the devnet pass 127.0.0.1:0).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	return g.ServeHandler(ctx, ln, g.Handler())
+}
+
+// ServeHandler is Serve with h answering instead of Handler(): h mounts Handler() next to
+// other pages (`mycel gateway` adds the explorer at /explorer).
+func (g *Gateway) ServeHandler(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
 		g.log.Info("gateway listening", "addr", ln.Addr().String())
