@@ -107,12 +107,19 @@ func cloneHistogram(h explorer.Histogram) explorer.Histogram {
 // Traffic implements explorer.Traffic: the gateway's totals since it started (generation
 // requests and their errors, failovers, hedges, tokens, spend, the client's TTFT) and per
 // provider the attempts sent to it, their failures, the tokens it delivered, and the TTFT and
-// decode speed (tokens/s after the first) of its streamed answers. Providers are sorted by
-// address.
+// decode speed (tokens/s after the first) of its streamed answers. Every active provider of
+// the gateway's directory is listed (with zeros until the gateway sends it a request), sorted
+// by address.
 func (g *Gateway) Traffic() explorer.TrafficSnapshot {
+	known, _, _ := g.dir.snapshot()
 	t := g.traffic
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, p := range known {
+		if p.Active {
+			t.provider(p.Address)
+		}
+	}
 	s := explorer.TrafficSnapshot{Requests: t.requests, Errors: t.errors, Failovers: t.failovers, Hedges: t.hedges,
 		TokensIn: t.tokensIn, TokensOut: t.tokensOut, SpendUmyc: t.spend, TTFTMs: cloneHistogram(t.ttft),
 		Providers: make([]explorer.ProviderTraffic, 0, len(t.providers))}

@@ -439,7 +439,7 @@ func (f *Fleet) Names() map[string]string {
 // explorer at /explorer.
 func (f *Fleet) Handler(rpc explorer.ChainRPC) http.Handler {
 	mux := http.NewServeMux()
-	ex := explorer.Handler(explorer.Deps{Chain: rpc, Traffic: f, Names: f.Names(), Logger: f.log.With("part", "explorer")})
+	ex := explorer.Handler(explorer.Deps{Chain: rpc, Traffic: f.gw, Names: f.Names(), Logger: f.log.With("part", "explorer")})
 	mux.Handle(explorer.Prefix, ex)
 	mux.Handle(explorer.Prefix+"/", ex)
 	mux.Handle("/", f.gw.Handler())
