@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/engine"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/provider/backend"
@@ -63,6 +64,12 @@ func OpenBackends(cfg Config, logger *slog.Logger) (_ map[string]backend.Backend
 					return nil, nil, fmt.Errorf("model %s: %w", mc.ID, err)
 				}
 				oc.Tokenizer, oc.SHA256 = tok, sha
+				// Known only from the file: Ollama continuations are rendered with it.
+				if f, err := chatFormatOf(mc.GGUF); err == nil {
+					oc.ChatFormat = f
+				} else {
+					logger.Warn("no chat template: continuations go to the engine as chat messages", "model", mc.ID, "err", err)
+				}
 				if oc.ContextLength == 0 {
 					oc.ContextLength = ctxLen
 				}
@@ -98,6 +105,16 @@ func tokenizerOf(path string) (*tokenizer.Tokenizer, int, string, error) {
 	}
 	sha, err := fileSHA256(path)
 	return tok, ctxLen, sha, err
+}
+
+// chatFormatOf reads a GGUF file's chat template family.
+func chatFormatOf(path string) (chat.Format, error) {
+	f, err := gguf.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return chat.FromGGUF(f)
 }
 
 func fileSHA256(path string) (string, error) {

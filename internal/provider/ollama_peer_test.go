@@ -100,7 +100,11 @@ func TestOllamaAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	prof, _ := backend.LookupProfile("ollama")
-	ob, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: base + "/v1", Profile: prof, Model: "mycel-ref", Tokenizer: tok, ContextLength: ctxLen, SHA256: sha})
+	format, err := chatFormatOf(gguf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := backend.NewOpenAI(backend.OpenAIConfig{BaseURL: base + "/v1", Profile: prof, Model: "mycel-ref", Tokenizer: tok, ContextLength: ctxLen, SHA256: sha, ChatFormat: format})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +176,57 @@ func TestOllamaAdapter(t *testing.T) {
 	}
 	paid = rc.Cumulative
 	t.Logf("chat: %q, %d+%d tokens, cost %d", cc.Choices[0].Message.Content, rc.TokensIn, rc.TokensOut, rc.Cost)
+
+	// Continuation (the gateway's failover): the first tokens of a greedy answer as a
+	// trailing assistant message with continue_final_message. Ollama's chat endpoint would
+	// close that turn (its template inferred from the GGUF has no open last message); the
+	// adapter renders the open turn and sends it raw to /api/generate, so prefix and
+	// continuation make the uninterrupted answer.
+	chatText := func(body string) string {
+		t.Helper()
+		resp := post("/v1/chat/completions", body)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("chat: %d %s", resp.StatusCode, b)
+		}
+		var cc openai.ChatCompletion
+		if err := json.Unmarshal(b, &cc); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := channel.DecodeReceiptHeader(resp.Header.Get(channel.HeaderReceipt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paid = rc.Cumulative
+		return cc.Choices[0].Message.Content
+	}
+	whole := chatText(`{"model":"mycel-ref","messages":[{"role":"user","content":"Tell a story"}],"max_tokens":16,"temperature":0,"logprobs":true}`)
+	var toks []string
+	{
+		resp := post("/v1/chat/completions", `{"model":"mycel-ref","messages":[{"role":"user","content":"Tell a story"}],"max_tokens":16,"temperature":0,"logprobs":true}`)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var cc openai.ChatCompletion
+		if err := json.Unmarshal(b, &cc); err != nil || cc.Choices[0].Logprobs == nil {
+			t.Fatalf("chat with logprobs: %s", b)
+		}
+		rc, _ := channel.DecodeReceiptHeader(resp.Header.Get(channel.HeaderReceipt))
+		paid = rc.Cumulative
+		for _, tl := range cc.Choices[0].Logprobs.Content {
+			toks = append(toks, tl.Token)
+		}
+	}
+	if len(toks) < 8 {
+		t.Fatalf("greedy answer %q has %d tokens, want 8 or more", whole, len(toks))
+	}
+	prefix := strings.Join(toks[:5], "")
+	pj, _ := json.Marshal(prefix)
+	rest := chatText(`{"model":"mycel-ref","messages":[{"role":"user","content":"Tell a story"},{"role":"assistant","content":` + string(pj) + `}],"max_tokens":11,"temperature":0,"continue_final_message":true,"add_generation_prompt":false}`)
+	t.Logf("continuation: whole %q, prefix %q, rest %q", whole, prefix, rest)
+	if prefix+rest != whole {
+		t.Errorf("prefix %q + continuation %q != the uninterrupted answer %q", prefix, rest, whole)
+	}
 
 	// Streaming completion.
 	resp = post("/v1/completions", `{"model":"mycel-ref","prompt":"func main() {","max_tokens":10,"temperature":0,"stream":true}`)

@@ -53,14 +53,7 @@ func (b *Builtin) Prepare(req *Request) error {
 			return &Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "messages",
 				Message: fmt.Sprintf("this model has no supported chat template (%v); use /v1/completions", b.fmtErr)}
 		}
-		msgs := make([]chat.Message, len(req.Messages))
-		for i, m := range req.Messages {
-			role := m.Role
-			if role == "developer" {
-				role = "system"
-			}
-			msgs[i] = chat.Message{Role: role, Content: m.Content}
-		}
+		msgs := chatMessages(req.Messages)
 		var text string
 		var rerr error
 		if req.ContinueFinal {

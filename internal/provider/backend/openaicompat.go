@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/openai"
 	"github.com/mycel-network/mycel/internal/tokenizer"
 )
@@ -29,16 +30,19 @@ type Profile struct {
 	// IncludeUsage: the engine honours stream_options.include_usage.
 	IncludeUsage bool
 	// ContinueFields: the engine reads continue_final_message and add_generation_prompt
-	// (vLLM, SGLang, and llama.cpp's server since 2026-05, ggml-org/llama.cpp#23012). Without
-	// them a trailing assistant message is sent as it is: llama.cpp's server (since
-	// ggml-org/llama.cpp#13174, unless started with --no-prefill-assistant) and Ollama
-	// continue it by default ("prefill"), which is what a continuation needs.
+	// (vLLM, SGLang, and llama.cpp's server since 2026-05, ggml-org/llama.cpp#23012; older
+	// llama.cpp servers ignore them and, since ggml-org/llama.cpp#13174 unless started with
+	// --no-prefill-assistant, continue a trailing assistant message by default).
 	ContinueFields bool
+	// RawContinue: the engine closes a trailing assistant message in chat requests, so a
+	// continuation is rendered by the adapter (OpenAIConfig.ChatFormat) and sent as a raw
+	// prompt to Ollama's native /api/generate.
+	RawContinue bool
 }
 
 // Profiles are the engines the adapter knows.
 var profiles = map[string]Profile{
-	"ollama": {Name: "ollama", HealthPath: "/api/version", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true},
+	"ollama": {Name: "ollama", HealthPath: "/api/version", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true, RawContinue: true},
 	// llama.cpp: the fields force the prefill even under --no-prefill-assistant where the
 	// server knows them; older servers ignore unknown fields and prefill by default.
 	"llamacpp": {Name: "llamacpp", HealthPath: "/health", Logprobs: true, MaxTopLogprobs: 20, IncludeUsage: true, ContinueFields: true},
@@ -71,6 +75,9 @@ type OpenAIConfig struct {
 	ContextLength int
 	// SHA256 of the model file the engine serves, when known.
 	SHA256 string
+	// ChatFormat is the model file's chat template when known (0 otherwise): with a
+	// RawContinue profile a continuation is rendered with it.
+	ChatFormat chat.Format
 	// Client is the HTTP client (nil: one without overall timeout; generation is bounded by ctx).
 	Client *http.Client
 	// HealthTimeout bounds a health probe (default 2 s).
@@ -179,6 +186,9 @@ func (o *OpenAI) Prepare(req *Request) error {
 // Generate implements Backend: it always streams from the engine and passes each chunk on
 // as it arrives.
 func (o *OpenAI) Generate(ctx context.Context, req *Request, emit func(Chunk) error) (Result, error) {
+	if req.Chat && req.ContinueFinal && o.cfg.Profile.RawContinue && o.cfg.ChatFormat != 0 {
+		return o.generateOllamaRaw(ctx, req, emit)
+	}
 	body, path, err := o.upstreamBody(req)
 	if err != nil {
 		return Result{}, err
@@ -314,8 +324,8 @@ func (o *OpenAI) upstreamBody(req *Request) ([]byte, string, error) {
 			r.TopLogprobs = openai.Ptr(top)
 		}
 		if p.ContinueFields {
-			// Ollama has no such fields: it continues a trailing assistant message anyway,
-			// and always starts a new turn after any other message.
+			// Without the fields (Ollama) the trailing assistant message is sent as it is:
+			// Ollama library templates that leave the last message open ($last) continue it.
 			r.ContinueFinalMessage = req.ContinueFinal
 			if req.ContinueFinal || req.NoGenerationPrompt {
 				r.AddGenerationPrompt = openai.Ptr(false)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mycel-network/mycel/internal/chat"
 	"github.com/mycel-network/mycel/internal/openai"
 )
 
@@ -278,5 +279,64 @@ func TestOpenAIContinue(t *testing.T) {
 	}
 	if body := string(<-f.lastBody); strings.Contains(body, "continue_final_message") || strings.Contains(body, "add_generation_prompt") {
 		t.Errorf("plain request sent %s", body)
+	}
+}
+
+// TestOllamaRawContinue: with the model's chat format known, a continuation on Ollama is the
+// open turn rendered by the adapter and sent raw to /api/generate; its NDJSON answer is
+// passed on token by token with the engine's counts.
+func TestOllamaRawContinue(t *testing.T) {
+	msgs := []openai.ChatMessage{{Role: "developer", Content: "S"}, {Role: "user", Content: "hi"}, {Role: "assistant", Content: "Hel"}}
+	bodies := make(chan map[string]any, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/generate", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		bodies <- body
+		for _, l := range []string{
+			`{"response":"lo","done":false,"logprobs":[{"token":"lo","logprob":-0.5,"top_logprobs":[{"token":"lo","logprob":-0.5},{"token":"p","logprob":-2}]}]}`,
+			`{"response":" you","done":false,"logprobs":[{"token":" you","logprob":-1}]}`,
+			`{"response":"","done":true,"done_reason":"length","prompt_eval_count":12,"eval_count":2}`,
+		} {
+			fmt.Fprintln(w, l)
+			w.(http.Flusher).Flush()
+		}
+	})
+	mux.HandleFunc("POST /v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the continuation went to the chat endpoint")
+		w.WriteHeader(500)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, _ := LookupProfile("ollama")
+	o, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL + "/v1", Profile: p, Model: "engine-model", ChatFormat: chat.Qwen2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &Request{Chat: true, Messages: msgs, ContinueFinal: true, MaxTokens: 2, Temperature: openai.Ptr(0.0), Seed: openai.Ptr(int64(7)),
+		Stop: []string{"\n"}, Logprobs: true, TopLogprobs: 2}
+	if err := o.Prepare(req); err != nil {
+		t.Fatal(err)
+	}
+	var chunks []Chunk
+	res, err := o.Generate(context.Background(), req, func(c Chunk) error { chunks = append(chunks, c); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChunks := []Chunk{
+		{Text: "lo", N: 1, Tokens: []Token{{ID: -1, Text: "lo", Logprob: -0.5, Top: []TopToken{{ID: -1, Text: "lo", Logprob: -0.5}, {ID: -1, Text: "p", Logprob: -2}}}}},
+		{Text: " you", N: 1, Tokens: []Token{{ID: -1, Text: " you", Logprob: -1}}},
+	}
+	if diff := cmp.Diff(wantChunks, chunks); diff != "" {
+		t.Errorf("chunks (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(Result{PromptTokens: 12, CompletionTokens: 2, FinishReason: "length"}, res); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	wantPrompt, _ := chat.Qwen2.RenderContinue([]chat.Message{{Role: "system", Content: "S"}, {Role: "user", Content: "hi"}, {Role: "assistant", Content: "Hel"}})
+	want := map[string]any{"model": "engine-model", "prompt": wantPrompt, "raw": true, "stream": true, "logprobs": true, "top_logprobs": 2.0,
+		"options": map[string]any{"temperature": 0.0, "seed": 7.0, "num_predict": 2.0, "stop": []any{"\n"}}}
+	if diff := cmp.Diff(want, <-bodies); diff != "" {
+		t.Errorf("upstream request (-want +got):\n%s", diff)
 	}
 }
