@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func lab(t *testing.T) *cheat.Lab {
+func lab(t testing.TB) *cheat.Lab {
 	t.Helper()
 	labOnce.Do(func() {
 		var ctx context.Context
