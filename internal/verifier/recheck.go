@@ -290,8 +290,8 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 	// Finish reason consistency.
 	switch ans.FinishReason {
 	case engine.FinishLength:
-		short := s.MaxTokens > 0 && len(ans.IDs) < s.MaxTokens && !job.CreditLimited
-		add(Finding{Check: "finish_length", Statistic: float64(len(ans.IDs)), Threshold: float64(s.MaxTokens), Failed: short,
+		cut := s.MaxTokens > 0 && len(ans.IDs) < s.MaxTokens && !job.CreditLimited
+		add(Finding{Check: "finish_length", Statistic: float64(len(ans.IDs)), Threshold: float64(s.MaxTokens), Failed: cut,
 			Detail: "finish length below max_tokens"})
 	case engine.FinishStop:
 		if stopHit {
@@ -305,7 +305,7 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		eos := pos[len(pos)-1]
 		if s.Temperature == 0 {
 			margin := topLP(eos) - eos.Logprob
-			add(Finding{Check: "finish_stop", Statistic: margin, Threshold: tie, Failed: margin > tie && !isArgmax(eos, exact),
+			add(Finding{Check: "finish_stop", Statistic: margin, Threshold: tie, Failed: margin > tie && !isArgmax(eos),
 				Detail: "greedy stop where end-of-generation is not the most likely token"})
 			break
 		}
@@ -345,7 +345,7 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		bad, worst := 0, 0.0
 		for _, p := range outPos {
 			m := topLP(p) - p.Logprob
-			if m > tie || (exact && !isArgmax(p, exact)) {
+			if m > tie || (exact && !isArgmax(p)) {
 				bad++
 				worst = math.Max(worst, m)
 			}
@@ -525,7 +525,7 @@ func topLP(p position) float64 {
 
 // isArgmax reports whether p's token is the reference's greedy choice
 // (highest log-probability, lowest id on ties).
-func isArgmax(p position, _ bool) bool {
+func isArgmax(p position) bool {
 	return len(p.Top) == 0 || p.Top[0].ID == p.ID
 }
 
