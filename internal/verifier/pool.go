@@ -161,6 +161,16 @@ func PromptText(f chat.Format, system, user string) (string, error) {
 }
 
 // RequestBody is the OpenAI chat completion body of a shopper request.
+//
+// It always asks for logprobs, whatever p.Logprobs says: an audit needs the
+// provider's token ids (the logprobs' bytes) to hold its token count, its
+// text and its logprobs commitment to the reference. Without them a
+// re-check would have to re-tokenise the text, which is not the sequence
+// the provider generated, and would accuse honest providers of inflating
+// their counts. Asking always costs no indistinguishability: the shopper
+// buys on its own channels, which a provider can tell apart from the
+// gateway's already; p.Logprobs only shapes how the benchmark models
+// ordinary clients.
 func RequestBody(model string, p ShopperParams, system, user string) []byte {
 	type msg struct {
 		Role    string `json:"role"`
@@ -175,7 +185,7 @@ func RequestBody(model string, p ShopperParams, system, user string) []byte {
 		MaxTokens   int      `json:"max_tokens,omitempty"`
 		Logprobs    bool     `json:"logprobs,omitempty"`
 		Stream      bool     `json:"stream,omitempty"`
-	}{Model: model, Temperature: p.Temperature, TopP: p.TopP, Seed: p.Seed, MaxTokens: p.MaxTokens, Logprobs: p.Logprobs, Stream: p.Stream}
+	}{Model: model, Temperature: p.Temperature, TopP: p.TopP, Seed: p.Seed, MaxTokens: p.MaxTokens, Logprobs: true, Stream: p.Stream}
 	if system != "" {
 		body.Messages = append(body.Messages, msg{"system", system})
 	}
