@@ -68,7 +68,7 @@ func (c LedgerChain) Evidence(ctx context.Context) ([]ledger.Evidence, error) {
 	}
 	open := evs[:0]
 	for _, e := range evs {
-		if e.Status == "" || e.Status == "open" {
+		if e.Status == ledger.EvidenceOpen {
 			open = append(open, e)
 		}
 	}
