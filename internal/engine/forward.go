@@ -213,11 +213,7 @@ func (m *Model) matmul(p *pool, s *scratch, w *matrix, n int, out []float32, str
 		}
 		b := n4
 		for ; b < n; b++ {
-			v := &s.vecs[b]
-			o := out[b*stride : b*stride+w.rows]
-			for r := r0; r < r1; r++ {
-				o[r] = quant.DotVec(w.typ, w.row(r), v)
-			}
+			quant.DotRows(w.typ, w.data[r0*w.rowBytes:r1*w.rowBytes], w.rowBytes, &s.vecs[b], out[b*stride+r0:b*stride+r1])
 		}
 		if bias != nil {
 			for b := 0; b < n; b++ {

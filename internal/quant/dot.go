@@ -210,6 +210,20 @@ func DotF16(w []uint16, x []float32) float32 { return dotF16(w, x) }
 // sum), with the product rounded to float32 before the addition.
 func AxpyF16(out []float32, v []uint16, p float32) { axpyF16(out, v, p) }
 
+// DotRows sets out[r] = DotVec(t, rows[r*rowBytes:(r+1)*rowBytes], v) for
+// r < len(out), with the same bits; for F32 rows one kernel call covers
+// them all (single-token decode).
+func DotRows(t gguf.Type, rows []byte, rowBytes int, v *Vec, out []float32) {
+	v.Prepare(t)
+	if t == gguf.TypeF32 && len(out) > 0 && rowBytes == 4*len(v.x) && len(rows) >= len(out)*rowBytes &&
+		dotF32Rows(bytesAsF32(rows[:len(out)*rowBytes]), v.x, out) {
+		return
+	}
+	for r := range out {
+		out[r] = DotVec(t, rows[r*rowBytes:(r+1)*rowBytes], v)
+	}
+}
+
 // DotF16Rows sets out[j] = DotF16(k[j*stride:j*stride+len(x)], x) for
 // every j < len(out) (attention scores of one head over positions), with
 // the same bits as those DotF16 calls.

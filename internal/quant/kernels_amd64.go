@@ -306,3 +306,18 @@ func axpyF16Rows(out []float32, v []uint16, stride int, p []float32) {
 	}
 	axpyF16RowsGeneric(out, v, stride, p)
 }
+
+//go:noescape
+func dotF32RowsAVX2(w *float32, stride int, nrows int, x *float32, n int, out *float32)
+
+// dotF32Rows sets out[r] = dotF32(w[r*len(x):(r+1)*len(x)], x); ok is false
+// when the assembly kernel is not in use or len(x) is not a multiple of 32.
+func dotF32Rows(w, x, out []float32) bool {
+	n := len(x)
+	if !useAVX2 || n == 0 || n%32 != 0 || len(out) == 0 {
+		return false
+	}
+	_ = w[len(out)*n-1]
+	dotF32RowsAVX2(&w[0], n*4, len(out), &x[0], n, &out[0])
+	return true
+}

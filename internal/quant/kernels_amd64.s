@@ -1029,3 +1029,47 @@ axpyrowj:
 	JNZ axpyrowchunk
 	VZEROUPPER
 	RET
+
+// func dotF32RowsAVX2(w *float32, stride int, nrows int, x *float32, n int, out *float32)
+// out[r] = dotF32x32AVX2(w + r*stride bytes, x, n) for r < nrows (n a
+// multiple of 32, nrows >= 1): one call for a block of rows (decode).
+TEXT ·dotF32RowsAVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ stride+8(FP), R8
+	MOVQ nrows+16(FP), R9
+	MOVQ x+24(FP), R10
+	MOVQ n+32(FP), R11
+	MOVQ out+40(FP), R12
+f32rowloop:
+	MOVQ SI, BX
+	MOVQ R10, DI
+	MOVQ R11, CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+f32rowinner:
+	VMOVUPS (BX), Y4
+	VMULPS (DI), Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VMOVUPS 32(BX), Y5
+	VMULPS 32(DI), Y5, Y5
+	VADDPS Y5, Y1, Y1
+	VMOVUPS 64(BX), Y6
+	VMULPS 64(DI), Y6, Y6
+	VADDPS Y6, Y2, Y2
+	VMOVUPS 96(BX), Y7
+	VMULPS 96(DI), Y7, Y7
+	VADDPS Y7, Y3, Y3
+	ADDQ $128, BX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JNZ f32rowinner
+	REDUCE32
+	VMOVSS X0, (R12)
+	ADDQ $4, R12
+	ADDQ R8, SI
+	DECQ R9
+	JNZ f32rowloop
+	VZEROUPPER
+	RET

@@ -27,3 +27,5 @@ func dotF16Rows(k []uint16, stride int, x, out []float32) { dotF16RowsGeneric(k,
 func axpyF16Rows(out []float32, v []uint16, stride int, p []float32) {
 	axpyF16RowsGeneric(out, v, stride, p)
 }
+
+func dotF32Rows(w, x, out []float32) bool { return false }
