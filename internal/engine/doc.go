@@ -32,9 +32,12 @@
 //     sin, log and sqrt are Go's, which do not depend on CPU features.
 //     Build with the default GOAMD64=v1: at v3 the compiler may fuse
 //     multiply-adds inside the standard library's math functions.
-//   - The matrix kernels of package quant have AVX2 assembly and portable
-//     Go versions that give the same bits (tests check both, and a golden
-//     test pins the log-probabilities: run it with -tags purego as well).
+//   - The matrix kernels of package quant have AVX2 (and, for batched
+//     passes, AVX-512 tile) assembly and portable Go versions that give the
+//     same bits (tests check every path against DotVec, and a golden test
+//     pins the log-probabilities: run it with -tags purego as well). A
+//     batched pass computes each element with the same reduction as
+//     single-token decode, whichever kernel runs it.
 //   - Log-probabilities are the log-softmax of the raw logits: max, then
 //     sum of exp(l-max) in vocabulary order in float64, in both Generate
 //     and Score.

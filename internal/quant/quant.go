@@ -27,7 +27,13 @@
 //
 // On amd64 with AVX2 and F16C, assembly kernels compute exactly this (plain
 // multiply and add, no FMA; integer sums are exact); elsewhere portable Go
-// does. Both give bit-identical results, which the tests check.
+// does. With AVX-512 F/BW/VL and VNNI as well, the batched entry points
+// (DotVec4x4, DotVec4xN) use register-blocked kernels for F32, Q8_0 and
+// Q4_K rows — four rows times four vectors per step — that keep, for every
+// output element, the same lanes, block order and final reduction (Q8_0's
+// lane sums come from VPDPBUSD on weights^0x80 with a -128·Σx correction:
+// the same exact integers). All paths give bit-identical results, which the
+// tests check on random data and arbitrary encoded bytes.
 //
 // Every result is therefore a pure function of the row bytes and the
 // activation values: it does not depend on the caller's thread count or on
