@@ -120,6 +120,9 @@ type Verifier struct {
 	epoch     uint64
 	seeds     map[uint64][]byte // epoch -> secret audit seed
 	committed map[uint64]bool   // epochs whose seed is committed
+	seedTried map[uint64]bool   // epochs whose seed commitment was sent (once is enough)
+	started   map[uint64]bool   // epochs whose start (reveals of the previous one) is done
+	reveals   map[uint64]int    // reveal attempts per epoch
 	weights   map[uint64]weightCommit
 	tallies   map[string]*Tally // provider -> this epoch's audits
 	capacity  map[string]bool   // provider/epoch measured
@@ -162,6 +165,7 @@ func New(cfg Config, chain Chain, shop Shopper, checkers Checkers, rnd io.Reader
 	return &Verifier{
 		cfg: cfg, chain: chain, shop: shop, checkers: checkers, log: log, rand: rnd,
 		seeds: map[uint64][]byte{}, committed: map[uint64]bool{}, weights: map[uint64]weightCommit{},
+		seedTried: map[uint64]bool{}, started: map[uint64]bool{}, reveals: map[uint64]int{},
 		tallies: map[string]*Tally{}, capacity: map[string]bool{}, voted: map[uint64]bool{},
 		material: map[string]Shopped{}, accused: map[string]bool{}, exact: map[string]bool{},
 	}, nil
@@ -224,12 +228,16 @@ func (v *Verifier) Tick(ctx context.Context) error {
 	e := ep.Number
 	var errs []error
 	v.mu.Lock()
-	newEpoch := e != v.epoch || !v.committed[e]
+	newEpoch := e != v.epoch || !v.started[e]
 	v.epoch = e
 	v.mu.Unlock()
 	if newEpoch {
 		errs = append(errs, v.startEpoch(ctx, e))
 	}
+	// The next epoch's seed is committed during this one (the ledger
+	// allows it), so it is in place however late the first tick of the
+	// next epoch comes.
+	errs = append(errs, v.commitSeed(ctx, e+1))
 	// Commit weights once the epoch is half over.
 	length := ep.NextEpochHeight - ep.LastHeight
 	if length > 0 && ep.Height-ep.LastHeight >= length/2 {
@@ -239,34 +247,73 @@ func (v *Verifier) Tick(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// maxRevealTries bounds how often the reveals of an epoch are sent: a
+// transient failure is retried, a refusal (outside the window) is not
+// repeated every tick.
+const maxRevealTries = 5
+
 func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 	var msgs []any
 	v.mu.Lock()
-	if prev, ok := v.seeds[e-1]; ok && e > 0 {
+	if prev, ok := v.seeds[e-1]; ok && e > 0 && v.committed[e-1] {
 		msgs = append(msgs, tx.RevealAuditSeed{Epoch: e - 1, Seed: hex.EncodeToString(prev)})
 	}
 	if wc, ok := v.weights[e-1]; ok && e > 0 {
 		msgs = append(msgs, tx.RevealWeights{Epoch: e - 1, Weights: wc.weights, Salt: wc.salt})
 	}
-	seed, ok := v.seeds[e]
+	v.reveals[e]++
+	tries := v.reveals[e]
+	if !v.committed[e] {
+		// One more chance for this epoch's own seed: the attempt made
+		// during the previous epoch may have failed, and the ledger still
+		// takes a commitment in the epoch's first blocks.
+		delete(v.seedTried, e)
+	}
 	v.mu.Unlock()
-	if !ok {
-		seed = make([]byte, 32)
-		if _, err := io.ReadFull(v.rand, seed); err != nil {
-			return fmt.Errorf("audit seed: %w", err)
+	var errs []error
+	done := true
+	if len(msgs) > 0 {
+		if err := v.chain.Submit(ctx, msgs...); err != nil {
+			errs = append(errs, fmt.Errorf("epoch %d: reveal epoch %d: %w", e, e-1, err))
+			done = tries >= maxRevealTries
 		}
 	}
-	msgs = append(msgs, tx.CommitAuditSeed{Epoch: e, Commitment: tx.AuditSeedCommitment(seed)})
-	if err := v.chain.Submit(ctx, msgs...); err != nil {
-		return fmt.Errorf("epoch %d: %w", e, err)
+	errs = append(errs, v.commitSeed(ctx, e))
+	v.mu.Lock()
+	if done {
+		v.started[e] = true
+	}
+	delete(v.seeds, e-2)
+	delete(v.weights, e-2)
+	delete(v.seedTried, e-2)
+	delete(v.reveals, e-2)
+	v.mu.Unlock()
+	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
+	return errors.Join(errs...)
+}
+
+// commitSeed commits a fresh secret audit seed for epoch e, once: a refused
+// commitment (outside the ledger's window) is not repeated; audits of an
+// epoch without a committed seed are skipped, since they could not be proven.
+func (v *Verifier) commitSeed(ctx context.Context, e uint64) error {
+	v.mu.Lock()
+	skip := v.committed[e] || v.seedTried[e]
+	v.seedTried[e] = true
+	v.mu.Unlock()
+	if skip {
+		return nil
+	}
+	seed := make([]byte, 32)
+	if _, err := io.ReadFull(v.rand, seed); err != nil {
+		return fmt.Errorf("audit seed: %w", err)
+	}
+	if err := v.chain.Submit(ctx, tx.CommitAuditSeed{Epoch: e, Commitment: tx.AuditSeedCommitment(seed)}); err != nil {
+		return fmt.Errorf("commit audit seed for epoch %d: %w", e, err)
 	}
 	v.mu.Lock()
 	v.seeds[e] = seed
 	v.committed[e] = true
-	delete(v.seeds, e-2)
-	delete(v.weights, e-2)
 	v.mu.Unlock()
-	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
 	return nil
 }
 

@@ -158,17 +158,29 @@ func TestVerifierEpoch(t *testing.T) {
 		t.Errorf("registration (-want +got):\n%s", diff)
 	}
 
-	// Epoch 1 starts: the seed is committed.
+	// Epoch 1 starts: its seed is committed, and the next epoch's already
+	// (the ledger takes it during the epoch before).
 	if err := v.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
 	sent := chain.take()
-	if len(sent) != 1 {
+	if len(sent) != 2 {
 		t.Fatalf("epoch start sent %v", sent)
 	}
 	commit, ok := sent[0].(tx.CommitAuditSeed)
 	if !ok || commit.Epoch != 1 {
 		t.Fatalf("epoch start sent %#v, want CommitAuditSeed for epoch 1", sent[0])
+	}
+	commitNext, ok := sent[1].(tx.CommitAuditSeed)
+	if !ok || commitNext.Epoch != 2 || commitNext.Commitment == commit.Commitment {
+		t.Fatalf("epoch start sent %#v, want a fresh CommitAuditSeed for epoch 2", sent[1])
+	}
+	// A later tick of the same epoch sends nothing more (no retry loop).
+	if err := v.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := chain.take(); len(again) != 0 {
+		t.Fatalf("second tick of epoch 1 sent %#v", again)
 	}
 
 	// Shopper requests: new providers are audited at 100%.
@@ -226,7 +238,7 @@ func TestVerifierEpoch(t *testing.T) {
 	}
 
 	// Epoch 2: the seed and weights of epoch 1 are revealed and match the
-	// commitments; a new seed is committed.
+	// commitments; epoch 3's seed is committed (epoch 2's already is).
 	chain.mu.Lock()
 	chain.epoch = ledger.EpochView{Epoch: ledger.Epoch{Number: 2, LastHeight: 200}, Height: 201, NextEpochHeight: 300}
 	chain.mu.Unlock()
@@ -253,8 +265,8 @@ func TestVerifierEpoch(t *testing.T) {
 	if diff := cmp.Diff(ws, rw.Weights); diff != "" {
 		t.Errorf("revealed weights (-want +got):\n%s", diff)
 	}
-	if c2.Epoch != 2 || c2.Commitment == commit.Commitment {
-		t.Errorf("epoch 2 seed commitment %+v", c2)
+	if c2.Epoch != 3 || c2.Commitment == commit.Commitment || c2.Commitment == commitNext.Commitment {
+		t.Errorf("epoch 3 seed commitment %+v", c2)
 	}
 
 	// Votes: evidence by another verifier about a request this verifier
