@@ -405,8 +405,11 @@ func (s *story) rewards() error {
 
 func (s *story) failover() error {
 	before := s.fl.Traffic()
-	body, _ := json.Marshal(map[string]any{"model": fleet.ServedModel, "max_tokens": 160, "stream": true,
-		"messages": []map[string]string{{"role": "user", "content": "Tell a long story about a mycelium network."}}})
+	// Greedy, so the answer is the same every run: this prompt's answer on
+	// the demo model runs far past the kill (internal/devnet/fleet's
+	// TestKilledMidStream holds it to the uninterrupted text).
+	body, _ := json.Marshal(map[string]any{"model": fleet.ServedModel, "max_tokens": 400, "temperature": 0, "stream": true,
+		"messages": []map[string]string{{"role": "user", "content": "Tell a long story"}}})
 	req, err := http.NewRequestWithContext(s.ctx, "POST", s.fl.GatewayURL()+"/v1/chat/completions", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -449,7 +452,7 @@ func (s *story) failover() error {
 		if c.Choices[0].FinishReason != nil {
 			finish = *c.Choices[0].FinishReason
 		}
-		if chunks == 5 && killedAt == 0 {
+		if chunks == 4 && killedAt == 0 {
 			killedAt = chunks
 			if err := s.fl.KillProvider(first); err != nil {
 				return err
