@@ -3,9 +3,9 @@ package demomodel
 import (
 	"fmt"
 	"math"
-
 	"strings"
 
+	"github.com/mycel-network/mycel/internal/detmath"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
 )
@@ -285,12 +285,12 @@ func (m *floatModel) add(name string, rowLen, rows int, f func(r, c int) float64
 	m.tensors = append(m.tensors, t)
 }
 
-// dpow returns x**y for x > 0 using the portable dlog/dexp.
+// dpow returns x**y for x > 0 using the portable dlog and detmath.Exp.
 func dpow(x, y float64) float64 {
 	if y == 0 {
 		return 1
 	}
-	return dexp(float64(y * dlog(x)))
+	return detmath.Exp(float64(y * dlog(x)))
 }
 
 // quantMix names how a float model is encoded.

@@ -3,6 +3,7 @@ package engine
 import (
 	"math"
 
+	"github.com/mycel-network/mycel/internal/detmath"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
 )
@@ -256,7 +257,7 @@ func rmsNorm(dst, x, w []float32, eps float32) {
 }
 
 func silu(x float32) float32 {
-	return x / (1 + float32(exp(float64(-x))))
+	return x / (1 + float32(detmath.Exp(float64(-x))))
 }
 
 // maxRopeHalf is the largest rope dimension / 2 whose cos/sin table is
@@ -323,7 +324,7 @@ func (m *Model) attention(s *scratch, worker int, t *fwdToken, li, h int, q, out
 	}
 	var sum float32
 	for j := range sc {
-		e := float32(exp(float64(sc[j] - mx)))
+		e := float32(detmath.Exp(float64(sc[j] - mx)))
 		sc[j] = e
 		sum += e
 	}

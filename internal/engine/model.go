@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/mycel-network/mycel/internal/chat"
+	"github.com/mycel-network/mycel/internal/detmath"
 	"github.com/mycel-network/mycel/internal/gguf"
 	"github.com/mycel-network/mycel/internal/quant"
 	"github.com/mycel-network/mycel/internal/tokenizer"
@@ -495,7 +496,7 @@ func (m *Model) loadTensors(f *gguf.File) error {
 	for i := range m.invFreq {
 		// base^(-2i/n) through exp and log: math.Pow uses math.Exp, whose
 		// amd64 version depends on the CPU's FMA support.
-		fr := exp(float64(float64(-2*float64(i)/float64(hp.ropeDim))*math.Log(hp.ropeBase))) * hp.ropeScale
+		fr := detmath.Exp(float64(float64(-2*float64(i)/float64(hp.ropeDim))*math.Log(hp.ropeBase))) * hp.ropeScale
 		if factors != nil {
 			if !(factors[i] > 0) {
 				return fmt.Errorf("tensor rope_freqs.weight: factor %d is %v, want > 0", i, factors[i])

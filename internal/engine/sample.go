@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"math"
 	"slices"
+
+	"github.com/mycel-network/mycel/internal/detmath"
 )
 
 // Sampling controls how the next token is chosen. The zero value is greedy
@@ -46,7 +48,7 @@ func logSumExp(logits []float32) float64 {
 	}
 	var sum float64
 	for _, l := range logits {
-		sum += exp(float64(l) - mx)
+		sum += detmath.Exp(float64(l) - mx)
 	}
 	return mx + math.Log(sum)
 }
@@ -213,7 +215,7 @@ func probs(c []candidate, temp float32) {
 	mx := float64(c[0].l) / float64(temp)
 	var sum float64
 	for i := range c {
-		c[i].p = exp(float64(c[i].l)/float64(temp) - mx)
+		c[i].p = detmath.Exp(float64(c[i].l)/float64(temp) - mx)
 		sum += c[i].p
 	}
 	for i := range c {

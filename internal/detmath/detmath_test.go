@@ -1,4 +1,4 @@
-package engine
+package detmath
 
 import (
 	"math"
@@ -18,17 +18,17 @@ func TestLdexp(t *testing.T) {
 	}
 }
 
-// TestExpRange checks exp at the inputs the engine feeds it (float32
+// TestExpRange checks Exp at the inputs the engine and the demo models feed it (float32
 // values widened to float64) against math.Exp: within 1 ulp (math.Exp may
 // use FMA), and exactly 0, 1, +Inf at the edges.
 func TestExpRange(t *testing.T) {
 	for _, x := range []float64{-800, -745.2, -700, -88.7, -20, -1, -1e-9, 0, 1e-9, 0.5, 1, 20, 88.7, 700, 709.7, 710} {
-		got, want := exp(x), math.Exp(x)
+		got, want := Exp(x), math.Exp(x)
 		if got == want {
 			continue
 		}
 		if d := math.Abs(got-want) / math.Abs(want); d > 2.3e-16 {
-			t.Errorf("exp(%v) = %v, math.Exp %v (rel %g)", x, got, want, d)
+			t.Errorf("Exp(%v) = %v, math.Exp %v (rel %g)", x, got, want, d)
 		}
 	}
 }

@@ -1,12 +1,16 @@
-package engine
+// Package detmath holds the floating-point functions whose bits must not
+// depend on the machine: values that feed consensus (the reference engine's
+// log-probabilities) or content hashes (the demo models). The standard
+// library's versions may use FMA or assembly chosen at run time.
+package detmath
 
 import "math"
 
-// exp is Go's portable math.exp (BSD licence, The Go Authors) with every
+// Exp is Go's portable math.exp (BSD licence, The Go Authors) with every
 // product rounded explicitly. math.Exp on amd64 switches to an FMA assembly
 // version on CPUs that have FMA, which would make results depend on the
 // machine; this one gives the same bits everywhere.
-func exp(x float64) float64 {
+func Exp(x float64) float64 {
 	const (
 		ln2Hi     = 6.93147180369123816490e-01
 		ln2Lo     = 1.90821492927058770002e-10
