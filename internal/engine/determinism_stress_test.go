@@ -1,0 +1,458 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mycel-network/mycel/internal/demomodel"
+	"github.com/mycel-network/mycel/internal/engine"
+	"github.com/mycel-network/mycel/internal/provider/backend"
+	"github.com/mycel-network/mycel/internal/verifier"
+)
+
+// The stress tests run on the demo models, generated once per test binary.
+// MYCEL_DETSTRESS=N runs N scenarios per model instead of the short default.
+
+var (
+	demoOnce sync.Once
+	demoDir  string
+	demoOut  map[string]string // name -> path
+	demoErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if demoDir != "" {
+		os.RemoveAll(demoDir)
+	}
+	os.Exit(code)
+}
+
+func demoModel(t *testing.T, name string) *engine.Model {
+	t.Helper()
+	demoOnce.Do(func() {
+		demoDir, demoErr = os.MkdirTemp("", "detstress")
+		if demoErr != nil {
+			return
+		}
+		var gen []demomodel.Generated
+		gen, demoErr = demomodel.Generate(context.Background(), filepath.Join(demoDir, "m"), nil)
+		demoOut = map[string]string{}
+		for _, g := range gen {
+			demoOut[g.Name] = g.Path
+		}
+	})
+	if demoErr != nil {
+		t.Fatalf("demomodel.Generate: %v", demoErr)
+	}
+	path, ok := demoOut[name]
+	if !ok {
+		t.Fatalf("no demo model %q", name)
+	}
+	m, err := engine.Load(path, engine.LoadOptions{})
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// runEngine runs e until the test ends.
+func runEngine(t *testing.T, e *engine.Engine) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// bitTok is a generated token with its logprob as bits, so that cmp
+// compares bit patterns (and NaN payloads) exactly.
+type bitTok struct {
+	ID   int32
+	Bits uint32
+	Top  []bitTop
+}
+
+type bitTop struct {
+	ID   int32
+	Bits uint32
+}
+
+func bitTokens(toks []engine.Token) []bitTok {
+	var out []bitTok
+	for _, tk := range toks {
+		if tk.ID < 0 {
+			continue
+		}
+		b := bitTok{ID: tk.ID, Bits: math.Float32bits(tk.Logprob)}
+		for _, tp := range tk.Top {
+			b.Top = append(b.Top, bitTop{tp.ID, math.Float32bits(tp.Logprob)})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func bitScores(sc []engine.TokenScore) []bitTok {
+	var out []bitTok
+	for _, s := range sc {
+		b := bitTok{ID: s.ID, Bits: math.Float32bits(s.Logprob)}
+		for _, tp := range s.Top {
+			b.Top = append(b.Top, bitTop{tp.ID, math.Float32bits(tp.Logprob)})
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// stressSeq is one sequence of a scenario.
+type stressSeq struct {
+	Req engine.Request
+	// After >= 0: start once sequence After has streamed AfterN tokens (or
+	// finished); -1 starts at once.
+	After, AfterN int
+	// CancelAt > 0 cancels the sequence after it streamed that many tokens.
+	CancelAt int
+}
+
+type stressScenario struct {
+	Cfg  engine.Config
+	Seqs []stressSeq
+}
+
+func (s stressScenario) String() string {
+	str := fmt.Sprintf("threads=%d maxbatch=%d chunk=%d", s.Cfg.Threads, s.Cfg.MaxBatch, s.Cfg.PrefillChunk)
+	for i, q := range s.Seqs {
+		str += fmt.Sprintf("\n  seq %d: prompt %d max %d sampling %+v top %d after %d/%d cancel %d",
+			i, len(q.Req.Prompt), q.Req.MaxTokens, q.Req.Sampling, q.Req.TopLogprobs, q.After, q.AfterN, q.CancelAt)
+	}
+	return str
+}
+
+func randScenario(r *rand.Rand, vocab int) stressScenario {
+	sc := stressScenario{Cfg: engine.Config{
+		Threads:      1 + r.IntN(4),
+		MaxBatch:     []int{0, 1, 2, 3, 4, 5, 8}[r.IntN(7)],
+		PrefillChunk: []int{0, 1, 3, 4, 5, 8, 13, 64}[r.IntN(8)],
+	}}
+	n := 1 + r.IntN(8)
+	for i := 0; i < n; i++ {
+		plen := 1 + r.IntN(48)
+		if r.IntN(4) == 0 {
+			plen = 1 + r.IntN(4)
+		}
+		prompt := make([]int32, plen)
+		for j := range prompt {
+			prompt[j] = int32(r.IntN(vocab - 3)) // no control tokens
+		}
+		var sp engine.Sampling
+		if r.IntN(4) != 0 {
+			sp.Temperature = 0.7 + 0.5*r.Float32()
+			if r.IntN(2) == 0 {
+				sp.TopP = []float32{0.5, 0.8, 0.9, 0.95, 1}[r.IntN(5)]
+			}
+			if r.IntN(2) == 0 {
+				sp.TopK = []int{1, 5, 40, 200}[r.IntN(4)]
+			}
+			sp.Seed = r.Uint64()
+		}
+		q := stressSeq{
+			Req: engine.Request{Prompt: prompt, MaxTokens: 1 + r.IntN(16), Sampling: sp,
+				TopLogprobs: []int{0, 0, 1, 5}[r.IntN(4)], IgnoreEOG: r.IntN(2) == 0},
+			After: -1,
+		}
+		if i > 0 && r.IntN(2) == 0 {
+			q.After, q.AfterN = r.IntN(i), r.IntN(6)
+		}
+		if r.IntN(6) == 0 {
+			q.CancelAt = 1 + r.IntN(4)
+		}
+		sc.Seqs = append(sc.Seqs, q)
+	}
+	return sc
+}
+
+type seqOut struct {
+	toks      []engine.Token
+	finish    string
+	err       error
+	cancelled bool
+}
+
+// runScenario runs the scenario's sequences concurrently on e.
+func runScenario(e *engine.Engine, sc stressScenario) []seqOut {
+	n := len(sc.Seqs)
+	out := make([]seqOut, n)
+	// gates[i] closes once sequence i streamed the token count a dependant
+	// waits for, or finished.
+	type gate struct {
+		at   int
+		ch   chan struct{}
+		once sync.Once
+	}
+	gates := make([][]*gate, n)
+	for i, q := range sc.Seqs {
+		if q.After >= 0 {
+			gates[q.After] = append(gates[q.After], &gate{at: q.AfterN, ch: make(chan struct{})})
+			_ = i
+		}
+	}
+	waitFor := make([]*gate, n)
+	{
+		next := make([]int, n)
+		for i, q := range sc.Seqs {
+			if q.After >= 0 {
+				waitFor[i] = gates[q.After][next[q.After]]
+				next[q.After]++
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i, q := range sc.Seqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			openAll := func(count int, final bool) {
+				for _, g := range gates[i] {
+					if final || count >= g.at {
+						g.once.Do(func() { close(g.ch) })
+					}
+				}
+			}
+			defer openAll(0, true)
+			if g := waitFor[i]; g != nil {
+				<-g.ch
+			}
+			openAll(0, false)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			count := 0
+			res, err := e.Generate(ctx, q.Req, func(tk engine.Token) error {
+				if tk.ID >= 0 {
+					count++
+				}
+				openAll(count, false)
+				if q.CancelAt > 0 && count >= q.CancelAt {
+					out[i].cancelled = true
+					cancel()
+				}
+				return nil
+			})
+			out[i].toks, out[i].finish, out[i].err = res.Tokens, res.FinishReason, err
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func stressCount(t *testing.T, def int) int {
+	if v := os.Getenv("MYCEL_DETSTRESS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("MYCEL_DETSTRESS=%q: want a positive count", v)
+		}
+		return n
+	}
+	if testing.Short() {
+		return 1
+	}
+	return def
+}
+
+// TestDeterminismStress runs random batched scenarios (concurrent, staggered
+// and cancelled sequences, seeded and greedy sampling, thread counts, prefill
+// chunks, batch sizes) and checks every sequence against a solo regeneration
+// and against Score, bit for bit.
+func TestDeterminismStress(t *testing.T) {
+	models := []struct {
+		name     string
+		scenario int
+	}{
+		{"mycel-ref", 3},
+		{"mycel-ref-q8", 3},
+		{"mycel-ref-q4km", 3},
+	}
+	for mi, mm := range models {
+		t.Run(mm.name, func(t *testing.T) {
+			m := demoModel(t, mm.name)
+			vocab := m.Info().VocabSize
+			// The reference: one sequence at a time, one thread, whole prompt.
+			solo := engine.New(m, engine.Config{Threads: 1, MaxBatch: 1, PrefillChunk: 4096})
+			runEngine(t, solo)
+			scorer := engine.New(m, engine.Config{Threads: 2, PrefillChunk: 5})
+			r := rand.New(rand.NewPCG(uint64(mi)+1, 0x5eed))
+			for si := range stressCount(t, mm.scenario) {
+				sc := randScenario(r, vocab)
+				e := engine.New(m, sc.Cfg)
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- e.Run(ctx) }()
+				outs := runScenario(e, sc)
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				for i, o := range outs {
+					q := sc.Seqs[i]
+					if o.err != nil && !(o.cancelled && errors.Is(o.err, context.Canceled)) {
+						t.Fatalf("scenario %d seq %d: Generate: %v\n%v", si, i, o.err, sc)
+					}
+					want, err := solo.Generate(context.Background(), q.Req, func(engine.Token) error { return nil })
+					if err != nil {
+						t.Fatalf("scenario %d seq %d: solo Generate: %v", si, i, err)
+					}
+					got, ref := bitTokens(o.toks), bitTokens(want.Tokens)
+					if o.cancelled && len(got) < len(ref) {
+						ref = ref[:len(got)]
+					}
+					if diff := cmp.Diff(ref, got); diff != "" {
+						t.Errorf("scenario %d seq %d: batched generation differs from solo (-solo +batched):\n%s\n%v", si, i, diff, sc)
+						continue
+					}
+					if !o.cancelled && o.finish != want.FinishReason {
+						t.Errorf("scenario %d seq %d: finish %q, solo %q\n%v", si, i, o.finish, want.FinishReason, sc)
+					}
+					if len(got) == 0 {
+						continue
+					}
+					outIDs := make([]int32, len(got))
+					for j, b := range got {
+						outIDs[j] = b.ID
+					}
+					scores, err := scorer.Score(context.Background(), q.Req.Prompt, outIDs, q.Req.TopLogprobs)
+					if err != nil {
+						t.Fatalf("scenario %d seq %d: Score: %v", si, i, err)
+					}
+					if diff := cmp.Diff(got, bitScores(scores)); diff != "" {
+						t.Errorf("scenario %d seq %d: Score differs from Generate (-generated +scored):\n%s\n%v", si, i, diff, sc)
+					}
+				}
+			}
+		})
+	}
+}
+
+func f64(v float64) *float64 { return &v }
+func i64(v int64) *int64     { return &v }
+
+// TestProviderVerifierSampling checks the verifier's seeded regeneration
+// against the provider's built-in backend: for the same OpenAI parameters,
+// answers served concurrently by the provider must be regenerated token for
+// token by the verifier's mapping (ShopperParams.Sampling, EngineSampling).
+func TestProviderVerifierSampling(t *testing.T) {
+	m := demoModel(t, "mycel-ref-q8")
+	prov := engine.New(m, engine.Config{Threads: 2, MaxBatch: 8, PrefillChunk: 7})
+	runEngine(t, prov)
+	b, err := backend.NewBuiltin(prov, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := engine.New(m, engine.Config{Threads: 1})
+	runEngine(t, ref)
+
+	type params struct {
+		Temp, TopP *float64
+		Seed       *int64
+		MaxTokens  int
+		Stop       []string
+	}
+	var cases []params
+	for _, temp := range []*float64{nil, f64(0), f64(0.7), f64(1.3)} {
+		for _, topP := range []*float64{nil, f64(0.9)} {
+			for _, mt := range []int{4, 12} {
+				for _, stop := range [][]string{nil, {"\n"}, {" the", "."}} {
+					cases = append(cases, params{temp, topP, i64(int64(len(cases))*7919 - 40), mt, stop})
+				}
+			}
+		}
+	}
+	cases = append(cases, params{f64(1), nil, i64(-1), 4, nil}, params{f64(0.7), f64(0.9), i64(math.MinInt64), 4, nil})
+	prompts := []string{"The function returns", "Package sync provides", "A slice is", "func main() {"}
+
+	type answer struct {
+		ids    []int32
+		finish string
+		err    error
+		prompt []int32
+	}
+	answers := make([]answer, len(cases))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8) // about MaxBatch requests in flight
+	for i, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			req := &backend.Request{Prompt: prompts[i%len(prompts)], MaxTokens: c.MaxTokens, Temperature: c.Temp,
+				TopP: c.TopP, Seed: c.Seed, Stop: c.Stop, Logprobs: true}
+			if err := b.Prepare(req); err != nil {
+				answers[i].err = err
+				return
+			}
+			answers[i].prompt = req.PromptIDs
+			res, err := b.Generate(context.Background(), req, func(ch backend.Chunk) error {
+				for _, tk := range ch.Tokens {
+					answers[i].ids = append(answers[i].ids, tk.ID)
+				}
+				return nil
+			})
+			answers[i].finish, answers[i].err = res.FinishReason, err
+		}()
+	}
+	wg.Wait()
+
+	for i, c := range cases {
+		a := answers[i]
+		name := fmt.Sprintf("case %d (temp %v top_p %v seed %d max %d stop %q)", i, ptrStr(c.Temp), ptrStr(c.TopP), *c.Seed, c.MaxTokens, c.Stop)
+		if a.err != nil {
+			t.Fatalf("%s: provider: %v", name, a.err)
+		}
+		// The verifier's regeneration, as Checker.regenerate builds it.
+		s := verifier.ShopperParams{Temperature: c.Temp, TopP: c.TopP, Seed: c.Seed, MaxTokens: c.MaxTokens}.Sampling()
+		s.Stop = c.Stop
+		maxTok := len(a.ids) + 1
+		if s.MaxTokens > 0 && maxTok > s.MaxTokens {
+			maxTok = s.MaxTokens
+		}
+		res, err := ref.Generate(context.Background(), engine.Request{Prompt: a.prompt, MaxTokens: maxTok, Stop: s.Stop,
+			Sampling: verifier.EngineSampling(s), TopLogprobs: 5}, func(engine.Token) error { return nil })
+		if err != nil {
+			t.Fatalf("%s: verifier regenerate: %v", name, err)
+		}
+		var got []int32
+		for _, tk := range res.Tokens {
+			if tk.ID >= 0 {
+				got = append(got, tk.ID)
+			}
+		}
+		if diff := cmp.Diff(a.ids, got); diff != "" {
+			t.Errorf("%s: verifier regeneration differs (-provider +verifier):\n%s", name, diff)
+		}
+		if res.FinishReason != a.finish {
+			t.Errorf("%s: verifier finish %q, provider %q", name, res.FinishReason, a.finish)
+		}
+	}
+}
+
+func ptrStr(p *float64) string {
+	if p == nil {
+		return "unset"
+	}
+	return strconv.FormatFloat(*p, 'g', -1, 64)
+}
