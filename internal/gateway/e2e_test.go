@@ -170,6 +170,9 @@ func TestDevnetEndToEnd(t *testing.T) {
 	if acc.Usage.CompletionTokens != int64(contentChunks) || acc.Usage.PromptTokens <= 0 {
 		t.Errorf("usage %+v, want %d completion tokens", acc.Usage, contentChunks)
 	}
+	if err := gw.WaitSettled(ctx); err != nil {
+		t.Fatal(err)
+	}
 	chs := map[string]ChannelState{}
 	for _, c := range gw.Channels() {
 		chs[c.Provider] = c

@@ -299,8 +299,12 @@ func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id 
 			stall.Stop()
 			cancel()
 			perr := openai.ParseError(resp.StatusCode, b)
-			if resp.StatusCode == http.StatusPaymentRequired && try == 0 && g.reconcile(ctx, c) {
-				continue // the voucher now covers what the provider delivered; try once more
+			if resp.StatusCode == http.StatusPaymentRequired && try == 0 {
+				// Receipts of earlier answers may still be being verified: once they are, the
+				// voucher covers them.
+				if err := g.pay.drain(ctx, c.Provider); err == nil && g.reconcile(ctx, c) {
+					continue // the voucher now covers what the provider delivered; try once more
+				}
 			}
 			return nil, &dialError{provider: c.Provider, status: resp.StatusCode, err: errors.New(perr.Message)}
 		}

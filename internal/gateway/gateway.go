@@ -153,6 +153,9 @@ type Gateway struct {
 	traffic *traffic
 	dir     *directory
 
+	settling   settleGroup // answers whose receipts are verified after the response
+	settleHook func()      // tests: called before an answer's receipts are verified
+
 	anchorer Anchorer
 
 	mu           sync.Mutex
@@ -237,7 +240,14 @@ func (g *Gateway) ServeHandler(ctx context.Context, ln net.Listener, h http.Hand
 		return srv.Shutdown(sctx)
 	})
 	eg.Go(func() error { return g.RunBackground(ctx) })
-	return eg.Wait()
+	err := eg.Wait()
+	// Account the last answers before returning: their receipts are verified after the response.
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if werr := g.settling.wait(wctx); werr != nil {
+		g.log.Warn("receipts still being verified at shutdown", "err", werr)
+	}
+	return err
 }
 
 // RunBackground runs only the background loops, for callers that serve Handler themselves.

@@ -96,7 +96,17 @@ func (e *env) client(opts ...option.RequestOption) *oai.Client {
 	return &c
 }
 
+// settled waits until the gateway has verified and accounted the receipts of the answers
+// received so far (it does so after each response).
+func (e *env) settled() {
+	e.t.Helper()
+	if err := e.gw.WaitSettled(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) spent() uint64 {
+	e.settled()
 	ks, err := e.keys.List()
 	if err != nil {
 		e.t.Fatal(err)
@@ -452,6 +462,7 @@ func TestAnchorAndProve(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	e.settled()
 	e.ledger.SetEpoch(5)
 	if err := e.gw.anchor(ctx); err != nil {
 		t.Fatal(err)
@@ -484,6 +495,7 @@ func TestBadReceiptPaysOnlyDelivered(t *testing.T) {
 	if _, err := e.client().Chat.Completions.New(context.Background(), chatParams(testPrompt)); err != nil {
 		t.Fatal(err)
 	}
+	e.settled()
 	if _, n := e.receipts.Root(0); n != 0 {
 		t.Errorf("a bad receipt was logged")
 	}
@@ -517,6 +529,7 @@ func TestIdleClose(t *testing.T) {
 	if _, err := e.client().Chat.Completions.New(ctx, chatParams(testPrompt)); err != nil {
 		t.Fatal(err)
 	}
+	e.settled()
 	e.gw.closeIdle(ctx) // not idle yet
 	if chs := e.gw.Channels(); len(chs) != 1 {
 		t.Fatalf("channels %+v, want the one in use", chs)
@@ -600,6 +613,7 @@ func TestTraffic(t *testing.T) {
 	}
 	costA, _ := channel.Cost(testPromptTokens, 3, 1000, 2000)
 	costB, _ := channel.Cost(testPromptTokens+3, 5, 5000, 9000)
+	e.settled()
 	tr := e.gw.Traffic()
 	count := func(h explorer.Histogram) (n uint64) {
 		for _, c := range h.Counts {

@@ -38,7 +38,13 @@ type payChannel struct {
 	// the maximum cost of attempts that ended without a receipt (cancelled hedges, broken
 	// answers). A provider's claim after a 402 is adopted only within it.
 	unsure uint64
+	// pending are receipts received on the channel whose verification (after the client's
+	// answer) has not finished; each channel is closed when it has.
+	pending map[*pendingReceipt]struct{}
 }
+
+// pendingReceipt is one receipt awaiting asynchronous verification.
+type pendingReceipt struct{ done chan struct{} }
 
 func newPayer(chain Chain, key ed25519.PrivateKey, address string, deposit uint64) *payer {
 	return &payer{chain: chain, key: key, address: address, deposit: deposit, channels: map[string]*payChannel{}}
@@ -101,6 +107,66 @@ func (p *payer) voucher(ctx context.Context, provider string, maxCost uint64, no
 		c.last = channel.SignVoucher(chainID, c.id, c.owed, p.key)
 	}
 	return c.last, nil
+}
+
+// expect registers a receipt received from provider that will be verified after the client's
+// answer; the caller passes the result to verified once it has been settled (or rejected).
+func (p *payer) expect(provider string) *pendingReceipt {
+	c := p.channel(provider)
+	pr := &pendingReceipt{done: make(chan struct{})}
+	c.mu.Lock()
+	if c.pending == nil {
+		c.pending = map[*pendingReceipt]struct{}{}
+	}
+	c.pending[pr] = struct{}{}
+	c.mu.Unlock()
+	return pr
+}
+
+// verified ends pr and, when no other receipt is pending on provider's channel, signs the
+// voucher the next request will need now, off the request path: its amount is what the
+// gateway owes once this receipt is accounted.
+func (p *payer) verified(ctx context.Context, provider string, pr *pendingReceipt) {
+	c := p.channel(provider)
+	c.mu.Lock()
+	delete(c.pending, pr)
+	close(pr.done)
+	id, owed := c.id, c.owed
+	stale := len(c.pending) == 0 && id != 0 && (c.last.ChannelID != id || c.last.Amount != owed || c.last.Signature == nil)
+	c.mu.Unlock()
+	if !stale {
+		return
+	}
+	chainID, err := p.getChainID(ctx)
+	if err != nil {
+		return // the request path signs it then
+	}
+	v := channel.SignVoucher(chainID, id, owed, p.key)
+	c.mu.Lock()
+	if c.id == id && c.owed == owed {
+		c.last = v
+	}
+	c.mu.Unlock()
+}
+
+// drain waits until the receipts pending on provider's channel when it is called have been
+// verified (after a 402, so that the voucher retried covers them).
+func (p *payer) drain(ctx context.Context, provider string) error {
+	c := p.channel(provider)
+	c.mu.Lock()
+	waits := make([]chan struct{}, 0, len(c.pending))
+	for pr := range c.pending {
+		waits = append(waits, pr.done)
+	}
+	c.mu.Unlock()
+	for _, w := range waits {
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // errReceipt marks a receipt that failed verification.

@@ -38,7 +38,8 @@ type segment struct {
 	receipt  *channel.Receipt
 	broken   bool
 	bodyHash string
-	reqID    string // request id sent to the provider
+	reqID    string          // request id sent to the provider
+	pending  *pendingReceipt // the receipt's registration with its channel until verified
 }
 
 // splice assembles the client's one answer from one or more provider segments.
@@ -102,20 +103,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		}
 		a = next
 	}
-	// Pay and account even if the client has gone away.
-	usage, cost := g.account(context.WithoutCancel(ctx), sp)
-	if key != nil {
-		if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
-			g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
-		}
-	}
-	g.metrics.spend.Add(float64(cost))
-	g.traffic.add(0, 0, uint64(max(usage.PromptTokens, 0)), uint64(max(usage.CompletionTokens, 0)), cost)
+	// Pay and account even if the client has gone away, once the client's answer is complete.
+	defer g.settleLater(ctx, sp, key)
 	if sp.finish == "" {
 		return nil // the client sees a stream without [DONE]: the SDK reports the break
 	}
 	if req.includeUsage {
-		sp.emitUsage(usage)
+		sp.emitUsage(sp.claimedUsage())
 	}
 	sp.sse.WriteDone()
 	return nil
@@ -176,16 +170,9 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 		}
 		sp.segs = []*segment{seg}
 		g.done(a.cand.Provider, router.Outcome{OK: true, TokensOut: seg.tokens})
-		usage, cost := g.account(context.WithoutCancel(ctx), sp)
-		if key != nil {
-			if err := g.deps.Keys.Charge(key.ID, cost, usage.TotalTokens, g.now()); err != nil {
-				g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
-			}
-		}
-		g.metrics.spend.Add(float64(cost))
-		g.traffic.add(0, 0, uint64(max(usage.PromptTokens, 0)), uint64(max(usage.CompletionTokens, 0)), cost)
 		w.Header().Set(HeaderProvider, a.cand.Provider)
-		writeJSON(w, http.StatusOK, sp.final(usage))
+		writeJSON(w, http.StatusOK, sp.final(sp.claimedUsage()))
+		g.settleLater(ctx, sp, key)
 		return nil
 	}
 	return noMatch(req.model, nil, failed)
@@ -333,24 +320,19 @@ func (sp *splice) final(u openai.Usage) any {
 }
 
 // account verifies and logs receipts, bills segments without one for what they delivered,
-// and returns the client's usage and the total cost in umyc.
+// and returns the usage paid for and the total cost in umyc. It runs after the client's
+// answer (settleLater): a receipt rejected here is not paid and not charged.
 func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64) {
-	// Prompt tokens: from the first receipt, corrected for the prefix of continuations.
-	prompt := -1
-	for _, s := range sp.segs {
-		if s.receipt != nil && uint64(s.before) <= s.receipt.TokensIn {
-			prompt = int(s.receipt.TokensIn) - s.before
-			break
-		}
-	}
-	if prompt < 0 {
-		prompt = sp.req.estIn
-	}
+	prompt := sp.promptTokens()
 	var cost uint64
 	completion := 0
 	for _, s := range sp.segs {
 		p := s.cand.Provider
 		if s.receipt != nil {
+			if s.pending != nil {
+				// Once the segment is paid for (the receipt's cost, or what was delivered).
+				defer g.pay.verified(ctx, p, s.pending)
+			}
 			err := g.verifyReceipt(ctx, s)
 			if err == nil {
 				g.metrics.receipts.WithLabelValues("ok").Inc()

@@ -42,6 +42,8 @@ type ProviderConfig struct {
 	Status int
 	// BadSignature makes receipts carry a wrong signature.
 	BadSignature bool
+	// Overclaim is added to the output tokens (and the cost) receipts claim.
+	Overclaim uint64
 	// SkipPayment serves without checking vouchers (benchmarks that call it directly).
 	SkipPayment bool
 }
@@ -323,6 +325,7 @@ func TokenLogprob(i int, tok string) openai.TokenLogprob {
 }
 
 func (p *Provider) receipt(r *http.Request, cfg ProviderConfig, v channel.Voucher, body []byte, text string, tokensIn, tokensOut uint64, finish string, took time.Duration) channel.Receipt {
+	tokensOut += cfg.Overclaim
 	cost, _ := channel.Cost(tokensIn, tokensOut, cfg.PriceIn, cfg.PriceOut)
 	p.mu.Lock()
 	p.delivered[v.ChannelID] += cost
