@@ -9,12 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/demomodel"
 	"github.com/mycel-network/mycel/internal/engine"
+	"github.com/mycel-network/mycel/internal/openai"
+	"github.com/mycel-network/mycel/internal/peercheck"
 	"github.com/mycel-network/mycel/internal/provider/backend"
 	"github.com/mycel-network/mycel/internal/verifier"
 )
@@ -350,12 +354,25 @@ func TestDeterminismStress(t *testing.T) {
 func f64(v float64) *float64 { return &v }
 func i64(v int64) *int64     { return &v }
 
-// TestProviderVerifierSampling checks the verifier's seeded regeneration
-// against the provider's built-in backend: for the same OpenAI parameters,
-// answers served concurrently by the provider must be regenerated token for
-// token by the verifier's mapping (ShopperParams.Sampling, EngineSampling).
+// exactChecks are the verifier's findings that hold bit for bit for an
+// honest built-in provider (the statistical ones may fail with probability
+// alpha and are left out).
+var exactChecks = map[string]bool{"model_hash": true, "output_hash": true, "finish_reason": true, "tokens_in": true,
+	"tokens_out": true, "max_tokens": true, "text_tokens": true, "seeded_regen": true, "logprobs_band": true,
+	"logprobs_commitment": true, "greedy_argmax": true, "finish_length": true}
+
+// TestProviderVerifierSampling serves chat requests concurrently through the
+// provider's built-in backend and re-checks every answer with the verifier
+// (its prompt rendering, ShopperParams.Sampling defaults, EngineSampling and
+// seeded regeneration): for the same OpenAI parameters no exact check may
+// fail. It also checks the seeded regeneration directly, token for token.
 func TestProviderVerifierSampling(t *testing.T) {
-	m := demoModel(t, "mycel-ref-q8")
+	const name = "mycel-ref-q8"
+	m := demoModel(t, name)
+	wt, err := peercheck.WeightType(demoOut[name])
+	if err != nil {
+		t.Fatal(err)
+	}
 	prov := engine.New(m, engine.Config{Threads: 2, MaxBatch: 8, PrefillChunk: 7})
 	runEngine(t, prov)
 	b, err := backend.NewBuiltin(prov, "")
@@ -364,6 +381,14 @@ func TestProviderVerifierSampling(t *testing.T) {
 	}
 	ref := engine.New(m, engine.Config{Threads: 1})
 	runEngine(t, ref)
+	format, err := m.ChatFormat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker, err := verifier.NewChecker(ref, m.Tokenizer(), "sha", wt, verifier.DefaultBands())
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type params struct {
 		Temp, TopP *float64
@@ -374,7 +399,7 @@ func TestProviderVerifierSampling(t *testing.T) {
 	var cases []params
 	for _, temp := range []*float64{nil, f64(0), f64(0.7), f64(1.3)} {
 		for _, topP := range []*float64{nil, f64(0.9)} {
-			for _, mt := range []int{4, 12} {
+			for _, mt := range []int{4, 12, 0} {
 				for _, stop := range [][]string{nil, {"\n"}, {" the", "."}} {
 					cases = append(cases, params{temp, topP, i64(int64(len(cases))*7919 - 40), mt, stop})
 				}
@@ -382,10 +407,12 @@ func TestProviderVerifierSampling(t *testing.T) {
 		}
 	}
 	cases = append(cases, params{f64(1), nil, i64(-1), 4, nil}, params{f64(0.7), f64(0.9), i64(math.MinInt64), 4, nil})
-	prompts := []string{"The function returns", "Package sync provides", "A slice is", "func main() {"}
+	users := []string{"What does the function return?", "Explain package sync.", "What is a slice?", "Write func main."}
 
 	type answer struct {
 		ids    []int32
+		lps    []float32
+		text   string
 		finish string
 		err    error
 		prompt []int32
@@ -399,20 +426,26 @@ func TestProviderVerifierSampling(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			req := &backend.Request{Prompt: prompts[i%len(prompts)], MaxTokens: c.MaxTokens, Temperature: c.Temp,
-				TopP: c.TopP, Seed: c.Seed, Stop: c.Stop, Logprobs: true}
-			if err := b.Prepare(req); err != nil {
-				answers[i].err = err
+			a := &answers[i]
+			req := &backend.Request{Chat: true, Messages: []openai.ChatMessage{{Role: "user", Content: users[i%len(users)]}},
+				MaxTokens: c.MaxTokens, Temperature: c.Temp, TopP: c.TopP, Seed: c.Seed, Stop: c.Stop, Logprobs: true}
+			if c.MaxTokens == 0 {
+				req.MaxTokens = 24 // as a client would: keep the unlimited cases short
+			}
+			if a.err = b.Prepare(req); a.err != nil {
 				return
 			}
-			answers[i].prompt = req.PromptIDs
+			a.prompt = req.PromptIDs
+			var text strings.Builder
 			res, err := b.Generate(context.Background(), req, func(ch backend.Chunk) error {
+				text.WriteString(ch.Text)
 				for _, tk := range ch.Tokens {
-					answers[i].ids = append(answers[i].ids, tk.ID)
+					a.ids = append(a.ids, tk.ID)
+					a.lps = append(a.lps, tk.Logprob)
 				}
 				return nil
 			})
-			answers[i].finish, answers[i].err = res.FinishReason, err
+			a.text, a.finish, a.err = text.String(), res.FinishReason, err
 		}()
 	}
 	wg.Wait()
@@ -423,31 +456,66 @@ func TestProviderVerifierSampling(t *testing.T) {
 		if a.err != nil {
 			t.Fatalf("%s: provider: %v", name, a.err)
 		}
-		// The verifier's regeneration, as Checker.regenerate builds it.
-		s := verifier.ShopperParams{Temperature: c.Temp, TopP: c.TopP, Seed: c.Seed, MaxTokens: c.MaxTokens}.Sampling()
+		maxTokens := c.MaxTokens
+		if maxTokens == 0 {
+			maxTokens = 24
+		}
+		s := verifier.ShopperParams{Temperature: c.Temp, TopP: c.TopP, Seed: c.Seed, MaxTokens: maxTokens}.Sampling()
 		s.Stop = c.Stop
-		maxTok := len(a.ids) + 1
-		if s.MaxTokens > 0 && maxTok > s.MaxTokens {
-			maxTok = s.MaxTokens
-		}
-		res, err := ref.Generate(context.Background(), engine.Request{Prompt: a.prompt, MaxTokens: maxTok, Stop: s.Stop,
-			Sampling: verifier.EngineSampling(s), TopLogprobs: 5}, func(engine.Token) error { return nil })
+		prompt, err := verifier.Prompt(format, m.Tokenizer(), "", users[i%len(users)])
 		if err != nil {
-			t.Fatalf("%s: verifier regenerate: %v", name, err)
+			t.Fatal(err)
 		}
-		var got []int32
-		for _, tk := range res.Tokens {
-			if tk.ID >= 0 {
-				got = append(got, tk.ID)
+		if diff := cmp.Diff(a.prompt, prompt); diff != "" {
+			t.Errorf("%s: verifier prompt differs from the provider's (-provider +verifier):\n%s", name, diff)
+		}
+
+		// The verifier's seeded regeneration, as Checker.regenerate builds it.
+		if s.Seed != nil && s.Temperature > 0 {
+			maxTok := len(a.ids) + 1
+			if s.MaxTokens > 0 && maxTok > s.MaxTokens {
+				maxTok = s.MaxTokens
+			}
+			res, err := ref.Generate(context.Background(), engine.Request{Prompt: prompt, MaxTokens: maxTok, Stop: s.Stop,
+				Sampling: verifier.EngineSampling(s), TopLogprobs: 5}, func(engine.Token) error { return nil })
+			if err != nil {
+				t.Fatalf("%s: verifier regenerate: %v", name, err)
+			}
+			if diff := cmp.Diff(a.ids, bitIDs(res.Tokens)); diff != "" {
+				t.Errorf("%s: verifier regeneration differs (-provider +verifier):\n%s", name, diff)
 			}
 		}
-		if diff := cmp.Diff(a.ids, got); diff != "" {
-			t.Errorf("%s: verifier regeneration differs (-provider +verifier):\n%s", name, diff)
+
+		// The whole re-check.
+		lps := make([]float64, len(a.lps))
+		for j, lp := range a.lps {
+			lps[j] = float64(lp)
 		}
-		if res.FinishReason != a.finish {
-			t.Errorf("%s: verifier finish %q, provider %q", name, res.FinishReason, a.finish)
+		job := verifier.Job{Prompt: prompt, Sampling: s, ModelSHA256: "sha", Profile: verifier.ProfileBuiltin}
+		ans := verifier.Answer{IDs: a.ids, Text: a.text, Logprobs: lps, FinishReason: a.finish}
+		claim := verifier.Claim{ModelSHA256: "sha", OutputHash: verifier.HexSHA256([]byte(a.text)),
+			TokensIn: uint64(len(prompt)), TokensOut: uint64(len(a.ids)), FinishReason: a.finish,
+			LogprobsCommitment: channel.LogprobsCommitment(a.ids, a.lps)}
+		rep, err := checker.Check(context.Background(), job, ans, claim)
+		if err != nil {
+			t.Fatalf("%s: Check: %v", name, err)
+		}
+		for _, f := range rep.Findings {
+			if f.Failed && exactChecks[f.Check] {
+				t.Errorf("%s: honest answer (%d tokens, %s) fails %s: %+v", name, len(a.ids), a.finish, f.Check, f)
+			}
 		}
 	}
+}
+
+func bitIDs(toks []engine.Token) []int32 {
+	var out []int32
+	for _, tk := range toks {
+		if tk.ID >= 0 {
+			out = append(out, tk.ID)
+		}
+	}
+	return out
 }
 
 func ptrStr(p *float64) string {
