@@ -524,3 +524,115 @@ func ptrStr(p *float64) string {
 	}
 	return strconv.FormatFloat(*p, 'g', -1, 64)
 }
+
+// TestVerifierTruncatedSeeded re-checks honest seeded answers that end with
+// "length" before max_tokens: one cut by the provider's KV budget (max_tokens
+// unset), one cut when the channel's credit ran out (Job.CreditLimited). The
+// regeneration must not run past the answer's end and call it a mismatch.
+func TestVerifierTruncatedSeeded(t *testing.T) {
+	const name = "mycel-ref-q8"
+	m := demoModel(t, name)
+	wt, err := peercheck.WeightType(demoOut[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := engine.New(m, engine.Config{Threads: 1})
+	runEngine(t, ref)
+	checker, err := verifier.NewChecker(ref, m.Tokenizer(), "sha", wt, verifier.DefaultBands())
+	if err != nil {
+		t.Fatal(err)
+	}
+	format, err := m.ChatFormat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const user = "Explain package sync."
+	prompt, err := verifier.Prompt(format, m.Tokenizer(), "", user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fit = 5 // output tokens the small provider's KV budget holds
+	small := engine.New(m, engine.Config{Threads: 2, KVBudgetBytes: int64(len(prompt)+fit) * m.KVBytesPerToken()})
+	runEngine(t, small)
+	bs, err := backend.NewBuiltin(small, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(t *testing.T, s verifier.Sampling, creditLimited bool, ids []int32, lps []float32, text, finish string) {
+		t.Helper()
+		lp64 := make([]float64, len(lps))
+		for j, lp := range lps {
+			lp64[j] = float64(lp)
+		}
+		job := verifier.Job{Prompt: prompt, Sampling: s, ModelSHA256: "sha", Profile: verifier.ProfileBuiltin, CreditLimited: creditLimited}
+		ans := verifier.Answer{IDs: ids, Text: text, Logprobs: lp64, FinishReason: finish}
+		claim := verifier.Claim{ModelSHA256: "sha", OutputHash: verifier.HexSHA256([]byte(text)),
+			TokensIn: uint64(len(prompt)), TokensOut: uint64(len(ids)), FinishReason: finish,
+			LogprobsCommitment: channel.LogprobsCommitment(ids, lps)}
+		rep, err := checker.Check(context.Background(), job, ans, claim)
+		if err != nil {
+			t.Fatalf("Check: %v", err)
+		}
+		for _, f := range rep.Findings {
+			if f.Failed && exactChecks[f.Check] {
+				t.Errorf("honest answer (%d tokens, %s) fails %s: %+v", len(ids), finish, f.Check, f)
+			}
+		}
+	}
+
+	t.Run("kv_budget", func(t *testing.T) {
+		for seed := int64(1); seed <= 20; seed++ {
+			req := &backend.Request{Chat: true, Messages: []openai.ChatMessage{{Role: "user", Content: user}},
+				Temperature: f64(1), Seed: i64(seed), Logprobs: true}
+			if err := bs.Prepare(req); err != nil {
+				t.Fatal(err)
+			}
+			var ids []int32
+			var lps []float32
+			var text strings.Builder
+			res, err := bs.Generate(context.Background(), req, func(ch backend.Chunk) error {
+				text.WriteString(ch.Text)
+				for _, tk := range ch.Tokens {
+					ids, lps = append(ids, tk.ID), append(lps, tk.Logprob)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("provider: %v", err)
+			}
+			if res.FinishReason != openai.FinishLength {
+				continue // stopped on its own: try another seed
+			}
+			if len(ids) != fit {
+				t.Fatalf("provider generated %d tokens, its budget holds %d", len(ids), fit)
+			}
+			s := verifier.ShopperParams{Temperature: f64(1), Seed: i64(seed)}.Sampling()
+			check(t, s, false, ids, lps, text.String(), res.FinishReason)
+			return
+		}
+		t.Fatal("no seed of 20 ran into the KV budget")
+	})
+
+	t.Run("credit", func(t *testing.T) {
+		seed := int64(77)
+		s := verifier.ShopperParams{Temperature: f64(0.8), Seed: &seed, MaxTokens: 16}.Sampling()
+		res, err := ref.Generate(context.Background(), engine.Request{Prompt: prompt, MaxTokens: 16, Sampling: verifier.EngineSampling(s),
+			IgnoreEOG: true}, func(engine.Token) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The credit ran out after four tokens.
+		const cut = 4
+		ids := bitIDs(res.Tokens)[:cut]
+		var lps []float32
+		for _, tk := range res.Tokens[:cut] {
+			lps = append(lps, tk.Logprob)
+		}
+		text, err := m.Tokenizer().Decode(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, s, true, ids, lps, text, openai.FinishLength)
+	})
+}

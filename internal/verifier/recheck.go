@@ -449,11 +449,26 @@ func (c *Checker) logprobFinding(pos []position, claimed []float64, exact bool, 
 // tokens. It returns the finding, the regenerated tokens as scores (with
 // top-K alternatives), the regeneration's finish reason and how many tokens
 // it generated.
+//
+// An answer that ends with "length" is regenerated to exactly its own
+// length: where it was cut is not a sampling decision (max_tokens, the
+// provider's KV cache budget or the channel's credit ended it, and
+// finish_length judges whether the cut was allowed), so generating one more
+// token would call every answer cut below max_tokens a mismatch. Any other
+// answer gets one token more, to see the reference stop where it stopped.
 func (c *Checker) regenerate(ctx context.Context, job Job, ans Answer) (Finding, []engine.TokenScore, string, int, error) {
 	s := job.Sampling
 	maxTok := len(ans.IDs) + 1
+	if ans.FinishReason == engine.FinishLength {
+		maxTok = len(ans.IDs)
+	}
 	if s.MaxTokens > 0 && maxTok > s.MaxTokens {
 		maxTok = s.MaxTokens
+	}
+	if maxTok == 0 {
+		// Nothing to regenerate (engine.Request reads MaxTokens 0 as no limit).
+		return Finding{Check: "seeded_regen", Statistic: -1, Threshold: -1,
+			Detail: "first position where the reference's seeded regeneration differs (-1: none)"}, nil, engine.FinishLength, 0, nil
 	}
 	req := engine.Request{Prompt: job.Prompt, MaxTokens: maxTok, Stop: s.Stop, Sampling: EngineSampling(s), TopLogprobs: scoreTopK}
 	res, err := c.ref.Generate(ctx, req, func(engine.Token) error { return nil })
