@@ -61,7 +61,7 @@ func (g *Gateway) WaitSettled(ctx context.Context) error { return g.settling.wai
 func (g *Gateway) settleLater(ctx context.Context, sp *splice, key *apikey.Key) {
 	ctx = context.WithoutCancel(ctx)
 	for _, s := range sp.segs {
-		if s.receipt != nil {
+		if s.receipt != nil || s.rawReceipt != "" {
 			s.pending = g.pay.expect(s.cand.Provider)
 		}
 	}
@@ -108,6 +108,9 @@ func (sp *splice) promptTokens() int {
 		if s.receipt != nil && uint64(s.before) <= s.receipt.TokensIn {
 			return int(s.receipt.TokensIn) - s.before
 		}
+	}
+	if sp.promptHint > 0 {
+		return sp.promptHint
 	}
 	return sp.req.estIn
 }

@@ -40,6 +40,9 @@ type segment struct {
 	bodyHash string
 	reqID    string          // request id sent to the provider
 	pending  *pendingReceipt // the receipt's registration with its channel until verified
+	// rawReceipt is a non-streaming answer's X-Mycel-Receipt header, decoded into receipt
+	// after the client's answer.
+	rawReceipt string
 }
 
 // splice assembles the client's one answer from one or more provider segments.
@@ -55,6 +58,9 @@ type splice struct {
 	chatLP   []openai.TokenLogprob
 	compLP   *openai.CompletionLogprobs
 	segs     []*segment
+	// promptHint is the prompt tokens a non-streaming answer's usage states (0: none), for the
+	// client's usage before its receipt is decoded.
+	promptHint int
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key, req genRequest, cands []candInfo, rr router.Request, reqID string) *openai.Error {
@@ -163,10 +169,9 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 		if up.Usage != nil {
 			seg.tokens = up.Usage.CompletionTokens
 		}
-		if a.receipt != "" {
-			if rc, err := channel.DecodeReceiptHeader(a.receipt); err == nil {
-				seg.receipt = &rc
-			}
+		seg.rawReceipt = a.receipt // decoded with the verification, after the answer
+		if up.Usage != nil {
+			sp.promptHint = up.Usage.PromptTokens
 		}
 		sp.segs = []*segment{seg}
 		g.done(a.cand.Provider, router.Outcome{OK: true, TokensOut: seg.tokens})
@@ -323,16 +328,25 @@ func (sp *splice) final(u openai.Usage) any {
 // and returns the usage paid for and the total cost in umyc. It runs after the client's
 // answer (settleLater): a receipt rejected here is not paid and not charged.
 func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64) {
+	for _, s := range sp.segs {
+		if s.pending != nil {
+			// Once the segment is paid for (the receipt's cost, or what was delivered).
+			defer g.pay.verified(ctx, s.cand.Provider, s.pending)
+		}
+		if s.rawReceipt != "" && s.receipt == nil {
+			if rc, err := channel.DecodeReceiptHeader(s.rawReceipt); err == nil {
+				s.receipt = &rc
+			} else {
+				g.log.Warn("undecodable receipt", "provider_id", s.cand.Provider, "err", err)
+			}
+		}
+	}
 	prompt := sp.promptTokens()
 	var cost uint64
 	completion := 0
 	for _, s := range sp.segs {
 		p := s.cand.Provider
 		if s.receipt != nil {
-			if s.pending != nil {
-				// Once the segment is paid for (the receipt's cost, or what was delivered).
-				defer g.pay.verified(ctx, p, s.pending)
-			}
 			err := g.verifyReceipt(ctx, s)
 			if err == nil {
 				g.metrics.receipts.WithLabelValues("ok").Inc()
