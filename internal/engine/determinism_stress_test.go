@@ -140,25 +140,28 @@ type stressScenario struct {
 }
 
 func (s stressScenario) String() string {
-	str := fmt.Sprintf("threads=%d maxbatch=%d chunk=%d", s.Cfg.Threads, s.Cfg.MaxBatch, s.Cfg.PrefillChunk)
+	str := fmt.Sprintf("threads=%d maxbatch=%d chunk=%d kvbudget=%d", s.Cfg.Threads, s.Cfg.MaxBatch, s.Cfg.PrefillChunk, s.Cfg.KVBudgetBytes)
 	for i, q := range s.Seqs {
-		str += fmt.Sprintf("\n  seq %d: prompt %d max %d sampling %+v top %d after %d/%d cancel %d",
-			i, len(q.Req.Prompt), q.Req.MaxTokens, q.Req.Sampling, q.Req.TopLogprobs, q.After, q.AfterN, q.CancelAt)
+		str += fmt.Sprintf("\n  seq %d: prompt %d max %d sampling %+v top %d after %d/%d cancel %d stop %q",
+			i, len(q.Req.Prompt), q.Req.MaxTokens, q.Req.Sampling, q.Req.TopLogprobs, q.After, q.AfterN, q.CancelAt, q.Req.Stop)
 	}
 	return str
 }
 
-func randScenario(r *rand.Rand, vocab int) stressScenario {
+func randScenario(r *rand.Rand, vocab int, kvPerToken int64) stressScenario {
 	sc := stressScenario{Cfg: engine.Config{
 		Threads:      1 + r.IntN(4),
-		MaxBatch:     []int{0, 1, 2, 3, 4, 5, 8}[r.IntN(7)],
+		MaxBatch:     []int{0, 1, 2, 3, 4, 5, 8, 16}[r.IntN(8)],
 		PrefillChunk: []int{0, 1, 3, 4, 5, 8, 13, 64}[r.IntN(8)],
 	}}
 	n := 1 + r.IntN(8)
 	for i := 0; i < n; i++ {
 		plen := 1 + r.IntN(48)
-		if r.IntN(4) == 0 {
+		switch r.IntN(8) {
+		case 0, 1:
 			plen = 1 + r.IntN(4)
+		case 2:
+			plen = 100 + r.IntN(300) // attention over many positions
 		}
 		prompt := make([]int32, plen)
 		for j := range prompt {
@@ -186,7 +189,19 @@ func randScenario(r *rand.Rand, vocab int) stressScenario {
 		if r.IntN(6) == 0 {
 			q.CancelAt = 1 + r.IntN(4)
 		}
+		if r.IntN(6) == 0 {
+			q.Req.Stop = [][]string{{"\n"}, {" the", "."}, {"e"}}[r.IntN(3)]
+		}
 		sc.Seqs = append(sc.Seqs, q)
+	}
+	if r.IntN(4) == 0 {
+		// A KV budget that holds the largest sequence but not all at once:
+		// sequences wait for each other's memory.
+		need := len(sc.Seqs[0].Req.Prompt) + 12 // the concurrent Score call
+		for _, q := range sc.Seqs {
+			need = max(need, len(q.Req.Prompt)+q.Req.MaxTokens)
+		}
+		sc.Cfg.KVBudgetBytes = int64(need+r.IntN(need)) * kvPerToken
 	}
 	return sc
 }
@@ -301,12 +316,34 @@ func TestDeterminismStress(t *testing.T) {
 			scorer := engine.New(m, engine.Config{Threads: 2, PrefillChunk: 5})
 			r := rand.New(rand.NewPCG(uint64(mi)+1, 0x5eed))
 			for si := range stressCount(t, mm.scenario) {
-				sc := randScenario(r, vocab)
+				sc := randScenario(r, vocab, m.KVBytesPerToken())
 				e := engine.New(m, sc.Cfg)
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan error, 1)
 				go func() { done <- e.Run(ctx) }()
+				// A verifier scores on the engine that generates: Score
+				// runs in its own goroutine beside the scheduler's passes.
+				scorePrompt, scoreOut := sc.Seqs[0].Req.Prompt, make([]int32, 1+r.IntN(12))
+				for j := range scoreOut {
+					scoreOut[j] = int32(r.IntN(vocab))
+				}
+				scoreDone := make(chan []engine.TokenScore, 1)
+				var scoreErr error
+				go func() {
+					got, err := e.Score(context.Background(), scorePrompt, scoreOut, 3)
+					scoreErr = err
+					scoreDone <- got
+				}()
 				outs := runScenario(e, sc)
+				concurrentScores := <-scoreDone
+				if scoreErr != nil {
+					t.Fatalf("scenario %d: concurrent Score: %v", si, scoreErr)
+				}
+				if want, err := scorer.Score(context.Background(), scorePrompt, scoreOut, 3); err != nil {
+					t.Fatalf("scenario %d: Score: %v", si, err)
+				} else if diff := cmp.Diff(bitScores(want), bitScores(concurrentScores)); diff != "" {
+					t.Errorf("scenario %d: Score beside generation differs (-alone +beside):\n%s\n%v", si, diff, sc)
+				}
 				cancel()
 				if err := <-done; err != nil {
 					t.Fatalf("Run: %v", err)
