@@ -16,13 +16,23 @@ type settleGroup struct {
 	idle chan struct{} // closed when n drops to 0; nil while n is 0
 }
 
-func (s *settleGroup) add() {
+// maxSettling bounds the answers being settled in the background: beyond it (the CPU does not
+// keep up with the verification) an answer is settled in its handler after the response, which
+// slows the clients down instead of letting the backlog and the vouchers' lag grow.
+const maxSettling = 1024
+
+// tryAdd counts one more answer being settled unless limit are already.
+func (s *settleGroup) tryAdd(limit int) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= limit {
+		return false
+	}
 	if s.n == 0 {
 		s.idle = make(chan struct{})
 	}
 	s.n++
-	s.mu.Unlock()
+	return true
 }
 
 func (s *settleGroup) done() {
@@ -65,7 +75,10 @@ func (g *Gateway) settleLater(ctx context.Context, sp *splice, key *apikey.Key) 
 			s.pending = g.pay.expect(s.cand.Provider)
 		}
 	}
-	g.settling.add()
+	if !g.settling.tryAdd(maxSettling) {
+		g.settleNow(ctx, sp, key)
+		return
+	}
 	go func() {
 		defer g.settling.done()
 		if g.settleHook != nil {

@@ -182,3 +182,25 @@ func receiptsCounted(t *testing.T, g *Gateway, result string) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestSettleGroupLimit: tryAdd refuses beyond the limit, wait returns once all are done.
+func TestSettleGroupLimit(t *testing.T) {
+	var s settleGroup
+	if err := s.wait(context.Background()); err != nil {
+		t.Fatalf("wait with nothing pending: %v", err)
+	}
+	got := []bool{s.tryAdd(2), s.tryAdd(2), s.tryAdd(2)}
+	if diff := cmp.Diff([]bool{true, true, false}, got); diff != "" {
+		t.Errorf("tryAdd (-want +got):\n%s", diff)
+	}
+	s.done()
+	short, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := s.wait(short); err == nil {
+		t.Error("wait returned with one still pending")
+	}
+	s.done()
+	if err := s.wait(context.Background()); err != nil {
+		t.Errorf("wait after all done: %v", err)
+	}
+}
