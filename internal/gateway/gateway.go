@@ -241,13 +241,18 @@ func (g *Gateway) ServeHandler(ctx context.Context, ln net.Listener, h http.Hand
 	})
 	eg.Go(func() error { return g.RunBackground(ctx) })
 	err := eg.Wait()
-	// Account the last answers before returning: their receipts are verified after the response.
-	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if werr := g.settling.wait(wctx); werr != nil {
-		g.log.Warn("receipts still being verified at shutdown", "err", werr)
-	}
+	g.waitSettledAtExit() // the answers completed during the server's shutdown
 	return err
+}
+
+// waitSettledAtExit accounts the last answers before returning (their receipts are verified
+// after the response), waiting 10 s at most.
+func (g *Gateway) waitSettledAtExit() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.settling.wait(ctx); err != nil {
+		g.log.Warn("receipts still being verified at shutdown", "err", err)
+	}
 }
 
 // RunBackground runs only the background loops, for callers that serve Handler themselves.
@@ -279,7 +284,9 @@ func (g *Gateway) RunBackground(ctx context.Context) error {
 		}
 	}))
 	eg.Go(tick(time.Minute, g.closeIdle))
-	return eg.Wait()
+	err := eg.Wait()
+	g.waitSettledAtExit() // for callers that serve Handler themselves
+	return err
 }
 
 // Channels returns the open payment channels.
