@@ -213,6 +213,9 @@ func TestDevnetEndToEnd(t *testing.T) {
 	if got.Choices[0].Message.Content != "t0 t1 t2 t3" || got.Usage.CompletionTokens != 4 {
 		t.Errorf("answer %q usage %+v, want t0…t3 with 4 tokens", got.Choices[0].Message.Content, got.Usage)
 	}
+	if err := gw.WaitSettled(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if _, n := rl.Root(0); n != 2 {
 		t.Errorf("receipt log holds %d receipts, want 2", n)
 	}
