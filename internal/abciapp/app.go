@@ -255,7 +255,7 @@ func (a *App) remember(raw []byte, ok bool) {
 	a.checked[h] = txMeta{sender: t.Body.Sender, nonce: t.Body.Nonce}
 }
 
-// statelessCheck decodes raw and checks its signature, chain id and
+// statelessCheck decodes raw and checks its chain id, signature and
 // message contents, with the ledger's codes.
 func statelessCheck(raw []byte, chainID string) (tx.Tx, ledger.Result) {
 	var t tx.Tx
@@ -266,6 +266,14 @@ func statelessCheck(raw []byte, chainID string) (tx.Tx, ledger.Result) {
 	if err != nil {
 		return bad(ledger.CodeDecode, err)
 	}
+	// The ledger's order (runTx): chain id, signature, contents, so that a
+	// transaction wrong in several ways gets the same code here as in a block.
+	if t.Body.ChainID != chainID {
+		return bad(ledger.CodeChainID, fmt.Errorf("transaction for chain %q, this is %q", t.Body.ChainID, chainID))
+	}
+	if err := t.VerifySignature(); err != nil {
+		return bad(ledger.CodeSignature, err)
+	}
 	if err := t.ValidateBasic(); err != nil {
 		switch {
 		case errors.Is(err, tx.ErrUnknownMsg):
@@ -274,12 +282,6 @@ func statelessCheck(raw []byte, chainID string) (tx.Tx, ledger.Result) {
 			return bad(ledger.CodeDecode, err)
 		}
 		return bad(ledger.CodeInvalid, err)
-	}
-	if t.Body.ChainID != chainID {
-		return bad(ledger.CodeChainID, fmt.Errorf("transaction for chain %q, this is %q", t.Body.ChainID, chainID))
-	}
-	if err := t.VerifySignature(); err != nil {
-		return bad(ledger.CodeSignature, err)
 	}
 	return t, ledger.Result{Code: ledger.CodeOK, Log: "ok (stateless; full check after commit)"}
 }

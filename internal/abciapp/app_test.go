@@ -463,3 +463,44 @@ func TestCheckTxBetweenFinalizeAndCommit(t *testing.T) {
 		t.Errorf("committed tx again: code %d, want %d", c, ledger.CodeNonce)
 	}
 }
+
+// TestStatelessCheckLedgerOrder checks that a transaction wrong in several
+// ways gets the same code from the stateless check (CheckTx between
+// FinalizeBlock and Commit) as from executing it in a block.
+func TestStatelessCheckLedgerOrder(t *testing.T) {
+	sign := func(chain string, signer testKey, amount uint64) []byte {
+		t.Helper()
+		msg, err := tx.NewMsg(tx.Send{To: bob.addr, Amount: amount})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signed, err := tx.Sign(tx.Body{ChainID: chain, Sender: alice.addr, Nonce: 0,
+			Fee: ledger.DefaultParams().MinFee, Msgs: []tx.Msg{msg}}, signer.priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := tx.Encode(signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		want uint32
+	}{
+		{"wrong chain, zero amount", sign("other-chain", alice, 0), ledger.CodeChainID},
+		{"forged, zero amount", sign(chainID, bob, 0), ledger.CodeSignature},
+		{"zero amount", sign(chainID, alice, 0), ledger.CodeInvalid},
+	} {
+		_, r := statelessCheck(tc.raw, chainID)
+		a := open(t, t.TempDir())
+		initChain(t, a)
+		_, codes := block(t, a, 1, true, tc.raw)
+		a.Close()
+		if r.Code != tc.want || codes[0] != tc.want {
+			t.Errorf("%s: stateless code %d (%s), block code %d, want %d for both", tc.name, r.Code, r.Log, codes[0], tc.want)
+		}
+	}
+}
