@@ -101,13 +101,14 @@ func (g *Gateway) settleNow(ctx context.Context, sp *splice, key *apikey.Key) {
 }
 
 // claimedUsage is the client's usage as the receipts claim it (the gateway's own count for a
-// segment without one), known before the receipts are verified: prompt tokens from the first
+// segment without one, or with one claiming more output than delivered), known before the
+// receipts are verified: prompt tokens from the first
 // receipt, corrected for the prefix of continuations.
 func (sp *splice) claimedUsage() openai.Usage {
 	prompt := sp.promptTokens()
 	completion := 0
 	for _, s := range sp.segs {
-		if s.receipt != nil {
+		if s.receipt != nil && s.checkTokensOut() == nil {
 			completion += int(s.receipt.TokensOut)
 		} else {
 			completion += s.tokens

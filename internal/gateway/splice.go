@@ -43,6 +43,45 @@ type segment struct {
 	// rawReceipt is a non-streaming answer's X-Mycel-Receipt header, decoded into receipt
 	// after the client's answer.
 	rawReceipt string
+	// What the gateway relayed, to bound the output tokens a receipt may claim: token events
+	// (content chunks, empty ones included: a token can render as nothing until the next),
+	// bytes of text, log-probability entries, whether the segment ended with a finish reason,
+	// and for a non-streaming answer (whole) the completion tokens its usage states (-1: none).
+	events, bytes, lpTokens int
+	finished, whole         bool
+	usageOut                int
+}
+
+// receiptTokenSlack is how many output tokens a receipt may claim beyond what the gateway
+// saw delivered in a segment that finished: the end-of-sequence token and the tokens of a
+// stop sequence are generated and billed but never shown.
+const receiptTokenSlack = 4
+
+// maxTokensOut is the most output tokens s's receipt may claim. A streamed token arrives in
+// an event of its own and renders as at least one byte (possibly later, in the event that
+// completes a character or releases held-back text), so the gateway's witness is the smaller
+// of the events and the bytes (or the log-probability entries, one per token, when there are
+// more). A non-streaming answer has no events: its own usage and its bytes bound it.
+func (s *segment) maxTokensOut() int {
+	slack := 0
+	if s.finished {
+		slack = receiptTokenSlack
+	}
+	if s.whole {
+		if s.usageOut >= 0 {
+			return min(s.usageOut, s.bytes+slack)
+		}
+		return s.bytes + slack
+	}
+	return min(max(s.events, s.lpTokens), s.bytes) + slack
+}
+
+// checkTokensOut rejects a receipt that claims more output tokens than s delivered.
+func (s *segment) checkTokensOut() error {
+	if m := s.maxTokensOut(); s.receipt.TokensOut > uint64(m) {
+		return fmt.Errorf("%w: %d output tokens claimed, at most %d delivered", errReceipt, s.receipt.TokensOut, m)
+	}
+	return nil
 }
 
 // splice assembles the client's one answer from one or more provider segments.
@@ -121,6 +160,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	return nil
 }
 
+// lpCount is the number of tokens in a chunk's logprobs (chat: content entries; completions:
+// tokens), 0 if it does not parse.
+func lpCount(raw json.RawMessage) int {
+	var lp struct {
+		Content []json.RawMessage `json:"content"`
+		Tokens  []json.RawMessage `json:"tokens"`
+	}
+	if json.Unmarshal(raw, &lp) != nil {
+		return 0
+	}
+	return max(len(lp.Content), len(lp.Tokens))
+}
+
 // upWhole is a provider's non-streaming chat or text completion.
 type upWhole struct {
 	Choices []struct {
@@ -165,9 +217,12 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 		}
 		sp.text.WriteString(text)
 		sp.emit("", ch.Logprobs, nil) // collects logprobs
-		seg := &segment{cand: a.cand, bodyHash: a.bodyHash, reqID: a.id}
+		seg := &segment{cand: a.cand, bodyHash: a.bodyHash, reqID: a.id, whole: true, finished: true, bytes: len(text), usageOut: -1}
 		if up.Usage != nil {
-			seg.tokens = up.Usage.CompletionTokens
+			seg.usageOut = up.Usage.CompletionTokens
+			// What the gateway pays for without a valid receipt: the answer's usage, but never
+			// more tokens than bytes of text relayed.
+			seg.tokens = min(up.Usage.CompletionTokens, seg.bytes+receiptTokenSlack)
 		}
 		seg.rawReceipt = a.receipt // decoded with the verification, after the answer
 		if up.Usage != nil {
@@ -212,6 +267,17 @@ func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment
 			text := ch.Text
 			if ch.Delta != nil {
 				text = ch.Delta.Content
+			}
+			fin := ch.FinishReason != nil && *ch.FinishReason != ""
+			if text != "" || !fin && (ch.Delta == nil || ch.Delta.Role == "") {
+				seg.events++ // a token, perhaps rendered later (not the role-only opener or the closer)
+			}
+			seg.bytes += len(text)
+			if len(ch.Logprobs) > 0 && string(ch.Logprobs) != "null" {
+				seg.lpTokens += lpCount(ch.Logprobs)
+			}
+			if fin {
+				seg.finished = true
 			}
 			if text != "" {
 				seg.tokens++
@@ -347,7 +413,10 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 	for _, s := range sp.segs {
 		p := s.cand.Provider
 		if s.receipt != nil {
-			err := g.verifyReceipt(ctx, s)
+			err := s.checkTokensOut() // never pay for tokens the gateway did not deliver
+			if err == nil {
+				err = g.verifyReceipt(ctx, s)
+			}
 			if err == nil {
 				g.metrics.receipts.WithLabelValues("ok").Inc()
 				cost += s.receipt.Cost
