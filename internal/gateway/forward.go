@@ -46,6 +46,9 @@ type genRequest struct {
 	prompt       string
 	estIn        int // estimated prompt tokens
 	logprobs     bool
+	// hold is the API key's budget reserved for the request, released once its cost has
+	// been charged (settleNow) or when it fails before an answer.
+	hold *apikey.Reservation
 }
 
 // candInfo is a routable provider with what the gateway needs to call and pay it.
@@ -83,8 +86,17 @@ func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *ap
 	if e != nil {
 		return e
 	}
+	if req.hold, e = g.reserve(key, cands, rr); e != nil {
+		return e
+	}
 	reqID := w.Header().Get(HeaderRequestID)
-	return g.serve(w, r, key, req, cands, rr, reqID)
+	// serve settles (and releases the hold) whenever it answers; on an error nothing was
+	// answered and nothing is charged.
+	if e := g.serve(w, r, key, req, cands, rr, reqID); e != nil {
+		req.hold.Release()
+		return e
+	}
+	return nil
 }
 
 func decodeRequest(k kind, body []byte) (genRequest, *openai.Error) {

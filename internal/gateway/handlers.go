@@ -144,18 +144,51 @@ func (g *Gateway) admit(k *apikey.Key) *openai.Error {
 	if err == nil {
 		return nil
 	}
+	return limitError(err)
+}
+
+// limitError is the answer to a request refused by Admit or Reserve: 429 with Retry-After for
+// a rate limit or a budget (an hour when the budget is spent; a second when it is only held
+// by requests in flight), 401 for a key revoked meanwhile.
+func limitError(err error) *openai.Error {
 	var le *apikey.LimitError
 	if errors.As(err, &le) {
 		e := &openai.Error{Status: http.StatusTooManyRequests, Type: openai.TypeRateLimit, Code: openai.CodeRateLimited, Message: le.Message}
 		if le.Reason == "budget" {
 			e.Type, e.Code = "insufficient_quota", "insufficient_quota"
-			e.RetryAfter = 3600
-		} else {
+		}
+		switch {
+		case le.RetryAfter > 0:
 			e.RetryAfter = max(1, int((le.RetryAfter+time.Second-1)/time.Second))
+		case le.Reason == "budget":
+			e.RetryAfter = 3600
+		default:
+			e.RetryAfter = 1
 		}
 		return e
 	}
 	return &openai.Error{Status: http.StatusUnauthorized, Type: openai.TypeInvalidRequest, Code: openai.CodeInvalidAPIKey, Message: err.Error()}
+}
+
+// reserve holds the most the request may cost on any of cands against key's budget (nil
+// when the key has none). The bound is the one vouchers use (maxCost: twice the estimated
+// prompt plus 16 tokens in, max_tokens or DefaultMaxTokens out) at the dearest candidate,
+// since retries, hedges and failovers may land on any. Not covered: an answer longer than
+// DefaultMaxTokens when the client set no max_tokens, and the partial answer a mid-stream
+// failover re-sends as prompt; those are charged when settled (the providers were paid).
+func (g *Gateway) reserve(key *apikey.Key, cands []candInfo, rr router.Request) (*apikey.Reservation, *openai.Error) {
+	if key == nil || key.BudgetUmyc == 0 {
+		return nil, nil
+	}
+	var need uint64
+	for _, c := range cands {
+		need = max(need, maxCost(c.Candidate, rr))
+	}
+	res, err := g.deps.Keys.Reserve(key.ID, need)
+	if err != nil {
+		return nil, limitError(err)
+	}
+	return res, nil
 }
 
 // ModelInfo is one entry of GET /v1/models: OpenAI's model object plus the network's view.

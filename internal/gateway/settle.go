@@ -96,6 +96,7 @@ func (g *Gateway) settleNow(ctx context.Context, sp *splice, key *apikey.Key) {
 			g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
 		}
 	}
+	sp.req.hold.Release() // after the charge: spent + reserved never dips below the truth
 	g.metrics.spend.Add(float64(cost))
 	g.traffic.add(0, 0, uint64(max(usage.PromptTokens, 0)), uint64(max(usage.CompletionTokens, 0)), cost)
 }
