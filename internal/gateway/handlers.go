@@ -25,10 +25,14 @@ import (
 // Request and response headers of the gateway.
 const (
 	HeaderRequestID = "X-Request-Id"
-	HeaderProvider  = "X-Mycel-Provider"  // provider(s) that served the answer, comma-separated
-	HeaderPolicy    = "X-Mycel-Policy"    // balanced | cheapest | fastest
-	HeaderMaxPrice  = "X-Mycel-Max-Price" // umyc per 1M tokens, both prices
-	HeaderMaxTTFT   = "X-Mycel-Max-Ttft-Ms"
+	// HeaderProvider names the provider that served the answer. A stream declares it as a
+	// trailer too: the header names the provider that started the answer, the trailer every
+	// provider that served part of it (comma-separated, in order), as does the "mycel":
+	// {"providers": [...]} field of its final chunks.
+	HeaderProvider = "X-Mycel-Provider"
+	HeaderPolicy   = "X-Mycel-Policy"    // balanced | cheapest | fastest
+	HeaderMaxPrice = "X-Mycel-Max-Price" // umyc per 1M tokens, both prices
+	HeaderMaxTTFT  = "X-Mycel-Max-Ttft-Ms"
 )
 
 // Handler returns the HTTP API: /v1/models, /v1/chat/completions, /v1/completions, /healthz,

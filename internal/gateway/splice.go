@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,7 +114,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		return noMatch(req.model, nil, failed)
 	}
 	sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix()}
+	// The header names the provider that starts the answer; the trailer of the same name,
+	// declared here, and the "mycel" field of the final chunks list every provider that
+	// served part of it, in order (after a mid-stream failover, more than one).
 	w.Header().Set(HeaderProvider, a.cand.Provider)
+	w.Header().Set("Trailer", HeaderProvider)
 	sse, err := openai.NewSSEWriter(w)
 	if err != nil {
 		a.close()
@@ -150,6 +155,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	}
 	// Pay and account even if the client has gone away, once the client's answer is complete.
 	defer g.settleLater(ctx, sp, key)
+	w.Header().Set(HeaderProvider, strings.Join(sp.providers(), ",")) // the trailer
 	if sp.finish == "" {
 		return nil // the client sees a stream without [DONE]: the SDK reports the break
 	}
@@ -318,6 +324,42 @@ func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment
 	return ctx.Err() != nil
 }
 
+// mycelExtra is the "mycel" field the gateway adds to the final chunks of a stream (OpenAI
+// clients ignore fields they do not know).
+type mycelExtra struct {
+	Providers []string `json:"providers"` // every provider that served part of the answer, in order
+}
+
+type chatChunkExtra struct {
+	openai.ChatCompletionChunk
+	Mycel *mycelExtra `json:"mycel,omitempty"`
+}
+
+type completionChunkExtra struct {
+	openai.CompletionChunk
+	Mycel *mycelExtra `json:"mycel,omitempty"`
+}
+
+// providers lists the providers of sp's segments, in order, each once.
+func (sp *splice) providers() []string {
+	var out []string
+	for _, s := range sp.segs {
+		if !slices.Contains(out, s.cand.Provider) {
+			out = append(out, s.cand.Provider)
+		}
+	}
+	return out
+}
+
+// extra is the "mycel" field of a chunk: set on the chunk that finishes the answer and on the
+// usage chunk after it.
+func (sp *splice) extra(final bool) *mycelExtra {
+	if !final {
+		return nil
+	}
+	return &mycelExtra{Providers: sp.providers()}
+}
+
 // emit sends (streaming) or accumulates one piece of the answer.
 func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 	if finish != nil && *finish == "" {
@@ -342,8 +384,8 @@ func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 		if !sp.roleSent {
 			d.Role, sp.roleSent = "assistant", true
 		}
-		return sp.sse.WriteJSON(openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
-			Model: sp.req.model, Choices: []openai.ChatChunkChoice{{Delta: d, Logprobs: clp, FinishReason: finish}}})
+		return sp.sse.WriteJSON(chatChunkExtra{openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
+			Model: sp.req.model, Choices: []openai.ChatChunkChoice{{Delta: d, Logprobs: clp, FinishReason: finish}}}, sp.extra(finish != nil)})
 	}
 	var clp *openai.CompletionLogprobs
 	if hasLP {
@@ -361,18 +403,18 @@ func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 	if sp.sse == nil || (text == "" && finish == nil && clp == nil) {
 		return nil
 	}
-	return sp.sse.WriteJSON(openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
-		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{{Text: text, Logprobs: clp, FinishReason: finish}}})
+	return sp.sse.WriteJSON(completionChunkExtra{openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
+		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{{Text: text, Logprobs: clp, FinishReason: finish}}}, sp.extra(finish != nil)})
 }
 
 func (sp *splice) emitUsage(u openai.Usage) {
 	if sp.req.kind == kindChat {
-		sp.sse.WriteJSON(openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
-			Model: sp.req.model, Choices: []openai.ChatChunkChoice{}, Usage: &u})
+		sp.sse.WriteJSON(chatChunkExtra{openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
+			Model: sp.req.model, Choices: []openai.ChatChunkChoice{}, Usage: &u}, sp.extra(true)})
 		return
 	}
-	sp.sse.WriteJSON(openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
-		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{}, Usage: &u})
+	sp.sse.WriteJSON(completionChunkExtra{openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
+		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{}, Usage: &u}, sp.extra(true)})
 }
 
 func (sp *splice) final(u openai.Usage) any {
