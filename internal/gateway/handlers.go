@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -47,9 +46,14 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("POST /v1/completions", g.api("completions", func(w http.ResponseWriter, r *http.Request, k *apikey.Key) *openai.Error {
 		return g.handleGenerate(w, r, k, kindCompletion)
 	}))
+	// /healthz is 200 {"status":"ok"} while the gateway can serve, else 503 with the reason:
+	// the ledger did not answer the last refresh, or no provider passed its health probe.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`+"\n")
+		if why := g.dir.health(r.Context()); why != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": why})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	var gatherer prometheus.Gatherer = prometheus.DefaultGatherer
 	if gr, ok := g.deps.Registerer.(prometheus.Gatherer); ok {
