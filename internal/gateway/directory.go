@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -25,30 +27,60 @@ type directory struct {
 	providers []ledger.ProviderView
 	models    map[string]ledger.Model
 	unhealthy map[string]string // provider → why
-	pubkeys   map[string]ed25519.PublicKey
+	// slots is each provider's advertised max_concurrent per model (GET /mycel/v1/info),
+	// replaced whole by every probe; a provider without the endpoint is absent (unknown).
+	slots      map[string]map[string]int
+	refreshErr error // the last refresh's failure, nil once one succeeds
+	pubkeys    map[string]ed25519.PublicKey
 }
 
 func newDirectory(chain Chain, client *http.Client, log *slog.Logger) *directory {
-	return &directory{chain: chain, client: client, log: log, unhealthy: map[string]string{}, pubkeys: map[string]ed25519.PublicKey{}}
+	return &directory{chain: chain, client: client, log: log, unhealthy: map[string]string{}, slots: map[string]map[string]int{}, pubkeys: map[string]ed25519.PublicKey{}}
 }
 
 func (d *directory) refresh(ctx context.Context) error {
 	ps, err := d.chain.Providers(ctx)
 	if err != nil {
-		return fmt.Errorf("providers: %w", err)
+		return d.failed(fmt.Errorf("providers: %w", err))
 	}
 	ms, err := d.chain.Models(ctx)
 	if err != nil {
-		return fmt.Errorf("models: %w", err)
+		return d.failed(fmt.Errorf("models: %w", err))
 	}
 	models := make(map[string]ledger.Model, len(ms))
 	for _, m := range ms {
 		models[m.ID] = m
 	}
 	d.mu.Lock()
-	d.providers, d.models, d.loaded = ps, models, true
+	d.providers, d.models, d.loaded, d.refreshErr = ps, models, true, nil
 	d.mu.Unlock()
 	return nil
+}
+
+func (d *directory) failed(err error) error {
+	d.mu.Lock()
+	d.refreshErr = err
+	d.mu.Unlock()
+	return err
+}
+
+// health says why the gateway cannot serve ("" when it can): the ledger did not answer its
+// last refresh, or no active provider passed its last health probe.
+func (d *directory) health(ctx context.Context) string {
+	if err := d.ensure(ctx); err != nil {
+		return "ledger unreachable: " + err.Error()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refreshErr != nil {
+		return "ledger unreachable: " + d.refreshErr.Error()
+	}
+	for _, p := range d.providers {
+		if _, bad := d.unhealthy[p.Address]; p.Active && !bad {
+			return ""
+		}
+	}
+	return "no healthy provider: every registered provider is inactive, jailed or failed its health check"
 }
 
 // ensure loads the directory on first use (before the first refresh tick).
@@ -66,6 +98,13 @@ func (d *directory) snapshot() ([]ledger.ProviderView, map[string]ledger.Model, 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.providers, d.models, d.unhealthy
+}
+
+// capacities returns the providers' advertised request slots per model (not to be modified).
+func (d *directory) capacities() map[string]map[string]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.slots
 }
 
 func (d *directory) endpoint(provider string) string {
@@ -104,6 +143,7 @@ func (d *directory) probe(ctx context.Context) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	bad := map[string]string{}
+	slots := map[string]map[string]int{}
 	for _, p := range ps {
 		if !p.Active {
 			continue
@@ -111,11 +151,19 @@ func (d *directory) probe(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if why := d.check(ctx, p.Endpoint); why != "" {
-				mu.Lock()
-				bad[p.Address] = why
-				mu.Unlock()
+			why := d.check(ctx, p.Endpoint)
+			var s map[string]int
+			if why == "" {
+				s = d.info(ctx, p.Endpoint)
 			}
+			mu.Lock()
+			if why != "" {
+				bad[p.Address] = why
+			}
+			if s != nil {
+				slots[p.Address] = s
+			}
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -123,8 +171,43 @@ func (d *directory) probe(ctx context.Context) {
 		return
 	}
 	d.mu.Lock()
-	d.unhealthy = bad
+	d.unhealthy, d.slots = bad, slots
 	d.mu.Unlock()
+}
+
+// info reads the provider's GET /mycel/v1/info and returns the max_concurrent it advertises
+// per model, nil if it has no such endpoint or advertises none.
+func (d *directory) info(ctx context.Context, endpoint string) map[string]int {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(endpoint, "/")+"/mycel/v1/info", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var in struct {
+		Models []struct {
+			ID            string `json:"id"`
+			MaxConcurrent int    `json:"max_concurrent"`
+		} `json:"models"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&in) != nil {
+		return nil
+	}
+	var out map[string]int
+	for _, m := range in.Models {
+		if m.MaxConcurrent > 0 {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[m.ID] = m.MaxConcurrent
+		}
+	}
+	return out
 }
 
 func (d *directory) check(ctx context.Context, endpoint string) string {

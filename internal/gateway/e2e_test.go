@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -147,9 +148,13 @@ func TestDevnetEndToEnd(t *testing.T) {
 	var acc oai.ChatCompletionAccumulator
 	contentChunks := 0
 	killed := false
+	var served []string // the "mycel" field of the final chunks
 	for stream.Next() {
 		c := stream.Current()
 		acc.AddChunk(c)
+		if ps := chunkProviders(t, c.RawJSON()); ps != nil {
+			served = ps
+		}
 		if len(c.Choices) > 0 && c.Choices[0].Delta.Content != "" {
 			contentChunks++
 		}
@@ -169,6 +174,9 @@ func TestDevnetEndToEnd(t *testing.T) {
 	}
 	if acc.Usage.CompletionTokens != int64(contentChunks) || acc.Usage.PromptTokens <= 0 {
 		t.Errorf("usage %+v, want %d completion tokens", acc.Usage, contentChunks)
+	}
+	if want := []string{k1.Address, k2.Address}; !slices.Equal(served, want) {
+		t.Errorf("the answer names providers %v, want both %v", served, want)
 	}
 	if err := gw.WaitSettled(ctx); err != nil {
 		t.Fatal(err)

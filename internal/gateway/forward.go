@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type genRequest struct {
 	prompt       string
 	estIn        int // estimated prompt tokens
 	logprobs     bool
+	// hold is the API key's budget reserved for the request, released once its cost has
+	// been charged (settleNow) or when it fails before an answer.
+	hold *apikey.Reservation
 }
 
 // candInfo is a routable provider with what the gateway needs to call and pay it.
@@ -82,8 +86,17 @@ func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *ap
 	if e != nil {
 		return e
 	}
+	if req.hold, e = g.reserve(key, cands, rr); e != nil {
+		return e
+	}
 	reqID := w.Header().Get(HeaderRequestID)
-	return g.serve(w, r, key, req, cands, rr, reqID)
+	// serve settles (and releases the hold) whenever it answers; on an error nothing was
+	// answered and nothing is charged.
+	if e := g.serve(w, r, key, req, cands, rr, reqID); e != nil {
+		req.hold.Release()
+		return e
+	}
+	return nil
 }
 
 func decodeRequest(k kind, body []byte) (genRequest, *openai.Error) {
@@ -125,6 +138,7 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: "ledger unavailable: " + err.Error()}
 	}
 	ps, models, unhealthy := g.dir.snapshot()
+	slots := g.dir.capacities()
 	now := g.now()
 	var cs []router.Candidate
 	endpoints := map[string]string{}
@@ -133,8 +147,15 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 		if !ok {
 			continue
 		}
+		// Capacity is the max_concurrent the provider advertises for the model (its request
+		// slots, read by the health probe from GET /mycel/v1/info; 0 = unknown, no limit):
+		// a request beyond them would only wait in the provider's queue behind a full batch,
+		// so the router sends it elsewhere, or the 503 says at_capacity. The ledger's proven
+		// capacity is a decode throughput (tokens/s), not a number of requests, so it is not
+		// used here. In-flight counts only this gateway's requests.
 		c := router.Candidate{Provider: pv.Address, PriceInPerMTok: sm.PriceInPerMTok, PriceOutPerMTok: sm.PriceOutPerMTok,
-			Stake: pv.Stake, Jailed: pv.Jailed, Unhealthy: !pv.Active && !pv.Jailed}
+			Stake: pv.Stake, Jailed: pv.Jailed, Unhealthy: !pv.Active && !pv.Jailed,
+			Reputation: reputation(pv), Capacity: slots[pv.Address][model]}
 		if _, bad := unhealthy[pv.Address]; bad {
 			c.Unhealthy = true
 		}
@@ -158,6 +179,26 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 		out[i] = candInfo{Candidate: c, endpoint: endpoints[c.Provider]}
 	}
 	return out, nil
+}
+
+// reputation is the router's Reputation of a provider from its ledger record, in (0, 1], or
+// 0 (unknown) when nothing has happened to it yet. It is the audit pass rate (1 before the
+// first audit), discounted by up to 10% while the provider has fewer than 10 clean epochs
+// behind it, and halved for every upheld piece of evidence or slash against it. It never
+// rounds down to 0, which the router reads as unknown (slightly better than a poor record).
+func reputation(p ledger.ProviderView) float64 {
+	if p.Reputation == nil && p.AuditPassRateBps == nil {
+		return 0
+	}
+	rate := 1.0
+	if p.AuditPassRateBps != nil {
+		rate = float64(min(*p.AuditPassRateBps, 10_000)) / 10_000
+	}
+	if r := p.Reputation; r != nil {
+		rate *= 0.9 + 0.1*float64(min(r.CleanEpochs, 10))/10
+		rate /= math.Pow(2, float64(min(r.EvidenceAgainst+r.Slashes, 16)))
+	}
+	return max(rate, 0.001)
 }
 
 func served(p ledger.ProviderView, model string) (struct{ PriceInPerMTok, PriceOutPerMTok uint64 }, bool) {

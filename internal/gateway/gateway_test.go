@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -283,15 +285,22 @@ func TestMidStreamFailover(t *testing.T) {
 	stream := e.client().Chat.Completions.NewStreaming(context.Background(), p)
 	var acc oai.ChatCompletionAccumulator
 	ids := map[string]bool{}
+	var served []string // the "mycel" field of the final chunks
 	for stream.Next() {
 		acc.AddChunk(stream.Current())
 		ids[stream.Current().ID] = true
+		if ps := chunkProviders(t, stream.Current().RawJSON()); ps != nil {
+			served = ps
+		}
 	}
 	if err := stream.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if got := acc.Choices[0].Message.Content; got != answer {
 		t.Errorf("content = %q, want %q", got, answer)
+	}
+	if want := []string{e.addrs["a"], e.addrs["b"]}; !slices.Equal(served, want) {
+		t.Errorf("final chunks name providers %v, want %v", served, want)
 	}
 	if acc.Usage.PromptTokens != testPromptTokens || acc.Usage.CompletionTokens != 8 || acc.Usage.TotalTokens != 11 {
 		t.Errorf("usage = %d/%d/%d, want %d/8/11", acc.Usage.PromptTokens, acc.Usage.CompletionTokens, acc.Usage.TotalTokens, testPromptTokens)
@@ -334,6 +343,41 @@ func TestMidStreamFailover(t *testing.T) {
 	if owedA != costA {
 		t.Errorf("owed to a = %d, want %d", owedA, costA)
 	}
+	// The x-mycel-provider trailer lists both providers too; the header names the first.
+	req, _ := http.NewRequest(http.MethodPost, e.url+"/v1/chat/completions",
+		strings.NewReader(`{"model":"`+testModel+`","stream":true,"messages":[{"role":"user","content":"`+testPrompt+`"}]}`))
+	req.Header.Set("Authorization", "Bearer "+e.secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := resp.Trailer.Get(HeaderProvider), e.addrs["a"]+","+e.addrs["b"]; got != want {
+		t.Errorf("%s trailer = %q, want %q", HeaderProvider, got, want)
+	}
+	if got := resp.Header.Get(HeaderProvider); got != e.addrs["a"] {
+		t.Errorf("%s header = %q, want the first provider %q", HeaderProvider, got, e.addrs["a"])
+	}
+}
+
+// chunkProviders returns the "mycel": {"providers"} field of a chunk, nil if it has none.
+func chunkProviders(t *testing.T, raw string) []string {
+	t.Helper()
+	var c struct {
+		Mycel *struct {
+			Providers []string `json:"providers"`
+		} `json:"mycel"`
+	}
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		t.Fatalf("chunk %s: %v", raw, err)
+	}
+	if c.Mycel == nil {
+		return nil
+	}
+	return c.Mycel.Providers
 }
 
 // TestNonStreamingRetriesBrokenAnswer: a non-streaming answer that breaks is asked again of

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -25,10 +24,14 @@ import (
 // Request and response headers of the gateway.
 const (
 	HeaderRequestID = "X-Request-Id"
-	HeaderProvider  = "X-Mycel-Provider"  // provider(s) that served the answer, comma-separated
-	HeaderPolicy    = "X-Mycel-Policy"    // balanced | cheapest | fastest
-	HeaderMaxPrice  = "X-Mycel-Max-Price" // umyc per 1M tokens, both prices
-	HeaderMaxTTFT   = "X-Mycel-Max-Ttft-Ms"
+	// HeaderProvider names the provider that served the answer. A stream declares it as a
+	// trailer too: the header names the provider that started the answer, the trailer every
+	// provider that served part of it (comma-separated, in order), as does the "mycel":
+	// {"providers": [...]} field of its final chunks.
+	HeaderProvider = "X-Mycel-Provider"
+	HeaderPolicy   = "X-Mycel-Policy"    // balanced | cheapest | fastest
+	HeaderMaxPrice = "X-Mycel-Max-Price" // umyc per 1M tokens, both prices
+	HeaderMaxTTFT  = "X-Mycel-Max-Ttft-Ms"
 )
 
 // Handler returns the HTTP API: /v1/models, /v1/chat/completions, /v1/completions, /healthz,
@@ -43,9 +46,14 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("POST /v1/completions", g.api("completions", func(w http.ResponseWriter, r *http.Request, k *apikey.Key) *openai.Error {
 		return g.handleGenerate(w, r, k, kindCompletion)
 	}))
+	// /healthz is 200 {"status":"ok"} while the gateway can serve, else 503 with the reason:
+	// the ledger did not answer the last refresh, or no provider passed its health probe.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"ok"}`+"\n")
+		if why := g.dir.health(r.Context()); why != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": why})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	var gatherer prometheus.Gatherer = prometheus.DefaultGatherer
 	if gr, ok := g.deps.Registerer.(prometheus.Gatherer); ok {
@@ -144,18 +152,51 @@ func (g *Gateway) admit(k *apikey.Key) *openai.Error {
 	if err == nil {
 		return nil
 	}
+	return limitError(err)
+}
+
+// limitError is the answer to a request refused by Admit or Reserve: 429 with Retry-After for
+// a rate limit or a budget (an hour when the budget is spent; a second when it is only held
+// by requests in flight), 401 for a key revoked meanwhile.
+func limitError(err error) *openai.Error {
 	var le *apikey.LimitError
 	if errors.As(err, &le) {
 		e := &openai.Error{Status: http.StatusTooManyRequests, Type: openai.TypeRateLimit, Code: openai.CodeRateLimited, Message: le.Message}
 		if le.Reason == "budget" {
 			e.Type, e.Code = "insufficient_quota", "insufficient_quota"
-			e.RetryAfter = 3600
-		} else {
+		}
+		switch {
+		case le.RetryAfter > 0:
 			e.RetryAfter = max(1, int((le.RetryAfter+time.Second-1)/time.Second))
+		case le.Reason == "budget":
+			e.RetryAfter = 3600
+		default:
+			e.RetryAfter = 1
 		}
 		return e
 	}
 	return &openai.Error{Status: http.StatusUnauthorized, Type: openai.TypeInvalidRequest, Code: openai.CodeInvalidAPIKey, Message: err.Error()}
+}
+
+// reserve holds the most the request may cost on any of cands against key's budget (nil
+// when the key has none). The bound is the one vouchers use (maxCost: twice the estimated
+// prompt plus 16 tokens in, max_tokens or DefaultMaxTokens out) at the dearest candidate,
+// since retries, hedges and failovers may land on any. Not covered: an answer longer than
+// DefaultMaxTokens when the client set no max_tokens, and the partial answer a mid-stream
+// failover re-sends as prompt; those are charged when settled (the providers were paid).
+func (g *Gateway) reserve(key *apikey.Key, cands []candInfo, rr router.Request) (*apikey.Reservation, *openai.Error) {
+	if key == nil || key.BudgetUmyc == 0 {
+		return nil, nil
+	}
+	var need uint64
+	for _, c := range cands {
+		need = max(need, maxCost(c.Candidate, rr))
+	}
+	res, err := g.deps.Keys.Reserve(key.ID, need)
+	if err != nil {
+		return nil, limitError(err)
+	}
+	return res, nil
 }
 
 // ModelInfo is one entry of GET /v1/models: OpenAI's model object plus the network's view.

@@ -96,18 +96,20 @@ func (g *Gateway) settleNow(ctx context.Context, sp *splice, key *apikey.Key) {
 			g.log.Error("charge api key", "key_id", key.ID, "umyc", cost, "err", err)
 		}
 	}
+	sp.req.hold.Release() // after the charge: spent + reserved never dips below the truth
 	g.metrics.spend.Add(float64(cost))
 	g.traffic.add(0, 0, uint64(max(usage.PromptTokens, 0)), uint64(max(usage.CompletionTokens, 0)), cost)
 }
 
 // claimedUsage is the client's usage as the receipts claim it (the gateway's own count for a
-// segment without one), known before the receipts are verified: prompt tokens from the first
+// segment without one, or with one claiming more output than delivered), known before the
+// receipts are verified: prompt tokens from the first
 // receipt, corrected for the prefix of continuations.
 func (sp *splice) claimedUsage() openai.Usage {
 	prompt := sp.promptTokens()
 	completion := 0
 	for _, s := range sp.segs {
-		if s.receipt != nil {
+		if s.receipt != nil && s.checkTokensOut() == nil {
 			completion += int(s.receipt.TokensOut)
 		} else {
 			completion += s.tokens

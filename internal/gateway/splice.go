@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,45 @@ type segment struct {
 	// rawReceipt is a non-streaming answer's X-Mycel-Receipt header, decoded into receipt
 	// after the client's answer.
 	rawReceipt string
+	// What the gateway relayed, to bound the output tokens a receipt may claim: token events
+	// (content chunks, empty ones included: a token can render as nothing until the next),
+	// bytes of text, log-probability entries, whether the segment ended with a finish reason,
+	// and for a non-streaming answer (whole) the completion tokens its usage states (-1: none).
+	events, bytes, lpTokens int
+	finished, whole         bool
+	usageOut                int
+}
+
+// receiptTokenSlack is how many output tokens a receipt may claim beyond what the gateway
+// saw delivered in a segment that finished: the end-of-sequence token and the tokens of a
+// stop sequence are generated and billed but never shown.
+const receiptTokenSlack = 4
+
+// maxTokensOut is the most output tokens s's receipt may claim. A streamed token arrives in
+// an event of its own and renders as at least one byte (possibly later, in the event that
+// completes a character or releases held-back text), so the gateway's witness is the smaller
+// of the events and the bytes (or the log-probability entries, one per token, when there are
+// more). A non-streaming answer has no events: its own usage and its bytes bound it.
+func (s *segment) maxTokensOut() int {
+	slack := 0
+	if s.finished {
+		slack = receiptTokenSlack
+	}
+	if s.whole {
+		if s.usageOut >= 0 {
+			return min(s.usageOut, s.bytes+slack)
+		}
+		return s.bytes + slack
+	}
+	return min(max(s.events, s.lpTokens), s.bytes) + slack
+}
+
+// checkTokensOut rejects a receipt that claims more output tokens than s delivered.
+func (s *segment) checkTokensOut() error {
+	if m := s.maxTokensOut(); s.receipt.TokensOut > uint64(m) {
+		return fmt.Errorf("%w: %d output tokens claimed, at most %d delivered", errReceipt, s.receipt.TokensOut, m)
+	}
+	return nil
 }
 
 // splice assembles the client's one answer from one or more provider segments.
@@ -74,7 +114,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		return noMatch(req.model, nil, failed)
 	}
 	sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix()}
+	// The header names the provider that starts the answer; the trailer of the same name,
+	// declared here, and the "mycel" field of the final chunks list every provider that
+	// served part of it, in order (after a mid-stream failover, more than one).
 	w.Header().Set(HeaderProvider, a.cand.Provider)
+	w.Header().Set("Trailer", HeaderProvider)
 	sse, err := openai.NewSSEWriter(w)
 	if err != nil {
 		a.close()
@@ -111,6 +155,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	}
 	// Pay and account even if the client has gone away, once the client's answer is complete.
 	defer g.settleLater(ctx, sp, key)
+	w.Header().Set(HeaderProvider, strings.Join(sp.providers(), ",")) // the trailer
 	if sp.finish == "" {
 		return nil // the client sees a stream without [DONE]: the SDK reports the break
 	}
@@ -119,6 +164,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	}
 	sp.sse.WriteDone()
 	return nil
+}
+
+// lpCount is the number of tokens in a chunk's logprobs (chat: content entries; completions:
+// tokens), 0 if it does not parse.
+func lpCount(raw json.RawMessage) int {
+	var lp struct {
+		Content []json.RawMessage `json:"content"`
+		Tokens  []json.RawMessage `json:"tokens"`
+	}
+	if json.Unmarshal(raw, &lp) != nil {
+		return 0
+	}
+	return max(len(lp.Content), len(lp.Tokens))
 }
 
 // upWhole is a provider's non-streaming chat or text completion.
@@ -165,9 +223,12 @@ func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey
 		}
 		sp.text.WriteString(text)
 		sp.emit("", ch.Logprobs, nil) // collects logprobs
-		seg := &segment{cand: a.cand, bodyHash: a.bodyHash, reqID: a.id}
+		seg := &segment{cand: a.cand, bodyHash: a.bodyHash, reqID: a.id, whole: true, finished: true, bytes: len(text), usageOut: -1}
 		if up.Usage != nil {
-			seg.tokens = up.Usage.CompletionTokens
+			seg.usageOut = up.Usage.CompletionTokens
+			// What the gateway pays for without a valid receipt: the answer's usage, but never
+			// more tokens than bytes of text relayed.
+			seg.tokens = min(up.Usage.CompletionTokens, seg.bytes+receiptTokenSlack)
 		}
 		seg.rawReceipt = a.receipt // decoded with the verification, after the answer
 		if up.Usage != nil {
@@ -213,6 +274,17 @@ func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment
 			if ch.Delta != nil {
 				text = ch.Delta.Content
 			}
+			fin := ch.FinishReason != nil && *ch.FinishReason != ""
+			if text != "" || !fin && (ch.Delta == nil || ch.Delta.Role == "") {
+				seg.events++ // a token, perhaps rendered later (not the role-only opener or the closer)
+			}
+			seg.bytes += len(text)
+			if len(ch.Logprobs) > 0 && string(ch.Logprobs) != "null" {
+				seg.lpTokens += lpCount(ch.Logprobs)
+			}
+			if fin {
+				seg.finished = true
+			}
 			if text != "" {
 				seg.tokens++
 				sp.tokens++
@@ -252,6 +324,42 @@ func (g *Gateway) pump(ctx context.Context, a *attempt, sp *splice, seg *segment
 	return ctx.Err() != nil
 }
 
+// mycelExtra is the "mycel" field the gateway adds to the final chunks of a stream (OpenAI
+// clients ignore fields they do not know).
+type mycelExtra struct {
+	Providers []string `json:"providers"` // every provider that served part of the answer, in order
+}
+
+type chatChunkExtra struct {
+	openai.ChatCompletionChunk
+	Mycel *mycelExtra `json:"mycel,omitempty"`
+}
+
+type completionChunkExtra struct {
+	openai.CompletionChunk
+	Mycel *mycelExtra `json:"mycel,omitempty"`
+}
+
+// providers lists the providers of sp's segments, in order, each once.
+func (sp *splice) providers() []string {
+	var out []string
+	for _, s := range sp.segs {
+		if !slices.Contains(out, s.cand.Provider) {
+			out = append(out, s.cand.Provider)
+		}
+	}
+	return out
+}
+
+// extra is the "mycel" field of a chunk: set on the chunk that finishes the answer and on the
+// usage chunk after it.
+func (sp *splice) extra(final bool) *mycelExtra {
+	if !final {
+		return nil
+	}
+	return &mycelExtra{Providers: sp.providers()}
+}
+
 // emit sends (streaming) or accumulates one piece of the answer.
 func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 	if finish != nil && *finish == "" {
@@ -276,8 +384,8 @@ func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 		if !sp.roleSent {
 			d.Role, sp.roleSent = "assistant", true
 		}
-		return sp.sse.WriteJSON(openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
-			Model: sp.req.model, Choices: []openai.ChatChunkChoice{{Delta: d, Logprobs: clp, FinishReason: finish}}})
+		return sp.sse.WriteJSON(chatChunkExtra{openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
+			Model: sp.req.model, Choices: []openai.ChatChunkChoice{{Delta: d, Logprobs: clp, FinishReason: finish}}}, sp.extra(finish != nil)})
 	}
 	var clp *openai.CompletionLogprobs
 	if hasLP {
@@ -295,18 +403,18 @@ func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 	if sp.sse == nil || (text == "" && finish == nil && clp == nil) {
 		return nil
 	}
-	return sp.sse.WriteJSON(openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
-		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{{Text: text, Logprobs: clp, FinishReason: finish}}})
+	return sp.sse.WriteJSON(completionChunkExtra{openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
+		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{{Text: text, Logprobs: clp, FinishReason: finish}}}, sp.extra(finish != nil)})
 }
 
 func (sp *splice) emitUsage(u openai.Usage) {
 	if sp.req.kind == kindChat {
-		sp.sse.WriteJSON(openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
-			Model: sp.req.model, Choices: []openai.ChatChunkChoice{}, Usage: &u})
+		sp.sse.WriteJSON(chatChunkExtra{openai.ChatCompletionChunk{ID: sp.id, Object: openai.ObjectChatCompletionChunk, Created: sp.created,
+			Model: sp.req.model, Choices: []openai.ChatChunkChoice{}, Usage: &u}, sp.extra(true)})
 		return
 	}
-	sp.sse.WriteJSON(openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
-		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{}, Usage: &u})
+	sp.sse.WriteJSON(completionChunkExtra{openai.CompletionChunk{ID: sp.id, Object: openai.ObjectTextCompletion, Created: sp.created,
+		Model: sp.req.model, Choices: []openai.CompletionChunkChoice{}, Usage: &u}, sp.extra(true)})
 }
 
 func (sp *splice) final(u openai.Usage) any {
@@ -347,7 +455,10 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 	for _, s := range sp.segs {
 		p := s.cand.Provider
 		if s.receipt != nil {
-			err := g.verifyReceipt(ctx, s)
+			err := s.checkTokensOut() // never pay for tokens the gateway did not deliver
+			if err == nil {
+				err = g.verifyReceipt(ctx, s)
+			}
 			if err == nil {
 				g.metrics.receipts.WithLabelValues("ok").Inc()
 				cost += s.receipt.Cost

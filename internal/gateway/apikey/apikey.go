@@ -74,6 +74,9 @@ type Store struct {
 	keys   map[string]*Key
 	byHash map[string]*Key
 	usage  map[string]*window
+	// reserved is per key the umyc held by requests in flight (Reserve); in memory only: a
+	// restart ends every request that held some.
+	reserved map[string]uint64
 }
 
 type window struct {
@@ -95,7 +98,7 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open key store: %w", err)
 	}
-	s := &Store{path: path, f: f, keys: map[string]*Key{}, byHash: map[string]*Key{}, usage: map[string]*window{}}
+	s := &Store{path: path, f: f, keys: map[string]*Key{}, byHash: map[string]*Key{}, usage: map[string]*window{}, reserved: map[string]uint64{}}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.catchUp(); err != nil {
@@ -364,4 +367,63 @@ func (s *Store) Charge(id string, umyc uint64, tokens int, now time.Time) error 
 		return err
 	}
 	return nil
+}
+
+// Reservation is budget held for one request in flight. Release it once the request's cost
+// has been charged (or the request failed); releasing twice, or a nil Reservation, is a no-op.
+type Reservation struct {
+	s    *Store
+	id   string
+	umyc uint64
+	once sync.Once
+}
+
+// Reserve holds umyc of the key's budget for a request, so that concurrent requests cannot
+// together spend more than the budget: it refuses with a LimitError (reason "budget") when
+// budget − spent − reserved < umyc. A key without a budget needs no reservation (nil). When
+// the request would fit once the requests in flight have settled, RetryAfter is a second.
+func (s *Store) Reserve(id string, umyc uint64) (*Reservation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[id]
+	if k == nil {
+		return nil, ErrUnknownKey
+	}
+	if k.BudgetUmyc == 0 {
+		return nil, nil
+	}
+	held := s.reserved[id]
+	left := k.BudgetUmyc - min(k.SpentUmyc, k.BudgetUmyc)
+	if left < held || left-held < umyc {
+		e := &LimitError{Reason: "budget", Message: fmt.Sprintf("api key %s has %d umyc of its budget left, %d held by requests in flight, and this request may cost up to %d umyc",
+			k.ID, left, held, umyc)}
+		if left >= umyc {
+			e.RetryAfter = time.Second
+		}
+		return nil, e
+	}
+	s.reserved[id] = held + umyc
+	return &Reservation{s: s, id: id, umyc: umyc}, nil
+}
+
+// Release returns the reservation's umyc to the key's budget.
+func (r *Reservation) Release() {
+	if r == nil {
+		return
+	}
+	r.once.Do(func() {
+		r.s.mu.Lock()
+		defer r.s.mu.Unlock()
+		r.s.reserved[r.id] -= min(r.umyc, r.s.reserved[r.id])
+		if r.s.reserved[r.id] == 0 {
+			delete(r.s.reserved, r.id)
+		}
+	})
+}
+
+// Reserved returns the umyc held for the key by requests in flight.
+func (s *Store) Reserved(id string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserved[id]
 }

@@ -187,3 +187,52 @@ func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
 }
+
+func TestReserve(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "keys.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1_700_000_000, 0)
+	_, k, err := s.Create("k", 100, 0, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := s.Reserve(k.ID, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 40 left beyond the reservation: 50 waits for it (Retry-After), 40 fits.
+	var le *LimitError
+	if _, err := s.Reserve(k.ID, 50); !errors.As(err, &le) || le.Reason != "budget" || le.RetryAfter == 0 {
+		t.Fatalf("Reserve(50) = %v, want a budget limit with RetryAfter", err)
+	}
+	r2, err := s.Reserve(k.ID, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Charge(k.ID, 30, 0, now); err != nil {
+		t.Fatal(err)
+	}
+	r1.Release()
+	r1.Release() // twice is once
+	if got := s.Reserved(k.ID); got != 40 {
+		t.Errorf("reserved = %d, want 40", got)
+	}
+	// 70 left: 71 will not fit even once the 40 held are released.
+	if _, err := s.Reserve(k.ID, 71); !errors.As(err, &le) || le.RetryAfter != 0 {
+		t.Errorf("Reserve(71) = %v, want a budget limit without RetryAfter", err)
+	}
+	r2.Release()
+	if r, err := s.Reserve(k.ID, 70); err != nil || r == nil {
+		t.Errorf("Reserve(70) after releases = %v, %v", r, err)
+	}
+	// A key without a budget needs no reservation.
+	_, u, _ := s.Create("u", 0, 0, 0, now)
+	if r, err := s.Reserve(u.ID, 1<<40); r != nil || err != nil {
+		t.Errorf("unlimited key: Reserve = %v, %v, want nil, nil", r, err)
+	}
+	var nilRes *Reservation
+	nilRes.Release()
+}

@@ -42,6 +42,7 @@ type Ledger struct {
 	opened    int
 	topups    int
 	closed    []uint64
+	down      error // answers of Providers and Models while set
 }
 
 // NewLedger returns an empty ledger.
@@ -74,6 +75,24 @@ func (l *Ledger) Jail(addr string) {
 			l.providers[i].Jailed, l.providers[i].Active = true, false
 		}
 	}
+}
+
+// SetRecord sets a provider's verification record as the ledger's providers query reports it.
+func (l *Ledger) SetRecord(addr string, rep *ledger.Reputation, auditPassRateBps *uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.providers {
+		if l.providers[i].Address == addr {
+			l.providers[i].Reputation, l.providers[i].AuditPassRateBps = rep, auditPassRateBps
+		}
+	}
+}
+
+// SetDown makes Providers and Models fail with err (nil: answer again).
+func (l *Ledger) SetDown(err error) {
+	l.mu.Lock()
+	l.down = err
+	l.mu.Unlock()
 }
 
 // SetEpoch sets the current epoch.
@@ -115,6 +134,9 @@ func (l *Ledger) ChainID(context.Context) (string, error) { return l.chainID, ni
 func (l *Ledger) Providers(context.Context) ([]ledger.ProviderView, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.down != nil {
+		return nil, l.down
+	}
 	return append([]ledger.ProviderView(nil), l.providers...), nil
 }
 
@@ -122,6 +144,9 @@ func (l *Ledger) Providers(context.Context) ([]ledger.ProviderView, error) {
 func (l *Ledger) Models(context.Context) ([]ledger.Model, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.down != nil {
+		return nil, l.down
+	}
 	return append([]ledger.Model(nil), l.models...), nil
 }
 

@@ -46,6 +46,9 @@ type ProviderConfig struct {
 	Overclaim uint64
 	// SkipPayment serves without checking vouchers (benchmarks that call it directly).
 	SkipPayment bool
+	// MaxConcurrent, if positive, is advertised as the model's max_concurrent in
+	// GET /mycel/v1/info (else the provider has no info endpoint).
+	MaxConcurrent int
 }
 
 // Provider is a fake provider. It is an http.Handler.
@@ -56,8 +59,9 @@ type Provider struct {
 	delivered map[uint64]uint64 // channel → cumulative umyc delivered
 	bodies    [][]byte
 
-	hold     chan struct{}
-	requests atomic.Int64
+	hold      chan struct{}
+	requests  atomic.Int64
+	unhealthy atomic.Bool
 }
 
 // DefaultTokens returns n tokens "tok0", " tok1", ….
@@ -103,6 +107,9 @@ func (p *Provider) SetHold(release chan struct{}) {
 	p.mu.Unlock()
 }
 
+// SetHealthy makes GET /healthz answer 200 (true, the default) or 503.
+func (p *Provider) SetHealthy(ok bool) { p.unhealthy.Store(!ok) }
+
 // SetBreakAfter changes BreakAfter (safe while serving).
 func (p *Provider) SetBreakAfter(n int) {
 	p.mu.Lock()
@@ -113,7 +120,14 @@ func (p *Provider) SetBreakAfter(n int) {
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/healthz":
+		if p.unhealthy.Load() {
+			http.Error(w, "degraded", http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "ok\n")
+	case r.URL.Path == "/mycel/v1/info" && p.cfg.MaxConcurrent > 0:
+		json.NewEncoder(w).Encode(map[string]any{"address": p.cfg.Address, "chain_id": p.cfg.ChainID, "healthy": true,
+			"models": []map[string]any{{"id": p.cfg.Model, "max_concurrent": p.cfg.MaxConcurrent, "healthy": true}}})
 	case r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/completions":
 		p.generate(w, r, r.URL.Path == "/v1/chat/completions")
 	case strings.HasPrefix(r.URL.Path, "/mycel/v1/channels/"):
