@@ -61,7 +61,9 @@ func decodeAll[T any](kvs []kvPair) ([]T, error) {
 }
 
 // auditCompliance returns, for epoch e, whether verifier v made an audit claim for every leaf
-// its revealed seed selects in every binding anchor (one whose leaves are on the ledger).
+// its revealed seed selects in every binding anchor (one whose leaves are on the ledger). An
+// anchor sent by a registered verifier holds that verifier's own shopper receipts: it binds
+// only its anchorer, since no other verifier holds those requests to re-check.
 func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, error) {
 	type binding struct {
 		anchor string
@@ -112,6 +114,11 @@ func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, err
 		}
 		seed, _ := hex.DecodeString(s.Seed)
 		for _, a := range anchors {
+			if a.anchor != v {
+				if _, own := o.get(keyVerifier(a.anchor)); own {
+					continue
+				}
+			}
 			rep, ok, err := getJSON[AuditReport](o, keyAuditReport(e, a.anchor, a.chunk, v))
 			if err != nil {
 				ierr = err

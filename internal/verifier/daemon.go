@@ -127,10 +127,20 @@ type Verifier struct {
 	tallies   map[string]*Tally // provider -> this epoch's audits
 	capacity  map[string]bool   // provider/epoch measured
 	voted     map[uint64]bool
-	material  map[string]Shopped // request id -> what this verifier sent and got (for votes)
-	accused   map[string]bool    // request ids accused
-	exact     map[string]bool    // providers seen on the built-in engine
+	material  map[string]Shopped     // request id -> what this verifier sent and got (for votes)
+	accused   map[string]bool        // request ids accused
+	exact     map[string]bool        // providers seen on the built-in engine
+	shopped   map[uint64][]auditLeaf // epoch -> this verifier's shopper receipts, in order
+	anchored  map[uint64]bool        // epochs whose shopper receipts are anchored
+	reported  map[uint64]bool        // epochs whose audit reports are on the ledger
+	reportTry map[uint64]int         // anchor/report attempts per epoch
 	n         int
+}
+
+// auditLeaf is one shopper receipt of an epoch and what its audit found.
+type auditLeaf struct {
+	leaf            tx.AnchorLeaf
+	audited, failed bool
 }
 
 type weightCommit struct {
@@ -168,6 +178,8 @@ func New(cfg Config, chain Chain, shop Shopper, checkers Checkers, rnd io.Reader
 		seedTried: map[uint64]bool{}, started: map[uint64]bool{}, reveals: map[uint64]int{},
 		tallies: map[string]*Tally{}, capacity: map[string]bool{}, voted: map[uint64]bool{},
 		material: map[string]Shopped{}, accused: map[string]bool{}, exact: map[string]bool{},
+		shopped: map[uint64][]auditLeaf{}, anchored: map[uint64]bool{}, reported: map[uint64]bool{},
+		reportTry: map[uint64]int{},
 	}, nil
 }
 
@@ -234,6 +246,9 @@ func (v *Verifier) Tick(ctx context.Context) error {
 	if newEpoch {
 		errs = append(errs, v.startEpoch(ctx, e))
 	}
+	if e > 0 {
+		errs = append(errs, v.reportAudits(ctx, e-1))
+	}
 	// The next epoch's seed is committed during this one (the ledger
 	// allows it), so it is in place however late the first tick of the
 	// next epoch comes.
@@ -287,6 +302,11 @@ func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 	delete(v.weights, e-2)
 	delete(v.seedTried, e-2)
 	delete(v.reveals, e-2)
+	for _, m := range []map[uint64]bool{v.anchored, v.reported} {
+		delete(m, e-2)
+	}
+	delete(v.shopped, e-2)
+	delete(v.reportTry, e-2)
 	v.mu.Unlock()
 	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
 	return errors.Join(errs...)
@@ -422,12 +442,15 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	rep := ProviderAuditBps(p, v.cfg.AuditFloorBps, v.cfg.AuditCleanEpochs)
 	selected := ledger.AuditSelected(seed, p.Address, got.Receipt.RequestID, rep)
 	if !selected && !v.cfg.RecheckAll {
+		v.recordLeaf(e, got.Receipt, false, false)
 		return nil
 	}
 	r, err := v.recheck(ctx, sha, got)
 	if err != nil {
+		v.recordLeaf(e, got.Receipt, false, false)
 		return fmt.Errorf("recheck %s: %w", got.Receipt.RequestID, err)
 	}
+	v.recordLeaf(e, got.Receipt, true, !r.Honest)
 	v.mu.Lock()
 	t := v.tallies[p.Address]
 	if t == nil {
@@ -442,6 +465,80 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	if !r.Honest || rejected {
 		return v.accuse(ctx, got, r)
 	}
+	return nil
+}
+
+// recordLeaf keeps a shopper receipt of epoch e (the epoch whose seed chose
+// its audit) for the epoch's anchor. A receipt that arrives after the
+// epoch's anchor was sent is left out: the ledger could not bind it.
+func (v *Verifier) recordLeaf(e uint64, rc channel.Receipt, audited, failed bool) {
+	if tx.ValidateRequestID(rc.RequestID) != nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.anchored[e] {
+		return
+	}
+	v.shopped[e] = append(v.shopped[e], auditLeaf{leaf: tx.AnchorLeaf{Provider: rc.Provider, RequestID: rc.RequestID}, audited: audited, failed: failed})
+}
+
+// reportAudits anchors the shopper receipts of the ended epoch e from the
+// verifier's account (AnchorReceipts with an audit root over their
+// provider and request id) and reports, chunk by chunk, which of them it
+// audited and which failed (SubmitAuditReport). This is what the ledger
+// counts: the seed-demanded audits (a verifier missing one gets no
+// dividends) and the providers' passed and failed audits, from which their
+// clean epochs and audit probabilities follow. Both messages are taken in
+// epoch e+1; a refusal is retried a bounded number of times.
+func (v *Verifier) reportAudits(ctx context.Context, e uint64) error {
+	v.mu.Lock()
+	done := v.reported[e] || len(v.shopped[e]) == 0 || v.reportTry[e] >= maxRevealTries
+	anchored := v.anchored[e]
+	if !done {
+		v.reportTry[e]++
+		v.anchored[e] = true // no more leaves for e: the anchor fixes them
+	}
+	ls := append([]auditLeaf(nil), v.shopped[e]...)
+	v.mu.Unlock()
+	if done {
+		return nil
+	}
+	leaves := make([]tx.AnchorLeaf, len(ls))
+	for i, l := range ls {
+		leaves[i] = l.leaf
+	}
+	root := tx.AnchorRoot(leaves)
+	if !anchored {
+		if err := v.chain.Submit(ctx, tx.AnchorReceipts{Epoch: e, Root: root, Count: uint64(len(leaves)), AuditRoot: root}); err != nil {
+			v.mu.Lock()
+			v.anchored[e] = false
+			v.mu.Unlock()
+			return fmt.Errorf("anchor shopper receipts of epoch %d: %w", e, err)
+		}
+	}
+	var msgs []any
+	for k := uint64(0); k < tx.AnchorChunks(uint64(len(leaves))); k++ {
+		lo, hi := k*tx.AuditChunkLeaves, min(uint64(len(leaves)), (k+1)*tx.AuditChunkLeaves)
+		m := tx.SubmitAuditReport{Epoch: e, Anchor: v.cfg.Address, Chunk: k, Leaves: leaves[lo:hi],
+			Proof: tx.AnchorChunkProof(leaves, k), Audited: []uint32{}, Failed: []uint32{}}
+		for i := lo; i < hi; i++ {
+			if ls[i].audited {
+				m.Audited = append(m.Audited, uint32(i-lo))
+			}
+			if ls[i].failed {
+				m.Failed = append(m.Failed, uint32(i-lo))
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	if err := v.chain.Submit(ctx, msgs...); err != nil {
+		return fmt.Errorf("audit reports of epoch %d: %w", e, err)
+	}
+	v.mu.Lock()
+	v.reported[e] = true
+	v.mu.Unlock()
+	v.log.Info("audits reported", "epoch", e, "receipts", len(leaves))
 	return nil
 }
 
