@@ -108,11 +108,14 @@ type Evidence struct {
 	RequestID string             `json:"request_id"`
 	Receipt   channel.Receipt    `json:"receipt"`
 	Summary   tx.EvidenceSummary `json:"summary"`
-	Bond      uint64             `json:"bond"`
-	Height    int64              `json:"height"`
-	Deadline  int64              `json:"deadline"` // last height at which votes count
-	Votes     []EvidenceVote     `json:"votes"`
-	Status    string             `json:"status"`
+	// Material is the request and answer behind the receipt, for other verifiers' re-checks
+	// (absent on evidence filed without it).
+	Material *tx.EvidenceMaterial `json:"material,omitempty"`
+	Bond     uint64               `json:"bond"`
+	Height   int64                `json:"height"`
+	Deadline int64                `json:"deadline"` // last height at which votes count
+	Votes    []EvidenceVote       `json:"votes"`
+	Status   string               `json:"status"`
 	// Set on resolution.
 	ResolvedHeight int64  `json:"resolved_height,omitempty"`
 	GuiltyStake    uint64 `json:"guilty_stake,omitempty"`

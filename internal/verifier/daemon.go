@@ -600,7 +600,7 @@ func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
 	}
 	v.accused[got.Receipt.RequestID] = true
 	v.mu.Unlock()
-	msg := tx.SubmitEvidence{Receipt: got.Receipt, Summary: Summary(r, got.Receipt), Bond: v.cfg.EvidenceBond}
+	msg := tx.SubmitEvidence{Receipt: got.Receipt, Summary: Summary(r, got.Receipt), Bond: v.cfg.EvidenceBond, Material: Material(got)}
 	if err := v.chain.Submit(ctx, msg); err != nil {
 		return fmt.Errorf("submit evidence: %w", err)
 	}
@@ -608,9 +608,11 @@ func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
 	return nil
 }
 
-// vote votes on open evidence this verifier can re-check: it needs the
-// request and the answer behind the receipt, which it holds for its own
-// shopper requests. Evidence it cannot re-check gets no vote.
+// vote votes on open evidence this verifier can re-check: evidence about a
+// request it shopped itself (it holds what it sent and got), or evidence
+// carrying its material (request, answer text, token ids, logprobs), bound
+// to the receipt by its request and output hashes. Evidence it cannot
+// re-check gets no vote.
 func (v *Verifier) vote(ctx context.Context) error {
 	evs, err := v.chain.Evidence(ctx)
 	if err != nil {
@@ -622,29 +624,122 @@ func (v *Verifier) vote(ctx context.Context) error {
 		done := v.voted[ev.ID]
 		got, have := v.material[ev.RequestID]
 		v.mu.Unlock()
-		if done || ev.Submitter == v.cfg.Address || !have {
+		if done || ev.Submitter == v.cfg.Address {
 			continue
+		}
+		if have && got.Receipt.Provider != ev.Receipt.Provider {
+			have = false
 		}
 		sha, err := v.chain.ModelSHA256(ctx, ev.Receipt.ModelID)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		got.Receipt = ev.Receipt
-		r, err := v.recheck(ctx, sha, got)
-		if err != nil {
+		var guilty bool
+		if have {
+			got.Receipt = ev.Receipt
+			r, err := v.recheck(ctx, sha, got)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			guilty = !r.Honest
+		} else {
+			if ev.Material == nil {
+				continue
+			}
+			g, ok, err := v.recheckEvidence(ctx, sha, ev)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !ok {
+				continue // material this verifier cannot read back: abstain
+			}
+			guilty = g
+		}
+		if err := v.chain.Submit(ctx, tx.VoteEvidence{ID: ev.ID, Guilty: guilty}); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := v.chain.Submit(ctx, tx.VoteEvidence{ID: ev.ID, Guilty: !r.Honest}); err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		v.log.Info("voted on evidence", "id", ev.ID, "provider_id", ev.Provider, "guilty", guilty)
 		v.mu.Lock()
 		v.voted[ev.ID] = true
 		v.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// Material is the evidence material of a shopped answer: the request body,
+// the answer text, its token ids and the float32 bits of its logprobs.
+func Material(got Shopped) *tx.EvidenceMaterial {
+	m := &tx.EvidenceMaterial{Request: string(got.Body), Output: got.Answer.Text, TokenIDs: got.Answer.IDs}
+	if m.TokenIDs == nil {
+		m.TokenIDs = []int32{}
+	}
+	for _, lp := range got.Answer.Logprobs {
+		m.LogprobBits = append(m.LogprobBits, math.Float32bits(float32(lp)))
+	}
+	return m
+}
+
+// recheckEvidence re-checks evidence from its material. Request and output
+// text are bound by the receipt (the ledger checked their hashes); the
+// finish reason is the receipt's. Logprobs count only when they hash, with
+// the ids, to the receipt's logprobs commitment (otherwise they are the
+// accuser's word and are dropped). Ids are bound by that commitment or, on
+// the built-in engine, by the reference's own commitment; unbound ids could
+// be a forger's re-tokenisation of an honest text, so the verdict is guilty
+// only if the text's own tokenisation fails the re-check as well. ok is
+// false when the material is not of a shape this verifier can re-check.
+func (v *Verifier) recheckEvidence(ctx context.Context, sha string, ev ledger.Evidence) (guilty, ok bool, err error) {
+	m := ev.Material
+	if m.Check(ev.Receipt) != nil {
+		return false, false, nil
+	}
+	_, sys, user, params, err := ParseRequestBody([]byte(m.Request))
+	if err != nil {
+		v.log.Info("evidence material not re-checkable", "id", ev.ID, "err", err)
+		return false, false, nil
+	}
+	got := Shopped{Body: []byte(m.Request), System: sys, User: user, Params: params, Receipt: ev.Receipt,
+		Answer: Answer{IDs: m.TokenIDs, Text: m.Output, FinishReason: ev.Receipt.FinishReason}}
+	bound := false
+	if len(m.LogprobBits) == len(m.TokenIDs) && len(m.TokenIDs) > 0 {
+		lps32 := make([]float32, len(m.LogprobBits))
+		lps := make([]float64, len(m.LogprobBits))
+		for i, b := range m.LogprobBits {
+			lps32[i] = math.Float32frombits(b)
+			lps[i] = float64(lps32[i])
+		}
+		if channel.LogprobsCommitment(m.TokenIDs, lps32) == ev.Receipt.LogprobsCommitment {
+			got.Answer.Logprobs, bound = lps, true
+		}
+	}
+	r, err := v.recheck(ctx, sha, got)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	if f, ok := r.Finding("logprobs_commitment"); ok && !f.Failed {
+		bound = true
+	}
+	if r.Honest || bound {
+		return !r.Honest, true, nil
+	}
+	c, _, err := v.checkers.Checker(ctx, sha)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	ids, err := c.Tokenize(m.Output)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	got.Answer.IDs, got.Answer.Logprobs = ids, nil
+	r2, err := v.recheck(ctx, sha, got)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	return !r2.Honest, true, nil
 }
 
 // ClaimFromReceipt extracts the fields the re-check tests.

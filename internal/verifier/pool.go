@@ -1,7 +1,9 @@
 package verifier
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
@@ -196,4 +198,38 @@ func RequestBody(model string, p ShopperParams, system, user string) []byte {
 		return nil
 	}
 	return b
+}
+
+// ParseRequestBody reads back a chat completion body of the shape
+// RequestBody writes (an optional system message, one user message, the
+// sampling parameters): what a verifier needs to re-check evidence about a
+// request it did not send. Other shapes are an error.
+func ParseRequestBody(body []byte) (model, system, user string, p ShopperParams, err error) {
+	var b struct {
+		Model    string `json:"model"`
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+		Temperature *float64 `json:"temperature"`
+		TopP        *float64 `json:"top_p"`
+		Seed        *int64   `json:"seed"`
+		MaxTokens   int      `json:"max_tokens"`
+		Logprobs    bool     `json:"logprobs"`
+		Stream      bool     `json:"stream"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return "", "", "", p, fmt.Errorf("parse request body: %w", err)
+	}
+	ms := b.Messages
+	if len(ms) == 2 && ms[0].Role == "system" {
+		system, ms = ms[0].Content, ms[1:]
+	}
+	if len(ms) != 1 || ms[0].Role != "user" {
+		return "", "", "", p, errors.New("parse request body: want an optional system message and one user message")
+	}
+	p = ShopperParams{Temperature: b.Temperature, TopP: b.TopP, Seed: b.Seed, MaxTokens: b.MaxTokens, Logprobs: b.Logprobs, Stream: b.Stream}
+	return b.Model, system, ms[0].Content, p, nil
 }
