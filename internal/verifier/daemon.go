@@ -423,7 +423,9 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 		// A seeded benchmark job: a seed-derived prompt, a fixed length.
 		s := int64(splitmix64(streamSeed^uint64(e)) >> 2)
 		zero := 0.0
-		params = ShopperParams{PoolIndex: splitmix64(streamSeed ^ uint64(e)), Seed: &s, Temperature: &zero, MaxTokens: v.cfg.CapacityTokens}
+		// Streaming and logprobs follow the mix like every other request.
+		params = ShopperParams{PoolIndex: splitmix64(streamSeed ^ uint64(e)), Seed: &s, Temperature: &zero, MaxTokens: v.cfg.CapacityTokens,
+			Stream: params.Stream, Logprobs: params.Logprobs}
 	}
 	got, err := v.shop.Shop(ctx, p, model, params)
 	if err != nil {
@@ -460,9 +462,13 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	rejected, logP, _ := t.Add(r, v.cfg.Bands.Alpha)
 	v.material[got.Receipt.RequestID] = got
 	v.mu.Unlock()
-	v.log.Info("audit", "provider_id", p.Address, "request_id", got.Receipt.RequestID, "honest", r.Honest,
+	v.log.Info("audit", "provider_id", p.Address, "request_id", got.Receipt.RequestID, "honest", r.Honest, "rejected", rejected,
 		"failed", r.Failed(), "selected", selected, "tally_log_p", logP)
-	if !r.Honest || rejected {
+	// Evidence is about one answer: it is filed when that answer's own
+	// re-check fails, which every other verifier can reproduce from its
+	// material. A tally that rejects only over many answers zeroes the
+	// provider's weight (Weights) instead.
+	if !r.Honest {
 		return v.accuse(ctx, got, r)
 	}
 	return nil
@@ -571,6 +577,15 @@ func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report
 	v.mu.Lock()
 	exact := v.exact[prov]
 	v.mu.Unlock()
+	// An answer to a request without logprobs carries no token ids: the
+	// re-check uses the tokenizer's own tokenisation of the text.
+	fromText := len(got.Answer.IDs) == 0 && got.Answer.Text != ""
+	if fromText {
+		if got.Answer.IDs, err = c.Tokenize(got.Answer.Text); err != nil {
+			return Report{}, err
+		}
+		got.Answer.Logprobs = nil
+	}
 	job := Job{RequestBody: got.Body, Prompt: ids, Sampling: got.Params.Sampling(), ModelSHA256: sha, Profile: ProfileBuiltin}
 	claim := ClaimFromReceipt(got.Receipt)
 	r, err := c.Check(ctx, job, got.Answer, claim)
@@ -578,6 +593,7 @@ func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report
 		return Report{}, err
 	}
 	if f, ok := r.Finding("logprobs_commitment"); ok && !f.Failed && len(got.Answer.IDs) > 0 {
+		// The commitment binds the ids: rebuilt ones are the provider's.
 		if !exact {
 			v.mu.Lock()
 			v.exact[prov] = true
@@ -585,11 +601,58 @@ func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report
 		}
 		return r, nil
 	}
-	if exact {
-		return r, nil
+	if !exact {
+		job.Profile = ProfilePeer
+		if r, err = c.Check(ctx, job, got.Answer, claim); err != nil {
+			return Report{}, err
+		}
 	}
-	job.Profile = ProfilePeer
-	return c.Check(ctx, job, got.Answer, claim)
+	if fromText {
+		r = relaxTextIDs(r, got.Receipt.TokensOut, len(got.Answer.IDs), job.Sampling.MaxTokens)
+	}
+	return r, nil
+}
+
+// idExactChecks compare token ids exactly. With ids rebuilt from the text
+// (the request asked for no logprobs) and not confirmed by the receipt's
+// commitment, a mismatch may be the provider's honest non-canonical
+// tokenisation, so these do not count; the statistical checks, the hashes
+// and the finish checks still do.
+var idExactChecks = map[string]bool{"logprobs_commitment": true, "greedy_argmax": true, "seeded_regen": true, "text_tokens": true}
+
+// relaxTextIDs drops the id-exact failures of a report on ids rebuilt from
+// the text and holds the billed token count to the rebuilt count with a
+// slack of max(2, n/8) tokens (a tokenisation differs by a few tokens; an
+// inflated count by more). The length checks use the billed count: padding
+// is billing beyond max_tokens, truncation finishing "length" below it.
+func relaxTextIDs(r Report, claimed uint64, n, maxTokens int) Report {
+	out := r
+	out.Findings = nil
+	out.Honest = true
+	for _, f := range r.Findings {
+		switch {
+		case idExactChecks[f.Check] && f.Failed:
+			f.Failed = false
+			f.Detail = "not counted: token ids rebuilt from the text"
+		case f.Check == "tokens_out":
+			slack := max(2, n/8)
+			f.Statistic = float64(claimed) - float64(n)
+			f.Threshold = float64(slack)
+			f.Failed = claimed > uint64(n+slack)
+			f.Detail = "token ids rebuilt from the text"
+		case f.Check == "max_tokens" && maxTokens > 0:
+			f.Statistic = float64(claimed) - float64(maxTokens)
+			f.Failed = claimed > uint64(maxTokens)
+			f.Detail = "billed tokens beyond max_tokens"
+		case f.Check == "finish_length" && maxTokens > 0:
+			f.Statistic = float64(claimed)
+			f.Failed = claimed < uint64(maxTokens)
+			f.Detail = "finish length with fewer billed tokens than max_tokens"
+		}
+		out.Honest = out.Honest && !f.Failed
+		out.Findings = append(out.Findings, f)
+	}
+	return out
 }
 
 func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {

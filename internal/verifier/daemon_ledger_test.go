@@ -3,6 +3,7 @@ package verifier_test
 import (
 	"context"
 	"crypto/ed25519"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -129,7 +130,7 @@ func newMemVerifier(t *testing.T, m *memLedger, shop verifier.Shopper, checkers 
 	t.Helper()
 	acct := m.account(name)
 	v, err := verifier.New(verifier.Config{Address: acct.addr, Stake: 5_000_000, EvidenceBond: 1_000_000, RecheckAll: true,
-		AuditFloorBps: 500, AuditCleanEpochs: 3}, acct, shop, checkers, rand.NewChaCha8([32]byte{seed}))
+		AuditFloorBps: 500, AuditCleanEpochs: 3, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, acct, shop, checkers, rand.NewChaCha8([32]byte{seed}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestEvidenceQuorumOnLedger(t *testing.T) {
 	if err := v1.Tick(ctx); err != nil {
 		t.Logf("tick: %v", err)
 	}
-	for i := 0; i < 6 && len(m.evidence()) == 0; i++ {
+	for i := 0; i < 16 && len(m.evidence()) == 0; i++ {
 		if err := v1.ShopOnce(ctx); err != nil {
 			t.Fatal(err)
 		}

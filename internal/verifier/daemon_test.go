@@ -111,6 +111,10 @@ func (s *labShopper) Shop(ctx context.Context, p ledger.ProviderView, model stri
 		OutputHash: c.OutputHash, TokensIn: c.TokensIn, TokensOut: c.TokensOut, LogprobsCommitment: c.LogprobsCommitment,
 		FinishReason: c.FinishReason}
 	sys, user := verifier.PoolPrompt(params.PoolIndex)
+	if !params.Logprobs {
+		// As over HTTP: token ids come only with logprobs.
+		sv.Answer.IDs, sv.Answer.Logprobs = nil, nil
+	}
 	return verifier.Shopped{Body: req.Body, System: sys, User: user, Params: params, Answer: sv.Answer,
 		Receipt: channel.SignReceipt(r, s.keys[p.Address]), Duration: 100 * time.Millisecond}, nil
 }

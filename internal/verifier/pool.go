@@ -162,17 +162,11 @@ func PromptText(f chat.Format, system, user string) (string, error) {
 	return text, nil
 }
 
-// RequestBody is the OpenAI chat completion body of a shopper request.
-//
-// It always asks for logprobs, whatever p.Logprobs says: an audit needs the
-// provider's token ids (the logprobs' bytes) to hold its token count, its
-// text and its logprobs commitment to the reference. Without them a
-// re-check would have to re-tokenise the text, which is not the sequence
-// the provider generated, and would accuse honest providers of inflating
-// their counts. Asking always costs no indistinguishability: the shopper
-// buys on its own channels, which a provider can tell apart from the
-// gateway's already; p.Logprobs only shapes how the benchmark models
-// ordinary clients.
+// RequestBody is the OpenAI chat completion body of a shopper request. It
+// asks for logprobs and a stream exactly when the drawn parameters do, as
+// the clients of the Mix would: an answer without logprobs carries no token
+// ids and is re-checked on the tokenizer's own tokenisation of its text
+// (see Verifier.recheck).
 func RequestBody(model string, p ShopperParams, system, user string) []byte {
 	type msg struct {
 		Role    string `json:"role"`
@@ -187,7 +181,7 @@ func RequestBody(model string, p ShopperParams, system, user string) []byte {
 		MaxTokens   int      `json:"max_tokens,omitempty"`
 		Logprobs    bool     `json:"logprobs,omitempty"`
 		Stream      bool     `json:"stream,omitempty"`
-	}{Model: model, Temperature: p.Temperature, TopP: p.TopP, Seed: p.Seed, MaxTokens: p.MaxTokens, Logprobs: true, Stream: p.Stream}
+	}{Model: model, Temperature: p.Temperature, TopP: p.TopP, Seed: p.Seed, MaxTokens: p.MaxTokens, Logprobs: p.Logprobs, Stream: p.Stream}
 	if system != "" {
 		body.Messages = append(body.Messages, msg{"system", system})
 	}
