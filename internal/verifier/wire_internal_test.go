@@ -2,12 +2,21 @@ package verifier
 
 import (
 	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mycel-network/mycel/internal/address"
 	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/keys"
+	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/openai"
 )
 
@@ -69,5 +78,70 @@ func TestReadStream(t *testing.T) {
 	// A stream cut before its receipt is an error, not an answer.
 	if _, _, _, _, _, err := readStream(bytes.NewReader([]byte("data: {\"choices\":[]}\n\ndata: [DONE]\n\n"))); err == nil {
 		t.Error("stream without a receipt: no error")
+	}
+}
+
+// TestHTTPShopperPaysFromShopperAccount sends shopper requests to a provider
+// stand-in on 127.0.0.1: the voucher is signed by the derived shopper
+// account, not the verifier's key, the body asks for streaming and logprobs
+// exactly as drawn, and streamed and non-streamed answers come back the same.
+func TestHTTPShopperPaysFromShopperAccount(t *testing.T) {
+	seed := sha256.Sum256([]byte("verifier"))
+	priv := ed25519.NewKeyFromSeed(seed[:])
+	vk := keys.Key{Name: "verifier", Address: address.FromPubKey(priv.Public().(ed25519.PublicKey)), PrivKey: priv}
+	payer := ShopperKey(vk)
+	rc := channel.Receipt{ChainID: "c", RequestID: "r1", Provider: "p", TokensOut: 2, FinishReason: "stop", Cumulative: 7}
+	var sawStream []bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := channel.DecodeVoucherHeader(r.Header.Get("X-Mycel-Voucher"))
+		if err != nil || v.Verify(payer.PubKey()) != nil || v.Verify(vk.PubKey()) == nil {
+			http.Error(w, "voucher not signed by the shopper account", http.StatusPaymentRequired)
+			return
+		}
+		var body struct {
+			Stream   bool `json:"stream"`
+			Logprobs bool `json:"logprobs"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.Logprobs {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		sawStream = append(sawStream, body.Stream)
+		if !body.Stream {
+			h, _ := channel.EncodeHeader(rc)
+			w.Header().Set("X-Mycel-Receipt", h)
+			fmt.Fprint(w, `{"choices":[{"message":{"content":"Hi Go"},"finish_reason":"stop"}]}`)
+			return
+		}
+		sse, err := openai.NewSSEWriter(w)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, c := range []string{"Hi", " Go"} {
+			_ = sse.WriteJSON(openai.ChatCompletionChunk{Choices: []openai.ChatChunkChoice{{Delta: openai.ChatDelta{Content: c}}}})
+		}
+		_ = sse.WriteJSON(openai.ChatCompletionChunk{Choices: []openai.ChatChunkChoice{{FinishReason: openai.Ptr("stop")}}})
+		_ = sse.WriteJSON(channel.ReceiptEvent{Object: channel.ReceiptEventObject, Receipt: rc})
+		_ = sse.WriteDone()
+	}))
+	defer srv.Close()
+	s := &HTTPShopper{Chain: LedgerChain{Key: vk}, ChainID: "c", HTTP: srv.Client(),
+		channels: map[string]*shopChannel{"p": {id: 1}}}
+	for _, stream := range []bool{false, true} {
+		got, err := s.Shop(context.Background(), ledger.ProviderView{Provider: ledger.Provider{Address: "p", Endpoint: srv.URL}},
+			"m", ShopperParams{PoolIndex: 1, MaxTokens: 8, Stream: stream})
+		if err != nil {
+			t.Fatalf("stream %t: %v", stream, err)
+		}
+		if got.Answer.Text != "Hi Go" || got.Answer.FinishReason != "stop" || got.Receipt.RequestID != "r1" || got.Params.Stream != stream {
+			t.Errorf("stream %t: got %+v", stream, got)
+		}
+	}
+	if diff := cmp.Diff([]bool{false, true}, sawStream); diff != "" {
+		t.Errorf("stream flags seen by the provider (-want +got):\n%s", diff)
+	}
+	if s.channels["p"].delivered != 7 {
+		t.Errorf("channel delivered %d, want the receipt's cumulative 7", s.channels["p"].delivered)
 	}
 }
