@@ -98,10 +98,10 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	bands := verifier.DefaultBands()
 	models := &verifier.ModelDir{Dir: cfg.ModelsDir, Threads: cfg.Threads, Bands: bands, Logger: logger}
 	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: cfg.Deposit, Models: models, Logger: logger}
+	// Shopper requests follow the ordinary client mix (streaming and logprobs
+	// included) and are paid from a separate consumer account the verifier
+	// funds (verifier.ShopperKey).
 	mix := verifier.DefaultMix()
-	// Until providers return token ids (or reveal committed logprobs on
-	// challenge), a re-check needs the logprobs' token bytes.
-	mix.LogprobsShare = 1
 	v, err := verifier.New(verifier.Config{
 		Address: key.Address, Stake: cfg.Stake, ShopEvery: shopEvery, EvidenceBond: cfg.EvidenceBond,
 		RecheckAll: cfg.RecheckAll, Mix: mix, Bands: bands, Logger: logger,

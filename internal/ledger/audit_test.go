@@ -78,6 +78,29 @@ func TestAuditCompliance(t *testing.T) {
 			}
 		})
 	}
+	// A verifier's own anchor (its shopper receipts) binds only it: another
+	// verifier, with no report on it, stays compliant; the anchorer does not.
+	own := newOverlay(setup(true, selected))
+	must(putJSON(own, keyVerifier(testAddr("w")), Verifier{Address: testAddr("w")}))
+	must(putJSON(own, keyAnchorLeaves(e, testAddr("w"), 0), leaves))
+	wSeed := testSeed("w")
+	must(putJSON(own, keyAuditSeed(e, testAddr("w")), AuditSeed{Verifier: testAddr("w"), Epoch: e,
+		Commitment: tx.AuditSeedCommitment(wSeed), Seed: hex.EncodeToString(wSeed)}))
+	all := make([]uint32, len(leaves))
+	for i := range all {
+		all[i] = uint32(i)
+	}
+	must(putJSON(own, keyAuditReport(e, anchor, 0, testAddr("w")), AuditReport{Verifier: testAddr("w"), Epoch: e, Anchor: anchor, Audited: all}))
+	okOwn, err := l.auditCompliance(own, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !okOwn(v) {
+		t.Error("another verifier's own anchor made v non-compliant")
+	}
+	if okOwn(testAddr("w")) {
+		t.Error("the anchoring verifier is compliant without reporting on its own anchor")
+	}
 	// An epoch without binding anchors demands nothing.
 	ok, err := l.auditCompliance(o, e+1)
 	if err != nil {

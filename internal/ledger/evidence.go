@@ -51,7 +51,7 @@ func (x *msgCtx) submitEvidence(m tx.SubmitEvidence) ([]Event, error) {
 	}
 	ev := Evidence{
 		ID: c.Evidence, Submitter: x.sender, Provider: r.Provider, RequestID: r.RequestID, Receipt: r,
-		Summary: m.Summary, Bond: m.Bond, Height: x.height, Deadline: x.height + int64(p.EvidenceVoteBlocks),
+		Summary: m.Summary, Material: m.Material, Bond: m.Bond, Height: x.height, Deadline: x.height + int64(p.EvidenceVoteBlocks),
 		Votes: []EvidenceVote{}, Status: EvidenceOpen,
 	}
 	if err := putJSON(x.o, dk, ev.ID); err != nil {

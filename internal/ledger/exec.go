@@ -111,15 +111,15 @@ func (l *Ledger) runTx(o *overlay, raw []byte, height int64, check bool) ([]Even
 		return nil, err
 	}
 	if b.Fee > 0 {
-		sup, err := l.supply(o)
+		// Fees go to the reward pool, paid out with the emission to providers and verifiers.
+		ep, err := l.epoch(o)
 		if err != nil {
 			return nil, err
 		}
-		sup.Burned, err = add(sup.Burned, b.Fee, "burned fees")
-		if err != nil {
+		if ep.RewardPool, err = add(ep.RewardPool, b.Fee, "reward pool"); err != nil {
 			return nil, err
 		}
-		if err := putJSON(o, keySupply, sup); err != nil {
+		if err := putJSON(o, keyEpoch, ep); err != nil {
 			return nil, err
 		}
 	}

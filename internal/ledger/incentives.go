@@ -61,7 +61,9 @@ func decodeAll[T any](kvs []kvPair) ([]T, error) {
 }
 
 // auditCompliance returns, for epoch e, whether verifier v made an audit claim for every leaf
-// its revealed seed selects in every binding anchor (one whose leaves are on the ledger).
+// its revealed seed selects in every binding anchor (one whose leaves are on the ledger). An
+// anchor sent by a registered verifier holds that verifier's own shopper receipts: it binds
+// only its anchorer, since no other verifier holds those requests to re-check.
 func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, error) {
 	type binding struct {
 		anchor string
@@ -112,6 +114,11 @@ func (l *Ledger) auditCompliance(o *overlay, e uint64) (func(v string) bool, err
 		}
 		seed, _ := hex.DecodeString(s.Seed)
 		for _, a := range anchors {
+			if a.anchor != v {
+				if _, own := o.get(keyVerifier(a.anchor)); own {
+					continue
+				}
+			}
 			rep, ok, err := getJSON[AuditReport](o, keyAuditReport(e, a.anchor, a.chunk, v))
 			if err != nil {
 				ierr = err
@@ -250,16 +257,24 @@ func (l *Ledger) distribute(o *overlay, h int64, e uint64) ([]Event, error) {
 	rec := RewardRecord{Epoch: e, Height: h, Pool: pool, Providers: []ProviderReward{}, Verifiers: []VerifierReward{}}
 	provShare := mulDiv(pool, p.ProviderShareBps, 10_000)
 	verShare := pool - provShare
-	var rankSum uint64
-	for _, r := range out.Rank {
-		rankSum += r
-	}
+	capacity := make([]uint64, len(pcols))
 	for j, pr := range pcols {
-		amt := mulDiv(provShare, out.Rank[j], rankSum)
+		c, ok, err := getJSON[Capacity](o, keyCapacity(pr))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			capacity[j] = c.Total()
+		}
+	}
+	amounts := providerPayouts(provShare, out.Rank, capacity)
+	for j, pr := range pcols {
+		amt := amounts[j]
 		if amt == 0 && out.Incentive[j] == 0 {
 			continue
 		}
-		rec.Providers = append(rec.Providers, ProviderReward{Provider: pr, Consensus: out.Consensus[j], Incentive: out.Incentive[j], Amount: amt})
+		rec.Providers = append(rec.Providers, ProviderReward{Provider: pr, Consensus: out.Consensus[j], Incentive: out.Incentive[j],
+			Capacity: capacity[j], Amount: amt})
 		rec.ToProviders += amt
 	}
 	eligible := make([]bool, len(vrows))
@@ -329,6 +344,34 @@ func (l *Ledger) distribute(o *overlay, h int64, e uint64) ([]Event, error) {
 		{"epoch", u64(e)}, {"pool", u64(pool)}, {"to_providers", u64(rec.ToProviders)},
 		{"to_verifiers", u64(rec.ToVerifiers)}, {"carried", u64(rec.Carried)},
 	}}}, nil
+}
+
+// providerPayouts splits the providers' share pp of the pool: provider j gets floor(pp·R_j/ΣR),
+// capped by its share of the proven capacity, floor(pp·K_j/ΣK), when any provider has proven
+// capacity (ΣK > 0): a provider earns no more than the part of the network's capacity it has
+// shown, and one without a capacity proof earns nothing while others have one. With no capacity
+// proved at all the split is by rank alone. What the caps leave stays in the pool.
+func providerPayouts(pp uint64, rank, capacity []uint64) []uint64 {
+	var rankSum, capSum uint64
+	for j := range rank {
+		rankSum = satAdd(rankSum, rank[j])
+		capSum = satAdd(capSum, capacity[j])
+	}
+	out := make([]uint64, len(rank))
+	for j := range rank {
+		out[j] = mulDiv(pp, rank[j], rankSum)
+		if capSum > 0 {
+			out[j] = min(out[j], mulDiv(pp, capacity[j], capSum))
+		}
+	}
+	return out
+}
+
+func satAdd(a, b uint64) uint64 {
+	if a+b < a {
+		return 1<<64 - 1
+	}
+	return a + b
 }
 
 // updateReputations closes epoch e for every provider: a clean epoch (active, at least one

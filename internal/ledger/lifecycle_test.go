@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"sort"
 	"testing"
@@ -95,7 +96,7 @@ func TestCommitChangesAndRestore(t *testing.T) {
 	if !sort.StringsAreSorted(keys) {
 		t.Errorf("changes not sorted: %q", keys)
 	}
-	want := []string{keyAccount(testAddr("alice")), keyAccount(testAddr("bob")), keySupply}
+	want := []string{keyAccount(testAddr("alice")), keyAccount(testAddr("bob")), keyEpoch} // the fee goes to the reward pool
 	sort.Strings(want)
 	if diff := cmp.Diff(want, keys); diff != "" {
 		t.Errorf("changed keys (-want +got):\n%s", diff)
@@ -184,7 +185,18 @@ func TestQueryChannelsFilterAndSupply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"genesis":2000000000,"minted":0,"slashed":0,"burned":3000,"total":1999997000}`; string(out) != want {
+	// Fees are not burned: the three fees paid are in the reward pool.
+	if want := `{"genesis":2000000000,"minted":0,"slashed":0,"burned":0,"total":2000000000}`; string(out) != want {
 		t.Errorf("supply = %s, want %s", out, want)
+	}
+	var ep EpochView
+	if out, err = l.Query("epoch", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(out, &ep); err != nil {
+		t.Fatal(err)
+	}
+	if ep.RewardPool != 3*l.params.MinFee {
+		t.Errorf("reward pool %d, want the three fees %d", ep.RewardPool, 3*l.params.MinFee)
 	}
 }

@@ -108,11 +108,14 @@ type Evidence struct {
 	RequestID string             `json:"request_id"`
 	Receipt   channel.Receipt    `json:"receipt"`
 	Summary   tx.EvidenceSummary `json:"summary"`
-	Bond      uint64             `json:"bond"`
-	Height    int64              `json:"height"`
-	Deadline  int64              `json:"deadline"` // last height at which votes count
-	Votes     []EvidenceVote     `json:"votes"`
-	Status    string             `json:"status"`
+	// Material is the request and answer behind the receipt, for other verifiers' re-checks
+	// (absent on evidence filed without it).
+	Material *tx.EvidenceMaterial `json:"material,omitempty"`
+	Bond     uint64               `json:"bond"`
+	Height   int64                `json:"height"`
+	Deadline int64                `json:"deadline"` // last height at which votes count
+	Votes    []EvidenceVote       `json:"votes"`
+	Status   string               `json:"status"`
 	// Set on resolution.
 	ResolvedHeight int64  `json:"resolved_height,omitempty"`
 	GuiltyStake    uint64 `json:"guilty_stake,omitempty"`
@@ -176,11 +179,21 @@ type Capacity struct {
 	Models   []ModelCapacity `json:"models"`
 }
 
+// Total is the provider's proven capacity over its models (thousandths of tokens/s).
+func (c Capacity) Total() uint64 {
+	var t uint64
+	for _, m := range c.Models {
+		t = satAdd(t, m.TokensPerSecMilli)
+	}
+	return t
+}
+
 // ProviderReward is one provider's share of an epoch's pool.
 type ProviderReward struct {
 	Provider  string `json:"provider"`
-	Consensus uint64 `json:"consensus"` // C_j, Scale = 1
-	Incentive uint64 `json:"incentive"` // I_j, Scale = 1
+	Consensus uint64 `json:"consensus"`          // C_j, Scale = 1
+	Incentive uint64 `json:"incentive"`          // I_j, Scale = 1
+	Capacity  uint64 `json:"capacity,omitempty"` // K_j, proven tokens/s (thousandths) that capped the amount
 	Amount    uint64 `json:"amount"`
 }
 

@@ -47,7 +47,7 @@ type Body struct {
 	ChainID string `json:"chain_id"`
 	Sender  string `json:"sender"`         // must equal address.FromPubKey(PubKey)
 	Nonce   uint64 `json:"nonce"`          // must equal the account's current nonce; +1 on success
-	Fee     uint64 `json:"fee"`            // umyc, >= params.min_fee, burned
+	Fee     uint64 `json:"fee"`            // umyc, >= params.min_fee, paid into the reward pool
 	Msgs    []Msg  `json:"msgs"`           // 1..16
 	Memo    string `json:"memo,omitempty"` // <= 256 bytes
 }

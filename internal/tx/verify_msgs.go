@@ -374,11 +374,61 @@ type EvidenceSummary struct {
 }
 
 // SubmitEvidence accuses the provider of Receipt (signed by it) of cheating, with the
-// sender's re-check summary, and locks Bond until the vote ends.
+// sender's re-check summary, and locks Bond until the vote ends. Material, when present, makes
+// the accusation self-contained: every verifier can re-check it and vote.
 type SubmitEvidence struct {
-	Receipt channel.Receipt `json:"receipt"`
-	Summary EvidenceSummary `json:"summary"`
-	Bond    uint64          `json:"bond"`
+	Receipt  channel.Receipt   `json:"receipt"`
+	Summary  EvidenceSummary   `json:"summary"`
+	Bond     uint64            `json:"bond"`
+	Material *EvidenceMaterial `json:"material,omitempty"`
+}
+
+// Limits on evidence material.
+const (
+	MaxEvidenceRequest = 24 << 10 // bytes of the request body
+	MaxEvidenceOutput  = 24 << 10 // bytes of the answer text
+	MaxEvidenceTokens  = 4096     // answer token ids (and logprobs)
+)
+
+// EvidenceMaterial is what a re-check needs besides the receipt: the request body as sent
+// (its sha256 must be the receipt's request hash), the answer text (its sha256 must be the
+// receipt's output hash), the answer's token ids and, when the request asked for them, the
+// per-token logprobs returned, as the IEEE-754 bits of their float32 values (what the
+// receipt's logprobs commitment hashes). Ids and logprobs are bound by the commitment when
+// they hash to it; a verifier ignores logprobs that do not, and holds ids that do not to the
+// text (see docs/VERIFICATION.md).
+type EvidenceMaterial struct {
+	Request     string   `json:"request"`
+	Output      string   `json:"output"`
+	TokenIDs    []int32  `json:"token_ids"`
+	LogprobBits []uint32 `json:"logprob_bits,omitempty"`
+}
+
+// Check verifies the material against the receipt's request and output hashes and its
+// limits.
+func (m EvidenceMaterial) Check(r channel.Receipt) error {
+	if len(m.Request) > MaxEvidenceRequest || len(m.Output) > MaxEvidenceOutput {
+		return invalidf("evidence material: request %d bytes (limit %d), output %d bytes (limit %d)",
+			len(m.Request), MaxEvidenceRequest, len(m.Output), MaxEvidenceOutput)
+	}
+	if len(m.TokenIDs) > MaxEvidenceTokens {
+		return invalidf("evidence material: %d token ids, limit %d", len(m.TokenIDs), MaxEvidenceTokens)
+	}
+	if len(m.LogprobBits) != 0 && len(m.LogprobBits) != len(m.TokenIDs) {
+		return invalidf("evidence material: %d logprobs for %d token ids", len(m.LogprobBits), len(m.TokenIDs))
+	}
+	for i, id := range m.TokenIDs {
+		if id < 0 {
+			return invalidf("evidence material: token id %d is negative", i)
+		}
+	}
+	if h := sha256.Sum256([]byte(m.Request)); hex.EncodeToString(h[:]) != r.RequestHash {
+		return invalidf("evidence material: the request does not hash to the receipt's request hash")
+	}
+	if h := sha256.Sum256([]byte(m.Output)); hex.EncodeToString(h[:]) != r.OutputHash {
+		return invalidf("evidence material: the output does not hash to the receipt's output hash")
+	}
+	return nil
 }
 
 // Type implements Message.
@@ -423,6 +473,9 @@ func (m SubmitEvidence) ValidateBasic() error {
 	}
 	if m.Bond == 0 {
 		return invalidf("bond must be positive")
+	}
+	if m.Material != nil {
+		return m.Material.Check(r)
 	}
 	return nil
 }

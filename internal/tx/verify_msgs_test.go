@@ -69,6 +69,24 @@ func TestVerifyMsgsValidateBasic(t *testing.T) {
 		{"evidence mismatches > positions", mutEv(func(e *SubmitEvidence) { e.Summary.Mismatches = 21 }), false},
 		{"evidence zero bond", mutEv(func(e *SubmitEvidence) { e.Bond = 0 }), false},
 		{"evidence no chain", mutEv(func(e *SubmitEvidence) { e.Receipt.ChainID = "" }), false},
+		{"evidence material ok", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1, 2}, LogprobBits: []uint32{3, 4}}
+		}), true},
+		{"evidence material other request", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req2", Output: "out", TokenIDs: []int32{1}}
+		}), false},
+		{"evidence material other output", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out!", TokenIDs: []int32{1}}
+		}), false},
+		{"evidence material logprobs count", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1, 2}, LogprobBits: []uint32{3}}
+		}), false},
+		{"evidence material negative id", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{-1}}
+		}), false},
+		{"evidence material too long", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: strings.Repeat("x", MaxEvidenceRequest+1), Output: "out"}
+		}), false},
 		{"vote ok", VoteEvidence{ID: 1, Guilty: true}, true},
 		{"vote zero id", VoteEvidence{}, false},
 		{"commit weights ok", CommitWeights{Epoch: 2, Hash: h}, true},

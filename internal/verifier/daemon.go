@@ -127,10 +127,20 @@ type Verifier struct {
 	tallies   map[string]*Tally // provider -> this epoch's audits
 	capacity  map[string]bool   // provider/epoch measured
 	voted     map[uint64]bool
-	material  map[string]Shopped // request id -> what this verifier sent and got (for votes)
-	accused   map[string]bool    // request ids accused
-	exact     map[string]bool    // providers seen on the built-in engine
+	material  map[string]Shopped     // request id -> what this verifier sent and got (for votes)
+	accused   map[string]bool        // request ids accused
+	exact     map[string]bool        // providers seen on the built-in engine
+	shopped   map[uint64][]auditLeaf // epoch -> this verifier's shopper receipts, in order
+	anchored  map[uint64]bool        // epochs whose shopper receipts are anchored
+	reported  map[uint64]bool        // epochs whose audit reports are on the ledger
+	reportTry map[uint64]int         // anchor/report attempts per epoch
 	n         int
+}
+
+// auditLeaf is one shopper receipt of an epoch and what its audit found.
+type auditLeaf struct {
+	leaf            tx.AnchorLeaf
+	audited, failed bool
 }
 
 type weightCommit struct {
@@ -168,6 +178,8 @@ func New(cfg Config, chain Chain, shop Shopper, checkers Checkers, rnd io.Reader
 		seedTried: map[uint64]bool{}, started: map[uint64]bool{}, reveals: map[uint64]int{},
 		tallies: map[string]*Tally{}, capacity: map[string]bool{}, voted: map[uint64]bool{},
 		material: map[string]Shopped{}, accused: map[string]bool{}, exact: map[string]bool{},
+		shopped: map[uint64][]auditLeaf{}, anchored: map[uint64]bool{}, reported: map[uint64]bool{},
+		reportTry: map[uint64]int{},
 	}, nil
 }
 
@@ -234,6 +246,9 @@ func (v *Verifier) Tick(ctx context.Context) error {
 	if newEpoch {
 		errs = append(errs, v.startEpoch(ctx, e))
 	}
+	if e > 0 {
+		errs = append(errs, v.reportAudits(ctx, e-1))
+	}
 	// The next epoch's seed is committed during this one (the ledger
 	// allows it), so it is in place however late the first tick of the
 	// next epoch comes.
@@ -287,6 +302,11 @@ func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 	delete(v.weights, e-2)
 	delete(v.seedTried, e-2)
 	delete(v.reveals, e-2)
+	for _, m := range []map[uint64]bool{v.anchored, v.reported} {
+		delete(m, e-2)
+	}
+	delete(v.shopped, e-2)
+	delete(v.reportTry, e-2)
 	v.mu.Unlock()
 	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
 	return errors.Join(errs...)
@@ -403,7 +423,9 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 		// A seeded benchmark job: a seed-derived prompt, a fixed length.
 		s := int64(splitmix64(streamSeed^uint64(e)) >> 2)
 		zero := 0.0
-		params = ShopperParams{PoolIndex: splitmix64(streamSeed ^ uint64(e)), Seed: &s, Temperature: &zero, MaxTokens: v.cfg.CapacityTokens}
+		// Streaming and logprobs follow the mix like every other request.
+		params = ShopperParams{PoolIndex: splitmix64(streamSeed ^ uint64(e)), Seed: &s, Temperature: &zero, MaxTokens: v.cfg.CapacityTokens,
+			Stream: params.Stream, Logprobs: params.Logprobs}
 	}
 	got, err := v.shop.Shop(ctx, p, model, params)
 	if err != nil {
@@ -422,12 +444,15 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	rep := ProviderAuditBps(p, v.cfg.AuditFloorBps, v.cfg.AuditCleanEpochs)
 	selected := ledger.AuditSelected(seed, p.Address, got.Receipt.RequestID, rep)
 	if !selected && !v.cfg.RecheckAll {
+		v.recordLeaf(e, got.Receipt, false, false)
 		return nil
 	}
 	r, err := v.recheck(ctx, sha, got)
 	if err != nil {
+		v.recordLeaf(e, got.Receipt, false, false)
 		return fmt.Errorf("recheck %s: %w", got.Receipt.RequestID, err)
 	}
+	v.recordLeaf(e, got.Receipt, true, !r.Honest)
 	v.mu.Lock()
 	t := v.tallies[p.Address]
 	if t == nil {
@@ -437,11 +462,89 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	rejected, logP, _ := t.Add(r, v.cfg.Bands.Alpha)
 	v.material[got.Receipt.RequestID] = got
 	v.mu.Unlock()
-	v.log.Info("audit", "provider_id", p.Address, "request_id", got.Receipt.RequestID, "honest", r.Honest,
+	v.log.Info("audit", "provider_id", p.Address, "request_id", got.Receipt.RequestID, "honest", r.Honest, "rejected", rejected,
 		"failed", r.Failed(), "selected", selected, "tally_log_p", logP)
-	if !r.Honest || rejected {
+	// Evidence is about one answer: it is filed when that answer's own
+	// re-check fails, which every other verifier can reproduce from its
+	// material. A tally that rejects only over many answers zeroes the
+	// provider's weight (Weights) instead.
+	if !r.Honest {
 		return v.accuse(ctx, got, r)
 	}
+	return nil
+}
+
+// recordLeaf keeps a shopper receipt of epoch e (the epoch whose seed chose
+// its audit) for the epoch's anchor. A receipt that arrives after the
+// epoch's anchor was sent is left out: the ledger could not bind it.
+func (v *Verifier) recordLeaf(e uint64, rc channel.Receipt, audited, failed bool) {
+	if tx.ValidateRequestID(rc.RequestID) != nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.anchored[e] {
+		return
+	}
+	v.shopped[e] = append(v.shopped[e], auditLeaf{leaf: tx.AnchorLeaf{Provider: rc.Provider, RequestID: rc.RequestID}, audited: audited, failed: failed})
+}
+
+// reportAudits anchors the shopper receipts of the ended epoch e from the
+// verifier's account (AnchorReceipts with an audit root over their
+// provider and request id) and reports, chunk by chunk, which of them it
+// audited and which failed (SubmitAuditReport). This is what the ledger
+// counts: the seed-demanded audits (a verifier missing one gets no
+// dividends) and the providers' passed and failed audits, from which their
+// clean epochs and audit probabilities follow. Both messages are taken in
+// epoch e+1; a refusal is retried a bounded number of times.
+func (v *Verifier) reportAudits(ctx context.Context, e uint64) error {
+	v.mu.Lock()
+	done := v.reported[e] || len(v.shopped[e]) == 0 || v.reportTry[e] >= maxRevealTries
+	anchored := v.anchored[e]
+	if !done {
+		v.reportTry[e]++
+		v.anchored[e] = true // no more leaves for e: the anchor fixes them
+	}
+	ls := append([]auditLeaf(nil), v.shopped[e]...)
+	v.mu.Unlock()
+	if done {
+		return nil
+	}
+	leaves := make([]tx.AnchorLeaf, len(ls))
+	for i, l := range ls {
+		leaves[i] = l.leaf
+	}
+	root := tx.AnchorRoot(leaves)
+	if !anchored {
+		if err := v.chain.Submit(ctx, tx.AnchorReceipts{Epoch: e, Root: root, Count: uint64(len(leaves)), AuditRoot: root}); err != nil {
+			v.mu.Lock()
+			v.anchored[e] = false
+			v.mu.Unlock()
+			return fmt.Errorf("anchor shopper receipts of epoch %d: %w", e, err)
+		}
+	}
+	var msgs []any
+	for k := uint64(0); k < tx.AnchorChunks(uint64(len(leaves))); k++ {
+		lo, hi := k*tx.AuditChunkLeaves, min(uint64(len(leaves)), (k+1)*tx.AuditChunkLeaves)
+		m := tx.SubmitAuditReport{Epoch: e, Anchor: v.cfg.Address, Chunk: k, Leaves: leaves[lo:hi],
+			Proof: tx.AnchorChunkProof(leaves, k), Audited: []uint32{}, Failed: []uint32{}}
+		for i := lo; i < hi; i++ {
+			if ls[i].audited {
+				m.Audited = append(m.Audited, uint32(i-lo))
+			}
+			if ls[i].failed {
+				m.Failed = append(m.Failed, uint32(i-lo))
+			}
+		}
+		msgs = append(msgs, m)
+	}
+	if err := v.chain.Submit(ctx, msgs...); err != nil {
+		return fmt.Errorf("audit reports of epoch %d: %w", e, err)
+	}
+	v.mu.Lock()
+	v.reported[e] = true
+	v.mu.Unlock()
+	v.log.Info("audits reported", "epoch", e, "receipts", len(leaves))
 	return nil
 }
 
@@ -474,6 +577,15 @@ func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report
 	v.mu.Lock()
 	exact := v.exact[prov]
 	v.mu.Unlock()
+	// An answer to a request without logprobs carries no token ids: the
+	// re-check uses the tokenizer's own tokenisation of the text.
+	fromText := len(got.Answer.IDs) == 0 && got.Answer.Text != ""
+	if fromText {
+		if got.Answer.IDs, err = c.Tokenize(got.Answer.Text); err != nil {
+			return Report{}, err
+		}
+		got.Answer.Logprobs = nil
+	}
 	job := Job{RequestBody: got.Body, Prompt: ids, Sampling: got.Params.Sampling(), ModelSHA256: sha, Profile: ProfileBuiltin}
 	claim := ClaimFromReceipt(got.Receipt)
 	r, err := c.Check(ctx, job, got.Answer, claim)
@@ -481,6 +593,7 @@ func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report
 		return Report{}, err
 	}
 	if f, ok := r.Finding("logprobs_commitment"); ok && !f.Failed && len(got.Answer.IDs) > 0 {
+		// The commitment binds the ids: rebuilt ones are the provider's.
 		if !exact {
 			v.mu.Lock()
 			v.exact[prov] = true
@@ -488,11 +601,58 @@ func (v *Verifier) recheck(ctx context.Context, sha string, got Shopped) (Report
 		}
 		return r, nil
 	}
-	if exact {
-		return r, nil
+	if !exact {
+		job.Profile = ProfilePeer
+		if r, err = c.Check(ctx, job, got.Answer, claim); err != nil {
+			return Report{}, err
+		}
 	}
-	job.Profile = ProfilePeer
-	return c.Check(ctx, job, got.Answer, claim)
+	if fromText {
+		r = relaxTextIDs(r, got.Receipt.TokensOut, len(got.Answer.IDs), job.Sampling.MaxTokens)
+	}
+	return r, nil
+}
+
+// idExactChecks compare token ids exactly. With ids rebuilt from the text
+// (the request asked for no logprobs) and not confirmed by the receipt's
+// commitment, a mismatch may be the provider's honest non-canonical
+// tokenisation, so these do not count; the statistical checks, the hashes
+// and the finish checks still do.
+var idExactChecks = map[string]bool{"logprobs_commitment": true, "greedy_argmax": true, "seeded_regen": true, "text_tokens": true}
+
+// relaxTextIDs drops the id-exact failures of a report on ids rebuilt from
+// the text and holds the billed token count to the rebuilt count with a
+// slack of max(2, n/8) tokens (a tokenisation differs by a few tokens; an
+// inflated count by more). The length checks use the billed count: padding
+// is billing beyond max_tokens, truncation finishing "length" below it.
+func relaxTextIDs(r Report, claimed uint64, n, maxTokens int) Report {
+	out := r
+	out.Findings = nil
+	out.Honest = true
+	for _, f := range r.Findings {
+		switch {
+		case idExactChecks[f.Check] && f.Failed:
+			f.Failed = false
+			f.Detail = "not counted: token ids rebuilt from the text"
+		case f.Check == "tokens_out":
+			slack := max(2, n/8)
+			f.Statistic = float64(claimed) - float64(n)
+			f.Threshold = float64(slack)
+			f.Failed = claimed > uint64(n+slack)
+			f.Detail = "token ids rebuilt from the text"
+		case f.Check == "max_tokens" && maxTokens > 0:
+			f.Statistic = float64(claimed) - float64(maxTokens)
+			f.Failed = claimed > uint64(maxTokens)
+			f.Detail = "billed tokens beyond max_tokens"
+		case f.Check == "finish_length" && maxTokens > 0:
+			f.Statistic = float64(claimed)
+			f.Failed = claimed < uint64(maxTokens)
+			f.Detail = "finish length with fewer billed tokens than max_tokens"
+		}
+		out.Honest = out.Honest && !f.Failed
+		out.Findings = append(out.Findings, f)
+	}
+	return out
 }
 
 func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
@@ -503,7 +663,7 @@ func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
 	}
 	v.accused[got.Receipt.RequestID] = true
 	v.mu.Unlock()
-	msg := tx.SubmitEvidence{Receipt: got.Receipt, Summary: Summary(r, got.Receipt), Bond: v.cfg.EvidenceBond}
+	msg := tx.SubmitEvidence{Receipt: got.Receipt, Summary: Summary(r, got.Receipt), Bond: v.cfg.EvidenceBond, Material: Material(got)}
 	if err := v.chain.Submit(ctx, msg); err != nil {
 		return fmt.Errorf("submit evidence: %w", err)
 	}
@@ -511,9 +671,11 @@ func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
 	return nil
 }
 
-// vote votes on open evidence this verifier can re-check: it needs the
-// request and the answer behind the receipt, which it holds for its own
-// shopper requests. Evidence it cannot re-check gets no vote.
+// vote votes on open evidence this verifier can re-check: evidence about a
+// request it shopped itself (it holds what it sent and got), or evidence
+// carrying its material (request, answer text, token ids, logprobs), bound
+// to the receipt by its request and output hashes. Evidence it cannot
+// re-check gets no vote.
 func (v *Verifier) vote(ctx context.Context) error {
 	evs, err := v.chain.Evidence(ctx)
 	if err != nil {
@@ -525,29 +687,122 @@ func (v *Verifier) vote(ctx context.Context) error {
 		done := v.voted[ev.ID]
 		got, have := v.material[ev.RequestID]
 		v.mu.Unlock()
-		if done || ev.Submitter == v.cfg.Address || !have {
+		if done || ev.Submitter == v.cfg.Address {
 			continue
+		}
+		if have && got.Receipt.Provider != ev.Receipt.Provider {
+			have = false
 		}
 		sha, err := v.chain.ModelSHA256(ctx, ev.Receipt.ModelID)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		got.Receipt = ev.Receipt
-		r, err := v.recheck(ctx, sha, got)
-		if err != nil {
+		var guilty bool
+		if have {
+			got.Receipt = ev.Receipt
+			r, err := v.recheck(ctx, sha, got)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			guilty = !r.Honest
+		} else {
+			if ev.Material == nil {
+				continue
+			}
+			g, ok, err := v.recheckEvidence(ctx, sha, ev)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !ok {
+				continue // material this verifier cannot read back: abstain
+			}
+			guilty = g
+		}
+		if err := v.chain.Submit(ctx, tx.VoteEvidence{ID: ev.ID, Guilty: guilty}); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := v.chain.Submit(ctx, tx.VoteEvidence{ID: ev.ID, Guilty: !r.Honest}); err != nil {
-			errs = append(errs, err)
-			continue
-		}
+		v.log.Info("voted on evidence", "id", ev.ID, "provider_id", ev.Provider, "guilty", guilty)
 		v.mu.Lock()
 		v.voted[ev.ID] = true
 		v.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// Material is the evidence material of a shopped answer: the request body,
+// the answer text, its token ids and the float32 bits of its logprobs.
+func Material(got Shopped) *tx.EvidenceMaterial {
+	m := &tx.EvidenceMaterial{Request: string(got.Body), Output: got.Answer.Text, TokenIDs: got.Answer.IDs}
+	if m.TokenIDs == nil {
+		m.TokenIDs = []int32{}
+	}
+	for _, lp := range got.Answer.Logprobs {
+		m.LogprobBits = append(m.LogprobBits, math.Float32bits(float32(lp)))
+	}
+	return m
+}
+
+// recheckEvidence re-checks evidence from its material. Request and output
+// text are bound by the receipt (the ledger checked their hashes); the
+// finish reason is the receipt's. Logprobs count only when they hash, with
+// the ids, to the receipt's logprobs commitment (otherwise they are the
+// accuser's word and are dropped). Ids are bound by that commitment or, on
+// the built-in engine, by the reference's own commitment; unbound ids could
+// be a forger's re-tokenisation of an honest text, so the verdict is guilty
+// only if the text's own tokenisation fails the re-check as well. ok is
+// false when the material is not of a shape this verifier can re-check.
+func (v *Verifier) recheckEvidence(ctx context.Context, sha string, ev ledger.Evidence) (guilty, ok bool, err error) {
+	m := ev.Material
+	if m.Check(ev.Receipt) != nil {
+		return false, false, nil
+	}
+	_, sys, user, params, err := ParseRequestBody([]byte(m.Request))
+	if err != nil {
+		v.log.Info("evidence material not re-checkable", "id", ev.ID, "err", err)
+		return false, false, nil
+	}
+	got := Shopped{Body: []byte(m.Request), System: sys, User: user, Params: params, Receipt: ev.Receipt,
+		Answer: Answer{IDs: m.TokenIDs, Text: m.Output, FinishReason: ev.Receipt.FinishReason}}
+	bound := false
+	if len(m.LogprobBits) == len(m.TokenIDs) && len(m.TokenIDs) > 0 {
+		lps32 := make([]float32, len(m.LogprobBits))
+		lps := make([]float64, len(m.LogprobBits))
+		for i, b := range m.LogprobBits {
+			lps32[i] = math.Float32frombits(b)
+			lps[i] = float64(lps32[i])
+		}
+		if channel.LogprobsCommitment(m.TokenIDs, lps32) == ev.Receipt.LogprobsCommitment {
+			got.Answer.Logprobs, bound = lps, true
+		}
+	}
+	r, err := v.recheck(ctx, sha, got)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	if f, ok := r.Finding("logprobs_commitment"); ok && !f.Failed {
+		bound = true
+	}
+	if r.Honest || bound {
+		return !r.Honest, true, nil
+	}
+	c, _, err := v.checkers.Checker(ctx, sha)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	ids, err := c.Tokenize(m.Output)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	got.Answer.IDs, got.Answer.Logprobs = ids, nil
+	r2, err := v.recheck(ctx, sha, got)
+	if err != nil {
+		return false, false, fmt.Errorf("recheck evidence %d: %w", ev.ID, err)
+	}
+	return !r2.Honest, true, nil
 }
 
 // ClaimFromReceipt extracts the fields the re-check tests.

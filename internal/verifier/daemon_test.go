@@ -83,6 +83,8 @@ type labShopper struct {
 	lab   *cheat.Lab
 	provs map[string]*cheat.Provider
 	keys  map[string]ed25519.PrivateKey
+	chain string // receipts' chain id ("test" when empty)
+	mu    sync.Mutex
 	n     int
 }
 
@@ -95,13 +97,24 @@ func (s *labShopper) Shop(ctx context.Context, p ledger.ProviderView, model stri
 	if err != nil {
 		return verifier.Shopped{}, err
 	}
+	s.mu.Lock()
 	s.n++
+	n := s.n
+	s.mu.Unlock()
+	chainID := s.chain
+	if chainID == "" {
+		chainID = "test"
+	}
 	c := sv.Claim
-	r := channel.Receipt{ChainID: "test", RequestID: fmt.Sprintf("req-%d", s.n), Provider: p.Address,
+	r := channel.Receipt{ChainID: chainID, RequestID: fmt.Sprintf("req-%d-%s", n, p.Address[len(p.Address)-6:]), Provider: p.Address,
 		Consumer: p.Address, ChannelID: 1, ModelID: model, ModelSHA256: c.ModelSHA256, RequestHash: c.RequestHash,
 		OutputHash: c.OutputHash, TokensIn: c.TokensIn, TokensOut: c.TokensOut, LogprobsCommitment: c.LogprobsCommitment,
 		FinishReason: c.FinishReason}
 	sys, user := verifier.PoolPrompt(params.PoolIndex)
+	if !params.Logprobs {
+		// As over HTTP: token ids come only with logprobs.
+		sv.Answer.IDs, sv.Answer.Logprobs = nil, nil
+	}
 	return verifier.Shopped{Body: req.Body, System: sys, User: user, Params: params, Answer: sv.Answer,
 		Receipt: channel.SignReceipt(r, s.keys[p.Address]), Duration: 100 * time.Millisecond}, nil
 }
@@ -246,14 +259,36 @@ func TestVerifierEpoch(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent = chain.take()
-	if len(sent) != 3 {
+	if len(sent) != 5 {
 		t.Fatalf("epoch 2 start sent %#v", sent)
 	}
 	rs, ok1 := sent[0].(tx.RevealAuditSeed)
 	rw, ok2 := sent[1].(tx.RevealWeights)
-	c2, ok3 := sent[2].(tx.CommitAuditSeed)
-	if !ok1 || !ok2 || !ok3 {
+	c2, ok3 := sent[4].(tx.CommitAuditSeed)
+	an, ok4 := sent[2].(tx.AnchorReceipts)
+	ar, ok5 := sent[3].(tx.SubmitAuditReport)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
 		t.Fatalf("epoch 2 start sent %#v", sent)
+	}
+	// Epoch 1's eight shopper receipts are anchored and all reported
+	// audited (new providers are audited at 100%); the cheater's failed.
+	if an.Epoch != 1 || an.Count != 8 || an.AuditRoot != tx.AnchorRoot(ar.Leaves) || ar.Anchor != me || ar.Epoch != 1 {
+		t.Errorf("anchor %+v, report %+v", an, ar)
+	}
+	if len(ar.Audited) != 8 {
+		t.Errorf("audited %v, want all 8", ar.Audited)
+	}
+	var failedCheat int
+	for _, i := range ar.Failed {
+		if ar.Leaves[i].Provider != cheatAddr {
+			t.Errorf("audit of the honest provider reported failed: %+v", ar.Leaves[i])
+		}
+		failedCheat++
+	}
+	// Every failed audit was accused; a passing answer may be accused too
+	// when the provider's combined tally rejects.
+	if failedCheat == 0 || failedCheat > len(evidence) {
+		t.Errorf("%d failed audits reported, %d accusations", failedCheat, len(evidence))
 	}
 	seed, _ := hex.DecodeString(rs.Seed)
 	if rs.Epoch != 1 || tx.AuditSeedCommitment(seed) != commit.Commitment {

@@ -1,7 +1,9 @@
 package verifier
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
@@ -160,17 +162,11 @@ func PromptText(f chat.Format, system, user string) (string, error) {
 	return text, nil
 }
 
-// RequestBody is the OpenAI chat completion body of a shopper request.
-//
-// It always asks for logprobs, whatever p.Logprobs says: an audit needs the
-// provider's token ids (the logprobs' bytes) to hold its token count, its
-// text and its logprobs commitment to the reference. Without them a
-// re-check would have to re-tokenise the text, which is not the sequence
-// the provider generated, and would accuse honest providers of inflating
-// their counts. Asking always costs no indistinguishability: the shopper
-// buys on its own channels, which a provider can tell apart from the
-// gateway's already; p.Logprobs only shapes how the benchmark models
-// ordinary clients.
+// RequestBody is the OpenAI chat completion body of a shopper request. It
+// asks for logprobs and a stream exactly when the drawn parameters do, as
+// the clients of the Mix would: an answer without logprobs carries no token
+// ids and is re-checked on the tokenizer's own tokenisation of its text
+// (see Verifier.recheck).
 func RequestBody(model string, p ShopperParams, system, user string) []byte {
 	type msg struct {
 		Role    string `json:"role"`
@@ -185,7 +181,7 @@ func RequestBody(model string, p ShopperParams, system, user string) []byte {
 		MaxTokens   int      `json:"max_tokens,omitempty"`
 		Logprobs    bool     `json:"logprobs,omitempty"`
 		Stream      bool     `json:"stream,omitempty"`
-	}{Model: model, Temperature: p.Temperature, TopP: p.TopP, Seed: p.Seed, MaxTokens: p.MaxTokens, Logprobs: true, Stream: p.Stream}
+	}{Model: model, Temperature: p.Temperature, TopP: p.TopP, Seed: p.Seed, MaxTokens: p.MaxTokens, Logprobs: p.Logprobs, Stream: p.Stream}
 	if system != "" {
 		body.Messages = append(body.Messages, msg{"system", system})
 	}
@@ -196,4 +192,38 @@ func RequestBody(model string, p ShopperParams, system, user string) []byte {
 		return nil
 	}
 	return b
+}
+
+// ParseRequestBody reads back a chat completion body of the shape
+// RequestBody writes (an optional system message, one user message, the
+// sampling parameters): what a verifier needs to re-check evidence about a
+// request it did not send. Other shapes are an error.
+func ParseRequestBody(body []byte) (model, system, user string, p ShopperParams, err error) {
+	var b struct {
+		Model    string `json:"model"`
+		Messages []struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+		} `json:"messages"`
+		Temperature *float64 `json:"temperature"`
+		TopP        *float64 `json:"top_p"`
+		Seed        *int64   `json:"seed"`
+		MaxTokens   int      `json:"max_tokens"`
+		Logprobs    bool     `json:"logprobs"`
+		Stream      bool     `json:"stream"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return "", "", "", p, fmt.Errorf("parse request body: %w", err)
+	}
+	ms := b.Messages
+	if len(ms) == 2 && ms[0].Role == "system" {
+		system, ms = ms[0].Content, ms[1:]
+	}
+	if len(ms) != 1 || ms[0].Role != "user" {
+		return "", "", "", p, errors.New("parse request body: want an optional system message and one user message")
+	}
+	p = ShopperParams{Temperature: b.Temperature, TopP: b.TopP, Seed: b.Seed, MaxTokens: b.MaxTokens, Logprobs: b.Logprobs, Stream: b.Stream}
+	return b.Model, system, ms[0].Content, p, nil
 }

@@ -163,6 +163,16 @@ func NewChecker(ref Reference, tok *tokenizer.Tokenizer, sha256Hex, weightType s
 // SHA256 is the hash of the model file the checker holds answers to.
 func (c *Checker) SHA256() string { return c.sha }
 
+// Tokenize returns the model tokenizer's own tokenisation of an output text
+// (no special tokens parsed or added).
+func (c *Checker) Tokenize(text string) ([]int32, error) {
+	ids, err := c.tok.Encode(text, tokenizer.EncodeOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("tokenize: %w", err)
+	}
+	return ids, nil
+}
+
 // Bands returns the checker's bands.
 func (c *Checker) Bands() Bands { return c.bands }
 

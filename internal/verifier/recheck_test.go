@@ -49,7 +49,7 @@ func lab(t testing.TB) *cheat.Lab {
 		if _, labErr = demomodel.Generate(ctx, labDir, nil); labErr != nil {
 			return
 		}
-		theLab, labErr = cheat.OpenLab(cheat.LabConfig{Dir: labDir, Names: []string{"mycel-ref", "mycel-sub"}, Bands: verifier.DefaultBands()})
+		theLab, labErr = cheat.OpenLab(cheat.LabConfig{Dir: labDir, Names: []string{"mycel-ref", "mycel-sub", "mycel-ref-q8"}, Bands: verifier.DefaultBands()})
 		if labErr == nil {
 			go func() { labDone <- theLab.Run(ctx) }()
 		}
@@ -239,10 +239,23 @@ func TestCheatersCaught(t *testing.T) {
 	tests := []struct {
 		s     cheat.Strategy
 		cheap string
-		want  string // a check that must fail on every cheated answer
+		want  string // a check that must fail on every cheated answer ("" any)
 	}{
 		{cheat.Substitute, "mycel-sub", "logprobs_commitment"},
 		{cheat.Inflate, "", "tokens_out"},
+		// The Q8_0 file claimed as the F32 one: same tokens mostly, other
+		// numbers, which the bit-exact commitment sees on every answer.
+		{cheat.Quantised, "mycel-ref-q8", "logprobs_commitment"},
+		// Stops early claiming a natural stop: the tokens are the
+		// reference's own, so only the stop itself is wrong. Greedy (EOS is
+		// not the argmax) and seeded (the regeneration goes on) answers are
+		// checked exactly; an unseeded sampled answer only fails when EOS is
+		// very unlikely where it stopped (docs/VERIFICATION.md), so the
+		// requests here are greedy or seeded.
+		{cheat.Truncate, "", ""},
+		// Honest to requests that look like audits (seeded or asking for
+		// logprobs), substituting otherwise.
+		{cheat.Spotter, "mycel-sub", "logprobs_commitment"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.s), func(t *testing.T) {
@@ -250,17 +263,49 @@ func TestCheatersCaught(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// An honest twin with the same randomness tells which answers
+			// the truncating cheater actually cut.
+			twin, err := l.Provider(cheat.Honest, "mycel-ref", "", 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cheated := 0
 			for i := 0; i < 8; i++ {
-				tr, err := l.Serve(ctx, p, "mycel-ref", verifier.DrawParams(77, i), true, verifier.ProfileBuiltin)
+				params := verifier.DrawParams(77, i)
+				if tt.s == cheat.Truncate {
+					if i%2 == 0 {
+						params.Temperature, params.Seed = ptr(0.0), nil
+					} else if params.Seed == nil {
+						params.Seed = ptr(int64(1000 + i))
+					}
+				}
+				tr, err := l.Serve(ctx, p, "mycel-ref", params, true, verifier.ProfileBuiltin)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(tr.Served.Answer.IDs) == 0 {
+				ref, err := l.Serve(ctx, twin, "mycel-ref", params, false, verifier.ProfileBuiltin)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !tr.Served.Cheated || len(tr.Served.Answer.IDs) == 0 {
+					if !tr.Report.Honest {
+						t.Errorf("request %d: honest answer flagged: %v", i, tr.Report.Failed())
+					}
 					continue
 				}
-				if f, _ := tr.Report.Finding(tt.want); !f.Failed || tr.Report.Honest {
-					t.Errorf("request %d: %s not flagged (%+v)", i, tt.want, tr.Report.Findings)
+				if tt.s == cheat.Truncate && len(tr.Served.Answer.IDs) >= len(ref.Served.Answer.IDs) {
+					continue // nothing to cut
 				}
+				cheated++
+				if tr.Report.Honest {
+					t.Errorf("request %d: cheated answer passes (%+v)", i, tr.Report.Findings)
+				}
+				if f, _ := tr.Report.Finding(tt.want); tt.want != "" && !f.Failed {
+					t.Errorf("request %d: %s not flagged (%+v)", i, tt.want, tr.Report.Failed())
+				}
+			}
+			if cheated < 2 {
+				t.Fatalf("only %d cheated answers in 8 requests: the test proves little", cheated)
 			}
 		})
 	}

@@ -1,8 +1,10 @@
 package verifier
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -20,6 +22,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mycel-network/mycel/internal/address"
 	"github.com/mycel-network/mycel/internal/chainclient"
 	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/engine"
@@ -95,11 +98,24 @@ func (c LedgerChain) Submit(ctx context.Context, msgs ...any) error {
 	return err
 }
 
+// ShopperKey derives the key of a verifier's shopper account from the
+// verifier's key: an ordinary consumer account, not the registered verifier
+// address, that pays for shopper requests.
+func ShopperKey(k keys.Key) keys.Key {
+	h := sha256.New()
+	h.Write([]byte("mycel/shopper-key/v1\x00"))
+	h.Write(k.PrivKey.Seed())
+	priv := ed25519.NewKeyFromSeed(h.Sum(nil))
+	return keys.Key{Name: k.Name + "-shopper", Address: address.FromPubKey(priv.Public().(ed25519.PublicKey)), PrivKey: priv}
+}
+
 // HTTPShopper sends shopper requests straight to providers' OpenAI API,
-// paying through the verifier's own payment channel to each provider, like
-// any consumer.
+// paying through payment channels of a separate consumer account (Payer,
+// by default ShopperKey of the verifier's key) that the verifier funds,
+// like any consumer. Streaming and logprobs follow the drawn parameters.
 type HTTPShopper struct {
-	Chain   LedgerChain
+	Chain   LedgerChain // the verifier's account: funds the payer
+	Payer   *keys.Key   // the paying consumer account; nil: ShopperKey(Chain.Key)
 	ChainID string
 	Deposit uint64 // umyc locked per channel
 	HTTP    *http.Client
@@ -115,17 +131,24 @@ type shopChannel struct {
 	delivered uint64 // provider's cumulative from its last receipt
 }
 
-// Shop implements Shopper (non-streaming requests; logprobs are what the
-// params ask for).
+// payer returns the paying account's chain view.
+func (s *HTTPShopper) payer() LedgerChain {
+	k := ShopperKey(s.Chain.Key)
+	if s.Payer != nil {
+		k = *s.Payer
+	}
+	return LedgerChain{Client: s.Chain.Client, Key: k}
+}
+
+// Shop implements Shopper.
 func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model string, params ShopperParams) (Shopped, error) {
 	ch, err := s.channel(ctx, p.Address)
 	if err != nil {
 		return Shopped{}, err
 	}
 	sys, user := PoolPrompt(params.PoolIndex)
-	params.Stream = false
 	body := RequestBody(model, params, sys, user)
-	voucher := channel.SignVoucher(s.ChainID, ch.id, ch.delivered, s.Chain.Key.PrivKey)
+	voucher := channel.SignVoucher(s.ChainID, ch.id, ch.delivered, s.payer().Key.PrivKey)
 	vh, err := channel.EncodeHeader(voucher)
 	if err != nil {
 		return Shopped{}, err
@@ -151,26 +174,29 @@ func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model str
 		return Shopped{}, fmt.Errorf("shop: %w", err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return Shopped{}, fmt.Errorf("shop: provider answered %s: %.200s", resp.Status, raw)
+	}
+	var (
+		rc      channel.Receipt
+		text    string
+		finish  string
+		entries []LogprobEntry
+		logp    bool
+	)
+	if params.Stream {
+		text, finish, entries, logp, rc, err = readStream(io.LimitReader(resp.Body, 8<<20))
+	} else {
+		text, finish, entries, logp, rc, err = readCompletion(resp)
+	}
 	dur := time.Since(start)
 	if err != nil {
 		return Shopped{}, fmt.Errorf("shop: %w", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return Shopped{}, fmt.Errorf("shop: provider answered %s: %.200s", resp.Status, raw)
-	}
-	rc, err := channel.DecodeReceiptHeader(resp.Header.Get("X-Mycel-Receipt"))
-	if err != nil {
-		return Shopped{}, fmt.Errorf("shop: %w", err)
-	}
-	var out chatResponse
-	if err := json.Unmarshal(raw, &out); err != nil || len(out.Choices) == 0 {
-		return Shopped{}, fmt.Errorf("shop: bad completion body: %v", err)
-	}
-	c := out.Choices[0]
-	ans := Answer{Text: c.Message.Content, FinishReason: c.FinishReason}
-	if c.Logprobs != nil {
-		ids, lps, err := s.Models.IDsFromBytes(rc.ModelSHA256, c.Logprobs.Content)
+	ans := Answer{Text: text, FinishReason: finish}
+	if logp {
+		ids, lps, err := s.Models.IDsFromBytes(rc.ModelSHA256, entries)
 		if err != nil {
 			return Shopped{}, fmt.Errorf("shop: %w", err)
 		}
@@ -182,6 +208,89 @@ func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model str
 	}
 	s.mu.Unlock()
 	return Shopped{Body: body, System: sys, User: user, Params: params, Answer: ans, Receipt: rc, Duration: dur}, nil
+}
+
+// readCompletion reads a non-streamed chat completion and its receipt
+// header.
+func readCompletion(resp *http.Response) (text, finish string, lps []LogprobEntry, haveLP bool, rc channel.Receipt, err error) {
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return "", "", nil, false, rc, err
+	}
+	if rc, err = channel.DecodeReceiptHeader(resp.Header.Get("X-Mycel-Receipt")); err != nil {
+		return "", "", nil, false, rc, err
+	}
+	var out chatResponse
+	if err := json.Unmarshal(raw, &out); err != nil || len(out.Choices) == 0 {
+		return "", "", nil, false, rc, fmt.Errorf("bad completion body: %v", err)
+	}
+	c := out.Choices[0]
+	if c.Logprobs != nil {
+		lps, haveLP = c.Logprobs.Content, true
+	}
+	return c.Message.Content, c.FinishReason, lps, haveLP, rc, nil
+}
+
+// readStream reads a streamed chat completion (server-sent events): the
+// content deltas and logprobs of every chunk, the finish reason, and the
+// receipt event the provider sends before [DONE].
+func readStream(r io.Reader) (text, finish string, lps []LogprobEntry, haveLP bool, rc channel.Receipt, err error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var b strings.Builder
+	gotReceipt := false
+	for sc.Scan() {
+		line := sc.Text()
+		data, ok := strings.CutPrefix(line, "data:")
+		if !ok {
+			continue
+		}
+		data = strings.TrimSpace(data)
+		if data == "[DONE]" {
+			break
+		}
+		var ev struct {
+			Object  string           `json:"object"`
+			Receipt *channel.Receipt `json:"receipt"`
+			Error   *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+				FinishReason *string `json:"finish_reason"`
+				Logprobs     *struct {
+					Content []LogprobEntry `json:"content"`
+				} `json:"logprobs"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return "", "", nil, false, rc, fmt.Errorf("stream event: %w", err)
+		}
+		switch {
+		case ev.Object == channel.ReceiptEventObject && ev.Receipt != nil:
+			rc, gotReceipt = *ev.Receipt, true
+		case ev.Error != nil:
+			return "", "", nil, false, rc, fmt.Errorf("stream error: %s", ev.Error.Message)
+		}
+		for _, c := range ev.Choices {
+			b.WriteString(c.Delta.Content)
+			if c.Logprobs != nil {
+				lps, haveLP = append(lps, c.Logprobs.Content...), true
+			}
+			if c.FinishReason != nil {
+				finish = *c.FinishReason
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", "", nil, false, rc, fmt.Errorf("stream: %w", err)
+	}
+	if !gotReceipt {
+		return "", "", nil, false, rc, errors.New("stream ended without a receipt")
+	}
+	return b.String(), finish, lps, haveLP, rc, nil
 }
 
 type chatResponse struct {
@@ -213,13 +322,14 @@ func (s *HTTPShopper) channel(ctx context.Context, provider string) (*shopChanne
 	if ch != nil {
 		return ch, nil
 	}
+	payer := s.payer()
 	find := func() (*ledger.Channel, error) {
 		var chs []ledger.Channel
-		if err := s.Chain.Client.Query(ctx, "channels", []byte(s.Chain.Key.Address), &chs); err != nil {
+		if err := payer.Client.Query(ctx, "channels", []byte(payer.Key.Address), &chs); err != nil {
 			return nil, err
 		}
 		for i := range chs {
-			if chs[i].Provider == provider && chs[i].Consumer == s.Chain.Key.Address && chs[i].Deposit > chs[i].Redeemed {
+			if chs[i].Provider == provider && chs[i].Consumer == payer.Key.Address && chs[i].Deposit > chs[i].Redeemed {
 				return &chs[i], nil
 			}
 		}
@@ -230,7 +340,10 @@ func (s *HTTPShopper) channel(ctx context.Context, provider string) (*shopChanne
 		return nil, fmt.Errorf("channel: %w", err)
 	}
 	if c == nil {
-		if err := s.Chain.Submit(ctx, tx.OpenChannel{Provider: provider, Deposit: s.Deposit}); err != nil {
+		if err := s.fund(ctx, payer.Key.Address); err != nil {
+			return nil, err
+		}
+		if err := payer.Submit(ctx, tx.OpenChannel{Provider: provider, Deposit: s.Deposit}); err != nil {
 			return nil, fmt.Errorf("open channel: %w", err)
 		}
 		if c, err = find(); err != nil || c == nil {
@@ -242,6 +355,23 @@ func (s *HTTPShopper) channel(ctx context.Context, provider string) (*shopChanne
 	s.channels[provider] = ch
 	s.mu.Unlock()
 	return ch, nil
+}
+
+// fund tops the payer's balance up from the verifier's account so it can
+// open a channel: to four deposits when it holds less than one (plus fees).
+func (s *HTTPShopper) fund(ctx context.Context, addr string) error {
+	acct, err := s.Chain.Client.Account(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("fund shopper account: %w", err)
+	}
+	const feeRoom = 1_000_000 // umyc kept for transaction fees
+	if acct.Balance >= s.Deposit+feeRoom {
+		return nil
+	}
+	if err := s.Chain.Submit(ctx, tx.Send{To: addr, Amount: 4*s.Deposit + feeRoom - acct.Balance}); err != nil {
+		return fmt.Errorf("fund shopper account %s: %w", addr, err)
+	}
+	return nil
 }
 
 // ModelDir loads the model files of a directory on demand, by hash, and
