@@ -71,7 +71,13 @@ func newHarness(t testing.TB, mod func(*Config, *backend.Synthetic)) *harness {
 
 func newHarnessStore(t testing.TB, so StoreOptions, mod func(*Config, *backend.Synthetic)) *harness {
 	t.Helper()
-	h := &harness{t: t, chain: NewMemChain(testChain), syn: &backend.Synthetic{}, dir: t.TempDir(), served: make(chan struct{}, 64), storeOpt: so}
+	return newHarnessAt(t, t.TempDir(), so, mod)
+}
+
+// newHarnessAt is newHarnessStore with the provider's home (the store is in dir/data).
+func newHarnessAt(t testing.TB, dir string, so StoreOptions, mod func(*Config, *backend.Synthetic)) *harness {
+	t.Helper()
+	h := &harness{t: t, chain: NewMemChain(testChain), syn: &backend.Synthetic{}, dir: dir, served: make(chan struct{}, 64), storeOpt: so}
 	h.provKey, h.prov = testKey("provider")
 	h.aliceKey, h.alice = testKey("alice")
 	h.chain.Sender = h.prov

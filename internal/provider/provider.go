@@ -239,7 +239,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	p.redeemAll(rctx, 1, "shutdown")
-	if ferr := p.pay.flush(); ferr != nil {
+	if ferr := p.pay.compact(); ferr != nil {
 		p.log.Error("store channel records", "err", ferr)
 		if err == nil {
 			err = fmt.Errorf("provider: %w", ferr)

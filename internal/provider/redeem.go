@@ -23,6 +23,11 @@ func (p *Provider) redeemLoop(ctx context.Context) {
 			return
 		case <-poll.C:
 			p.refreshChannels(ctx)
+			if p.deps.Store.JournalLen() > journalCompactBytes {
+				if err := p.pay.compact(); err != nil {
+					p.log.Error("compact voucher journal", "err", err)
+				}
+			}
 		case <-periodic.C:
 			p.redeemAll(ctx, max(p.cfg.RedeemMinUmyc, 1), "periodic")
 		}
@@ -88,7 +93,7 @@ func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
 		if err := p.pay.verify(st, l); err == nil {
 			st.acceptVerified(l)
 		} else {
-			st.rec.Latest = st.rec.Redeemable
+			p.pay.forget(st)
 			p.log.Warn("consumer voucher does not verify", "channel_id", st.rec.ID, "err", err)
 		}
 	}

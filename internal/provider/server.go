@@ -536,8 +536,7 @@ func (p *Provider) serveVoucher(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	if st.rec.Latest.Amount > st.verified {
 		if err := p.pay.verify(st, st.rec.Latest); err != nil {
-			st.rec.Latest = st.rec.Redeemable
-			_ = p.deps.Store.SaveChannel(st.rec)
+			p.pay.forget(st)
 			st.mu.Unlock()
 			openai.WriteError(w, payErr("voucher for channel %d: %v", v.ChannelID, err))
 			return
