@@ -155,7 +155,7 @@ func (p *Provider) Prepare(ctx context.Context) error {
 			return fmt.Errorf("provider: model %s: %w", mid, err)
 		}
 		if sha := m.b.Info().SHA256; sha != "" && sha != lm.SHA256 {
-			return fmt.Errorf("provider: model %s: file sha256 %s differs from the registered %s; refusing to serve it", mid, sha, lm.SHA256)
+			return fmt.Errorf("provider: model %s: the model file's sha256 %s differs from the sha256 %s registered on the ledger; refusing to serve it", mid, sha, lm.SHA256)
 		}
 		m.sha = lm.SHA256
 	}
