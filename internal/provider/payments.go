@@ -39,7 +39,11 @@ type payments struct {
 	chain   Chain
 	store   *Store
 
-	onVerify func() // counts signature checks (metrics)
+	onVerify  func()       // counts signature checks (metrics)
+	onPending func(uint64) // reports the pending total (metrics)
+
+	pendMu  sync.Mutex
+	pending uint64 // Σ chanState.counted
 
 	mu    sync.Mutex
 	chans map[uint64]*chanState
@@ -63,6 +67,8 @@ type chanState struct {
 	pub      ed25519.PublicKey
 	verified uint64 // amount of the largest verified voucher
 	inflight uint64 // umyc charged by requests still running
+
+	counted uint64 // this channel's share of payments.pending
 
 	checked   bool // a voucher of this channel has been verified
 	dirty     bool // rec changed since it was last written
@@ -137,7 +143,28 @@ func (p *payments) load(ctx context.Context, st *chanState, id uint64) *openai.E
 	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
 	st.verified = rec.Redeemable.Amount // only verified vouchers become redeemable
 	st.checked = rec.Redeemable.Signature != nil
+	p.account(st)
 	return nil
+}
+
+// account brings the pending total (delivered and not redeemed, on channels not closed) up
+// to date with st after its delivered total, redeemed total or close state changed, and
+// reports it. st.mu is held.
+func (p *payments) account(st *chanState) {
+	var n uint64
+	if !st.ch.Closed && st.rec.Delivered > st.rec.Redeemed {
+		n = st.rec.Delivered - st.rec.Redeemed
+	}
+	if n == st.counted {
+		return
+	}
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	p.pending = p.pending - st.counted + n
+	st.counted = n
+	if p.onPending != nil {
+		p.onPending(p.pending)
+	}
 }
 
 // refresh re-reads a channel's deposit and close state from the ledger (after a top-up).
@@ -152,6 +179,7 @@ func (p *payments) refresh(ctx context.Context, st *chanState) error {
 	st.mu.Lock()
 	st.ch = ch
 	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+	p.account(st)
 	st.mu.Unlock()
 	return nil
 }
@@ -363,6 +391,7 @@ func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.Priva
 		return nil, err
 	}
 	st.dirty = false
+	p.account(st)
 	return signedJSON(unsigned, sig), nil
 }
 

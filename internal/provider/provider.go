@@ -114,7 +114,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		p.order = append(p.order, mc.ID)
 	}
 	p.pay = &payments{self: deps.Address, credit: cfg.CreditUmyc, chain: deps.Chain, store: deps.Store, chans: map[uint64]*chanState{},
-		onVerify: func() { p.metrics.VoucherVerifies.Inc() }}
+		onVerify: func() { p.metrics.VoucherVerifies.Inc() }, onPending: func(n uint64) { p.metrics.PendingUmyc.Set(float64(n)) }}
 	p.handler = p.routes()
 	return p, nil
 }

@@ -48,24 +48,20 @@ func (p *Provider) refreshChannels(ctx context.Context) {
 	for _, ch := range chs {
 		byID[ch.ID] = ch
 	}
-	var pending uint64
 	for _, st := range p.pay.all() {
 		st.mu.Lock()
 		ch, ok := byID[st.rec.ID]
 		if ok && st.loaded {
 			st.ch = ch
 			st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+			p.pay.account(st)
 		}
 		closing := ok && ch.CloseAt != 0 && !ch.Closed
-		if !st.ch.Closed && st.rec.Delivered > st.rec.Redeemed {
-			pending += st.rec.Delivered - st.rec.Redeemed
-		}
 		st.mu.Unlock()
 		if closing {
 			p.redeem(ctx, st, "closing")
 		}
 	}
-	p.metrics.PendingUmyc.Set(float64(pending))
 }
 
 // redeemAll redeems every channel with at least minPending umyc redeemable.
@@ -118,6 +114,7 @@ func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
 			if ch, cerr := p.deps.Chain.Channel(ctx, id); cerr == nil {
 				st.ch = ch
 				st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+				p.pay.account(st)
 				_ = p.deps.Store.SaveChannelSync(st.rec)
 			}
 		}
@@ -126,6 +123,7 @@ func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
 	}
 	paid := due - min(due, st.rec.Redeemed)
 	st.rec.Redeemed = max(st.rec.Redeemed, due)
+	p.pay.account(st)
 	if err := p.deps.Store.SaveChannelSync(st.rec); err != nil {
 		p.log.Error("store redemption", "channel_id", id, "err", err)
 	}

@@ -597,30 +597,91 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// metricsText returns the provider's /metrics exposition.
+func (h *harness) metricsText() string {
+	h.t.Helper()
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// checkMetrics fails unless every line of want is a line of the /metrics exposition.
+func (h *harness) checkMetrics(step string, want ...string) {
+	h.t.Helper()
+	lines := strings.Split(h.metricsText(), "\n")
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			h.t.Errorf("%s: /metrics lacks %q", step, w)
+		}
+	}
+}
+
+// TestMetricsAndInfo: the counters and gauges follow requests, errors, receipts and
+// redemptions as they happen (pending earnings included, without waiting for a channel poll).
 func TestMetricsAndInfo(t *testing.T) {
 	h := newHarness(t, nil)
 	h.openChannel(1, 1_000_000)
+	h.openChannel(2, 1_000_000)
+	h.checkMetrics("at start",
+		`mycel_provider_earnings_pending_umyc 0`,
+		`mycel_provider_earnings_redeemed_umyc_total 0`)
 	if code, _, _, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, 0)}); code != 200 {
 		t.Fatal(code, e)
 	}
-	resp, err := http.Get(h.srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	h.checkMetrics("after a receipt of 8 umyc",
 		`mycel_provider_requests_total{code="200",model="synthetic"} 1`,
 		`mycel_provider_tokens_total{direction="out",model="synthetic"} 3`,
 		`mycel_provider_tokens_total{direction="in",model="synthetic"} 2`,
 		`mycel_provider_earnings_billed_umyc_total 8`,
 		`mycel_provider_queue_depth{model="synthetic"} 0`,
-		`mycel_provider_earnings_pending_umyc`, `mycel_provider_earnings_redeemed_umyc_total`,
-	} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
+		`mycel_provider_earnings_pending_umyc 8`,
+		`mycel_provider_earnings_redeemed_umyc_total 0`)
+	if code, _, _, e, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(2, 0)}); code != 200 {
+		t.Fatal(code, e)
 	}
+	h.checkMetrics("after a receipt of 4 umyc on another channel",
+		`mycel_provider_earnings_billed_umyc_total 12`,
+		`mycel_provider_earnings_pending_umyc 12`)
+	// Errors: a request without a voucher, a stale voucher, an unknown model.
+	if code, _, _, _, _ := h.chat(call{body: chatBody(1, "")}); code != http.StatusPaymentRequired {
+		t.Fatalf("no voucher: %d", code)
+	}
+	if code, _, _, _, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 7)}); code != http.StatusPaymentRequired {
+		t.Fatalf("stale voucher: %d", code)
+	}
+	if code, _, _, _, _ := h.chat(call{body: `{"model":"nope","messages":[{"role":"user","content":"hi"}]}`, voucher: h.voucher(1, 8)}); code != http.StatusNotFound {
+		t.Fatalf("unknown model: %d", code)
+	}
+	h.checkMetrics("after three failed requests",
+		`mycel_provider_errors_total{kind="payment",model="synthetic"} 2`,
+		`mycel_provider_errors_total{kind="bad_request",model="unknown"} 1`,
+		`mycel_provider_requests_total{code="402",model="synthetic"} 2`,
+		`mycel_provider_earnings_pending_umyc 12`)
+	// The consumer of channel 1 pays its receipt; a redemption moves it from pending to redeemed.
+	resp, err := http.Post(h.srv.URL+"/mycel/v1/voucher", "application/json", strings.NewReader(mustJSON(channel.SignVoucher(testChain, 1, 8, h.aliceKey))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("voucher: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	h.p.redeemAll(context.Background(), 1, "test")
+	h.checkMetrics("after redeeming channel 1",
+		`mycel_provider_earnings_redeemed_umyc_total 8`,
+		`mycel_provider_earnings_pending_umyc 4`,
+		`mycel_provider_redemptions_total{result="ok"} 1`)
+	// A restart counts what is pending from the store.
+	h.restart(testConfig())
+	h.checkMetrics("after a restart", `mycel_provider_earnings_pending_umyc 4`)
+	// The ledger closes channel 2 unredeemed: its earnings are no longer pending.
+	ch, _ := h.chain.Channel(context.Background(), 2)
+	ch.Closed = true
+	h.chain.SetChannel(ch)
+	h.p.refreshChannels(context.Background())
+	h.checkMetrics("after channel 2 closed", `mycel_provider_earnings_pending_umyc 0`)
+
 	resp, err = http.Get(h.srv.URL + "/mycel/v1/info")
 	if err != nil {
 		t.Fatal(err)
