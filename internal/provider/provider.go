@@ -212,7 +212,8 @@ func (p *Provider) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error { p.healthLoop(gctx); return nil })
-	g.Go(func() error { p.redeemLoop(gctx); return nil })
+	pollEvery := p.channelPoll(ctx)
+	g.Go(func() error { p.redeemLoop(gctx, pollEvery); return nil })
 
 	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
 	serveErr := make(chan error, 1)

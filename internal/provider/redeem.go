@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/mycel-network/mycel/internal/chainclient"
@@ -9,11 +10,52 @@ import (
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
-// redeemLoop re-reads the provider's channels every ChannelPoll (redeeming at once any
-// channel whose consumer started closing it) and redeems every channel with at least
+// assumedBlockInterval stands for the chain's block interval while it cannot be measured
+// (a chain of one block): the interval of `mycel init`'s consensus timeouts.
+const assumedBlockInterval = 100 * time.Millisecond
+
+// minChannelPoll bounds the clamped channel poll from below.
+const minChannelPoll = 10 * time.Millisecond
+
+// channelPoll returns the interval of the channel poll: the configured channel_poll, clamped
+// to a quarter of the close challenge window (channel_challenge_blocks × the chain's average
+// block interval), so that the provider sees a consumer's close and gets its redemption
+// committed before the channel closes. The rest of the window is for the redemption
+// transaction (a block or two) and for blocks coming faster than the average (up to twice as
+// fast still leaves a quarter of the window). A longer configured poll is clamped with a
+// warning rather than refused: the block interval is measured, not configured, and changes
+// with the chain's load and life, so refusing would make a start fail on a measurement the
+// provider can accommodate at the price of a cheap query more often.
+func (p *Provider) channelPoll(ctx context.Context) time.Duration {
+	poll := p.cfg.ChannelPoll
+	params, err := p.deps.Chain.Params(ctx)
+	if err != nil {
+		p.log.Warn("cannot read the ledger parameters; channel_poll not checked against the close challenge window", "err", err)
+		return poll
+	}
+	block, err := p.deps.Chain.BlockInterval(ctx)
+	if err != nil || block <= 0 {
+		block = assumedBlockInterval
+	}
+	window := time.Duration(math.MaxInt64)
+	if c := params.ChannelChallengeBlocks; c < uint64(math.MaxInt64/block) {
+		window = time.Duration(c) * block
+	}
+	limit := max(window/4, minChannelPoll)
+	if poll > limit {
+		p.log.Warn("channel_poll could miss a channel's close challenge window; polling more often",
+			"channel_poll", poll, "challenge_blocks", params.ChannelChallengeBlocks, "block_interval", block,
+			"window", window, "poll", limit)
+		return limit
+	}
+	return poll
+}
+
+// redeemLoop re-reads the provider's channels every pollEvery (channelPoll; redeeming at once
+// any channel whose consumer started closing it) and redeems every channel with at least
 // RedeemMinUmyc pending every RedeemInterval.
-func (p *Provider) redeemLoop(ctx context.Context) {
-	poll := time.NewTicker(p.cfg.ChannelPoll)
+func (p *Provider) redeemLoop(ctx context.Context, pollEvery time.Duration) {
+	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
 	periodic := time.NewTicker(p.cfg.RedeemInterval)
 	defer periodic.Stop()

@@ -789,3 +789,54 @@ func TestConcurrentOneChannel(t *testing.T) {
 		prev = r.Cumulative
 	}
 }
+
+// TestChannelPollClamped: a channel_poll longer than a quarter of the close challenge window
+// (challenge blocks × block interval) is shortened; a shorter one is kept.
+func TestChannelPollClamped(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		poll, block, want time.Duration
+	}{
+		{time.Minute, 50 * time.Millisecond, 250 * time.Millisecond}, // 20 blocks: a 1 s window
+		{100 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond},
+		{5 * time.Second, time.Second, 5 * time.Second},
+		{time.Minute, 0, 500 * time.Millisecond}, // unknown interval: 100 ms assumed
+		{time.Minute, time.Microsecond, minChannelPoll},
+	} {
+		h := newHarness(t, func(c *Config, _ *backend.Synthetic) { c.ChannelPoll = tc.poll })
+		h.chain.BlockTime = tc.block
+		if got := h.p.channelPoll(ctx); got != tc.want {
+			t.Errorf("channel_poll %v, block %v: poll every %v, want %v", tc.poll, tc.block, got, tc.want)
+		}
+	}
+}
+
+// TestRedeemLoopBeforeCloseWindow: with a configured channel_poll far longer than the close
+// challenge window, the periodic loop still sees a consumer's close and redeems the channel
+// before the chain closes it.
+func TestRedeemLoopBeforeCloseWindow(t *testing.T) {
+	h := newHarness(t, func(c *Config, _ *backend.Synthetic) {
+		c.ChannelPoll, c.RedeemInterval = time.Hour, time.Hour
+	})
+	h.chain.BlockTime = 50 * time.Millisecond // 20 challenge blocks: the window is 1 s
+	h.openChannel(1, 1_000_000)
+	code, _, rc, e, _ := h.chat(call{body: chatBody(4, ""), voucher: h.voucher(1, 0)})
+	if code != 200 {
+		t.Fatal(code, e)
+	}
+	resp, err := http.Post(h.srv.URL+"/mycel/v1/voucher", "application/json", strings.NewReader(mustJSON(channel.SignVoucher(testChain, 1, rc.Cumulative, h.aliceKey))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("voucher: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); h.p.redeemLoop(ctx, h.p.channelPoll(ctx)) }()
+	defer func() { cancel(); <-loopDone }()
+	closed := h.chain.StartClose(1)
+	<-closed // the challenge window is over: the chain closed the channel
+	ch, _ := h.chain.Channel(ctx, 1)
+	if !ch.Closed || ch.Redeemed != rc.Cumulative {
+		t.Errorf("channel closed %v with %d redeemed, want the %d delivered redeemed in the window", ch.Closed, ch.Redeemed, rc.Cumulative)
+	}
+}
