@@ -50,6 +50,16 @@ func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToSt
 func TestChatNonStreaming(t *testing.T) {
 	h := newHarness(t, nil)
 	h.openChannel(1, 1_000_000)
+	// The first token comes 40 ms after the request, the next four 10 ms apart.
+	clock := h.useClock()
+	start := clock.Now()
+	h.syn.OnToken = func(i int) {
+		if i == 0 {
+			clock.advance(40 * time.Millisecond)
+		} else {
+			clock.advance(10 * time.Millisecond)
+		}
+	}
 	body := chatBody(5, `,"logprobs":true,"top_logprobs":1`)
 	code, cc, rc, e, hdr := h.chat(call{body: body, voucher: h.voucher(1, 0), reqID: "req-1"})
 	if code != 200 {
@@ -71,8 +81,10 @@ func TestChatNonStreaming(t *testing.T) {
 	want := channel.Receipt{ChainID: testChain, RequestID: "req-1", Provider: h.prov, Consumer: h.alice, ChannelID: 1,
 		ModelID: "synthetic", ModelSHA256: hexHash("synthetic"), RequestHash: sum(body), OutputHash: sum(text),
 		TokensIn: 2, TokensOut: 5, PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, Cost: 12, Cumulative: 12,
-		LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: "length"}
-	ignore := cmpopts.IgnoreFields(channel.Receipt{}, "QueueMs", "TTFTMs", "DurationMs", "TimeUnixMs", "Signature")
+		LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: "length",
+		QueueMs: 0, TTFTMs: 40, DurationMs: 80, MilliTokensPerSec: 100_000, // 4 tokens in the 40 ms after the first
+		TimeUnixMs: start.Add(80 * time.Millisecond).UnixMilli()}
+	ignore := cmpopts.IgnoreFields(channel.Receipt{}, "Signature")
 	if diff := gocmp.Diff(want, rc, ignore); diff != "" {
 		t.Errorf("receipt (-want +got):\n%s", diff)
 	}
@@ -360,6 +372,7 @@ func TestQueueFull(t *testing.T) {
 		c.Models[0].MaxConcurrent, c.Models[0].QueueLength = 1, 1
 		s.Gate = gate
 	})
+	clock := h.useClock()
 	h.openChannel(1, 1_000_000)
 	type result struct {
 		code int
@@ -379,12 +392,26 @@ func TestQueueFull(t *testing.T) {
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || e.Type != openai.TypeRateLimit {
 		t.Errorf("third request: %d %v Retry-After %q; want 429 with Retry-After", code, e, hdr.Get("Retry-After"))
 	}
+	clock.advance(50 * time.Millisecond) // the queued request waits 50 ms
 	gate <- struct{}{}
 	gate <- struct{}{}
+	var queueMs []uint64
 	for i := 0; i < 2; i++ {
-		if r := <-results; r.code != 200 {
+		r := <-results
+		if r.code != 200 {
 			t.Errorf("queued request: %d", r.code)
+			continue
 		}
+		// Both arrived before the clock moved and got their token after: 50 ms to the first
+		// token and in all, of which the one queued spent 50 ms in the queue.
+		if r.rc.TTFTMs != 50 || r.rc.DurationMs != 50 || r.rc.MilliTokensPerSec != 0 {
+			t.Errorf("request %s: ttft %d ms, duration %d ms, rate %d; want 50, 50, 0 (one token)", r.rc.RequestID, r.rc.TTFTMs, r.rc.DurationMs, r.rc.MilliTokensPerSec)
+		}
+		queueMs = append(queueMs, r.rc.QueueMs)
+	}
+	slices.Sort(queueMs)
+	if !slices.Equal(queueMs, []uint64{0, 50}) {
+		t.Errorf("queue times %v ms, want [0 50]: the running request did not wait, the queued one 50 ms", queueMs)
 	}
 }
 

@@ -17,6 +17,9 @@ type Synthetic struct {
 	Gate <-chan struct{}
 	// HealthErr, if set, is what Health returns.
 	HealthErr func() error
+	// OnToken, if set, is called before token i is generated (after Gate): a test can move
+	// its clock there.
+	OnToken func(i int)
 	// Err, if set, makes Generate fail with it before the first token (a broken engine).
 	Err error
 	// SHA256 is the model file hash Info reports ("" for none).
@@ -77,6 +80,9 @@ func (s *Synthetic) Generate(ctx context.Context, req *Request, emit func(Chunk)
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if s.OnToken != nil {
+			s.OnToken(i)
 		}
 		b := append(buf[:0], ' ', 't')
 		b = strconv.AppendInt(b, int64(i), 10)
