@@ -251,7 +251,13 @@ func (p *payments) setLatest(st *chanState, v channel.Voucher) error {
 // place. st.mu is held. Journaling the change may fail without harm: a forged voucher
 // brought back by a restart is checked, and forgotten, again.
 func (p *payments) forget(st *chanState) {
-	_ = p.setLatest(st, st.rec.Redeemable)
+	v := st.rec.Redeemable
+	st.rec.Latest = v
+	st.dirty = true
+	if v.ChannelID == 0 {
+		v.ChannelID = st.rec.ID // no verified voucher yet: journal an empty one of the channel
+	}
+	_ = p.store.LogVoucher(v)
 }
 
 // flush writes every channel record changed since its last write, in one synced batch.

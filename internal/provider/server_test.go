@@ -310,6 +310,11 @@ func TestForgedVoucher(t *testing.T) {
 	if code != http.StatusPaymentRequired {
 		t.Errorf("forged voucher beyond credit: %d %v", code, e)
 	}
+	// The voucher journal recorded the forgetting too: a restart does not bring it back.
+	h.restart(testConfig())
+	if ci := h.channelInfo(1); ci.VoucherAmount != 0 {
+		t.Errorf("after restart: voucher amount %d, want the genuine 0", ci.VoucherAmount)
+	}
 }
 
 func TestBadInput(t *testing.T) {
