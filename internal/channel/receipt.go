@@ -48,6 +48,11 @@ type Receipt struct {
 	QueueMs    uint64 `json:"queue_ms"`
 	TTFTMs     uint64 `json:"ttft_ms"`
 	DurationMs uint64 `json:"duration_ms"`
+	// MilliTokensPerSec is the output rate after the first token, in thousandths of a token
+	// per second: (delivered tokens − 1) / (time of the last token − time of the first). 0,
+	// and absent from the JSON, when fewer than two tokens were delivered (and in receipts
+	// made before the field existed, whose sign bytes it therefore leaves unchanged).
+	MilliTokensPerSec uint64 `json:"milli_tokens_per_s,omitempty"`
 
 	LogprobsCommitment string `json:"logprobs_commitment"` // LogprobsCommitment(ids, logprobs), hex
 	FinishReason       string `json:"finish_reason"`

@@ -56,6 +56,7 @@ func TestReceiptVerify(t *testing.T) {
 		{"output hash changed", mutate(func(c *Receipt) { c.OutputHash = hexSum("other") }), pub, false},
 		{"request id changed", mutate(func(c *Receipt) { c.RequestID = "req-2" }), pub, false},
 		{"timing changed", mutate(func(c *Receipt) { c.TTFTMs = 0 }), pub, false},
+		{"rate added", mutate(func(c *Receipt) { c.MilliTokensPerSec = 1 }), pub, false},
 		{"wrong cost signed", SignReceipt(mutate(func(c *Receipt) { c.Cost = 2 }), prov), pub, false},
 		{"cumulative below cost", SignReceipt(mutate(func(c *Receipt) { c.Cumulative = 0 }), prov), pub, false},
 		{"bad hash signed", SignReceipt(mutate(func(c *Receipt) { c.OutputHash = "zz" }), prov), pub, false},
@@ -223,4 +224,35 @@ func FuzzDecodeVoucherHeader(f *testing.F) {
 			t.Fatalf("round trip: %+v → %+v (%v)", v, v2, err)
 		}
 	})
+}
+
+// TestReceiptSignBytesV1 pins the sign bytes of a receipt: the optional output rate, when 0,
+// leaves them as they were before it existed, so receipts signed then still verify; when set
+// it is signed like every other field.
+func TestReceiptSignBytesV1(t *testing.T) {
+	r := sampleReceipt()
+	want := ReceiptDomain + `{"chain_id":"mycel-test","request_id":"req-1","provider":"myc1provider","consumer":"myc1consumer","channel_id":7,` +
+		`"model_id":"mycel-ref","model_sha256":"` + hexSum("model") + `","request_hash":"` + hexSum("req") + `","output_hash":"` + hexSum("out") + `",` +
+		`"tokens_in":1000,"tokens_out":250,"price_in_per_mtok":300,"price_out_per_mtok":1200,"cost":1,"cumulative":10,` +
+		`"queue_ms":1,"ttft_ms":2,"duration_ms":30,"logprobs_commitment":"` + r.LogprobsCommitment + `","finish_reason":"stop","time_unix_ms":1700000000000}`
+	if got := string(r.SignBytes()); got != want {
+		t.Errorf("SignBytes:\n got %s\nwant %s", got, want)
+	}
+	r.MilliTokensPerSec = 12_500
+	rated := strings.Replace(want, `"duration_ms":30,`, `"duration_ms":30,"milli_tokens_per_s":12500,`, 1)
+	if got := string(r.SignBytes()); got != rated {
+		t.Errorf("SignBytes with a rate:\n got %s\nwant %s", got, rated)
+	}
+	prov := key("provider")
+	b, err := json.Marshal(SignReceipt(r, prov))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Receipt
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Verify(prov.Public().(ed25519.PublicKey)); err != nil || got.MilliTokensPerSec != 12_500 {
+		t.Errorf("decoded rated receipt: rate %d, Verify = %v", got.MilliTokensPerSec, err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/mycel-network/mycel/internal/chainclient"
 	"github.com/mycel-network/mycel/internal/ledger"
@@ -27,6 +28,10 @@ type Chain interface {
 	Provider(ctx context.Context, addr string) (ledger.ProviderView, error)
 	// Submit signs msgs with the provider's key, broadcasts them and waits for the commit.
 	Submit(ctx context.Context, msgs ...any) error
+	// Params returns the ledger's parameters.
+	Params(ctx context.Context) (ledger.Params, error)
+	// BlockInterval returns the chain's average block interval, 0 when it cannot tell yet.
+	BlockInterval(ctx context.Context) (time.Duration, error)
 }
 
 // ClientChain implements Chain over a chain client and the provider's sender.
@@ -84,6 +89,27 @@ func (c ClientChain) Provider(ctx context.Context, addr string) (ledger.Provider
 	var p ledger.ProviderView
 	err := c.C.Query(ctx, "provider/"+addr, nil, &p)
 	return p, err
+}
+
+// Params implements Chain.
+func (c ClientChain) Params(ctx context.Context) (ledger.Params, error) {
+	var p ledger.Params
+	err := c.C.Query(ctx, "params", nil, &p)
+	return p, err
+}
+
+// BlockInterval implements Chain: the average interval over the blocks the node keeps.
+func (c ClientChain) BlockInterval(ctx context.Context) (time.Duration, error) {
+	st, err := c.C.RPC().Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("node status: %w", err)
+	}
+	si := st.SyncInfo
+	n := si.LatestBlockHeight - si.EarliestBlockHeight
+	if n < 2 || !si.LatestBlockTime.After(si.EarliestBlockTime) {
+		return 0, nil
+	}
+	return si.LatestBlockTime.Sub(si.EarliestBlockTime) / time.Duration(n), nil
 }
 
 // Submit implements Chain.

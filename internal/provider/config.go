@@ -45,6 +45,8 @@ type Config struct {
 	HealthInterval time.Duration `toml:"health_interval"`
 	ShutdownGrace  time.Duration `toml:"shutdown_grace"`
 	Models         []ModelConfig `toml:"model"`
+
+	unknown []string // keys of the file LoadConfig did not know: problems for Validate
 }
 
 // ModelConfig is one served model.
@@ -96,7 +98,8 @@ func DefaultModel() ModelConfig {
 }
 
 // LoadConfig reads DIR/provider.toml over the defaults and resolves relative paths against dir.
-// It does not validate.
+// It does not validate: keys it does not know are kept for Validate, which lists them with
+// every other problem.
 func LoadConfig(dir string) (Config, error) {
 	cfg := DefaultConfig()
 	path := filepath.Join(dir, ConfigFile)
@@ -108,8 +111,8 @@ func LoadConfig(dir string) (Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("load config %s: %w", path, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return cfg, fmt.Errorf("load config %s: unknown keys %v", path, und)
+	for _, k := range md.Undecoded() {
+		cfg.unknown = append(cfg.unknown, k.String())
 	}
 	// Zero fields of a model entry take DefaultModel's values.
 	for i := range cfg.Models {
@@ -154,6 +157,9 @@ func (c *Config) resolve(dir string) {
 func (c Config) Validate() error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, k := range c.unknown {
+		add("unknown key %q", k)
+	}
 	if c.ChainRPC == "" {
 		add("chain_rpc is empty")
 	}
@@ -183,9 +189,12 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes %d: want at least 1024", c.MaxBodyBytes)
 	}
-	for name, d := range map[string]time.Duration{"redeem_interval": c.RedeemInterval, "channel_poll": c.ChannelPoll, "health_interval": c.HealthInterval} {
-		if d <= 0 {
-			add("%s must be positive", name)
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"redeem_interval", c.RedeemInterval}, {"channel_poll", c.ChannelPoll}, {"health_interval", c.HealthInterval}, {"shutdown_grace", c.ShutdownGrace}} {
+		if d.d <= 0 {
+			add("%s must be positive", d.name)
 		}
 	}
 	if len(c.Models) == 0 {

@@ -28,7 +28,7 @@ func TestDefaultTOMLLoads(t *testing.T) {
 	m := DefaultModel()
 	m.ID, m.GGUF = "mycel-ref", filepath.Join(dir, "models/mycel-ref.gguf")
 	want.Models = []ModelConfig{m}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(Config{})); diff != "" {
 		t.Errorf("default file differs from DefaultConfig (-want +got):\n%s", diff)
 	}
 	if err := got.Validate(); err != nil {
@@ -47,14 +47,14 @@ func TestDefaultTOMLLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reload dump: %v\n%s", err, b)
 	}
-	if diff := cmp.Diff(got, again); diff != "" {
+	if diff := cmp.Diff(got, again, cmp.AllowUnexported(Config{})); diff != "" {
 		t.Errorf("dump round trip (-want +got):\n%s", diff)
 	}
 }
 
 func TestValidateListsEveryProblem(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.ChainRPC, cfg.Listen, cfg.CreditUmyc, cfg.RedeemInterval = "", "nonsense", 0, -time.Second
+	cfg.ChainRPC, cfg.Listen, cfg.CreditUmyc, cfg.RedeemInterval, cfg.ShutdownGrace = "", "nonsense", 0, -time.Second, 0
 	cfg.PublicEndpoint = "ftp://x"
 	cfg.Models = []ModelConfig{
 		{ID: "Bad ID", Backend: "builtin", MaxConcurrent: 1, PriceInPerMTok: 1},
@@ -65,7 +65,7 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate accepted a broken config")
 	}
-	for _, want := range []string{"chain_rpc", "listen", "credit_umyc", "redeem_interval", "public_endpoint",
+	for _, want := range []string{"chain_rpc", "listen", "credit_umyc", "redeem_interval", "shutdown_grace must be positive", "public_endpoint",
 		"model[0] (Bad ID): id", "model[0] (Bad ID): builtin backend needs gguf", "model[1] (m): base_url", "model[1] (m): profile \"tgi\"",
 		"model[1] (m): openai backend needs model_name", "model[1] (m): max_concurrent", "model[2] (m): id listed twice",
 		"model[2] (m): backend \"magic\"", "model[2] (m): price_in_per_mtok and price_out_per_mtok are both 0"} {
@@ -75,12 +75,41 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestLoadConfigUnknownKey: keys the provider does not know are listed by Validate together
+// with every other problem, not reported alone; a TOML syntax error stops LoadConfig.
 func TestLoadConfigUnknownKey(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("chain_rpc = \"x\"\ncredit = 5\n"), 0o600); err != nil {
+	file := `chain_rpc = "x"
+credit = 5
+credit_umyc = 0
+shutdown_grace = "0s"
+
+[[model]]
+id = "m"
+gguf = "m.gguf"
+price_in_per_mtok = 1
+max_concurent = 3
+`
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(file), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadConfig(dir); err == nil || !strings.Contains(err.Error(), "credit") {
-		t.Errorf("LoadConfig = %v, want an error naming the unknown key", err)
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted unknown keys")
+	}
+	for _, want := range []string{`unknown key "credit"`, `unknown key "model.max_concurent"`, "credit_umyc must be positive", "shutdown_grace must be positive"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte("chain_rpc = \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(dir); err == nil {
+		t.Error("LoadConfig accepted a TOML syntax error")
 	}
 }

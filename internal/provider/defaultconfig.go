@@ -49,6 +49,8 @@ max_body_bytes = %d
 
 # Redeem vouchers every redeem_interval when at least redeem_min_umyc is pending; closing
 # channels (seen every channel_poll) are redeemed at once, and everything at shutdown.
+# channel_poll is shortened at start to a quarter of the ledger's close challenge window
+# (channel_challenge_blocks × the chain's block interval) when it is longer.
 redeem_interval = %q
 redeem_min_umyc = %d
 channel_poll = %q

@@ -12,7 +12,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -71,7 +73,13 @@ func newHarness(t testing.TB, mod func(*Config, *backend.Synthetic)) *harness {
 
 func newHarnessStore(t testing.TB, so StoreOptions, mod func(*Config, *backend.Synthetic)) *harness {
 	t.Helper()
-	h := &harness{t: t, chain: NewMemChain(testChain), syn: &backend.Synthetic{}, dir: t.TempDir(), served: make(chan struct{}, 64), storeOpt: so}
+	return newHarnessAt(t, t.TempDir(), so, mod)
+}
+
+// newHarnessAt is newHarnessStore with the provider's home (the store is in dir/data).
+func newHarnessAt(t testing.TB, dir string, so StoreOptions, mod func(*Config, *backend.Synthetic)) *harness {
+	t.Helper()
+	h := &harness{t: t, chain: NewMemChain(testChain), syn: &backend.Synthetic{}, dir: dir, served: make(chan struct{}, 64), storeOpt: so}
 	h.provKey, h.prov = testKey("provider")
 	h.aliceKey, h.alice = testKey("alice")
 	h.chain.Sender = h.prov
@@ -235,4 +243,29 @@ func (h *harness) fetchReceipt(channelID uint64, reqID string) channel.Receipt {
 		h.t.Fatal(err)
 	}
 	return rc
+}
+
+// testClock is a clock a test moves by hand (Provider.now).
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// useClock makes the provider read time from a test clock, which it returns.
+func (h *harness) useClock() *testClock {
+	c := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	h.p.now = c.Now
+	return c
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

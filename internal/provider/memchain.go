@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/tx"
@@ -16,6 +17,11 @@ type MemChain struct {
 	ID string
 	// Sender is the address Submit acts as (the provider's).
 	Sender string
+	// Params are the ledger parameters (DefaultParams).
+	LedgerParams ledger.Params
+	// BlockTime is the block interval: a closing channel closes ChannelChallengeBlocks × BlockTime
+	// after StartClose (default 1 s).
+	BlockTime time.Duration
 
 	mu        sync.Mutex
 	channels  map[uint64]ledger.Channel
@@ -27,7 +33,7 @@ type MemChain struct {
 
 // NewMemChain returns an empty chain with the given id.
 func NewMemChain(chainID string) *MemChain {
-	return &MemChain{ID: chainID, channels: map[uint64]ledger.Channel{}, pubs: map[string]ed25519.PublicKey{},
+	return &MemChain{ID: chainID, LedgerParams: ledger.DefaultParams(), BlockTime: time.Second, channels: map[uint64]ledger.Channel{}, pubs: map[string]ed25519.PublicKey{},
 		models: map[string]ledger.Model{}, providers: map[string]ledger.ProviderView{}}
 }
 
@@ -57,6 +63,41 @@ func (c *MemChain) Submitted() []any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]any(nil), c.submitted...)
+}
+
+// StartClose starts closing a channel as its consumer would: CloseAt is set at once, and the
+// channel closes ChannelChallengeBlocks block times later (a redemption after that fails).
+// The returned channel is closed then.
+func (c *MemChain) StartClose(id uint64) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	done := make(chan struct{})
+	ch := c.channels[id]
+	ch.CloseAt = int64(c.LedgerParams.ChannelChallengeBlocks) + 1
+	c.channels[id] = ch
+	time.AfterFunc(time.Duration(c.LedgerParams.ChannelChallengeBlocks)*c.BlockTime, func() {
+		c.mu.Lock()
+		ch := c.channels[id]
+		ch.Closed = true
+		c.channels[id] = ch
+		c.mu.Unlock()
+		close(done)
+	})
+	return done
+}
+
+// Params implements Chain.
+func (c *MemChain) Params(context.Context) (ledger.Params, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.LedgerParams, nil
+}
+
+// BlockInterval implements Chain.
+func (c *MemChain) BlockInterval(context.Context) (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.BlockTime, nil
 }
 
 // ChainID implements Chain.
@@ -134,6 +175,9 @@ func (c *MemChain) Submit(_ context.Context, msgs ...any) error {
 			}
 			if err := v.Verify(c.pubs[ch.Consumer]); err != nil {
 				return fmt.Errorf("redeem: %w", err)
+			}
+			if ch.Closed {
+				return fmt.Errorf("redeem: channel %d is closed", ch.ID)
 			}
 			due := min(v.Amount, ch.Deposit)
 			if due <= ch.Redeemed {

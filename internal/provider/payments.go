@@ -39,10 +39,16 @@ type payments struct {
 	chain   Chain
 	store   *Store
 
-	onVerify func() // counts signature checks (metrics)
+	onVerify  func()       // counts signature checks (metrics)
+	onPending func(uint64) // reports the pending total (metrics)
+
+	pendMu  sync.Mutex
+	pending uint64 // Σ chanState.counted
 
 	mu    sync.Mutex
 	chans map[uint64]*chanState
+
+	flushMu sync.Mutex // one flush at a time: it is the only holder of several chanState locks
 }
 
 // verify checks v's signature against the channel's consumer key. st.mu is held.
@@ -61,6 +67,8 @@ type chanState struct {
 	pub      ed25519.PublicKey
 	verified uint64 // amount of the largest verified voucher
 	inflight uint64 // umyc charged by requests still running
+
+	counted uint64 // this channel's share of payments.pending
 
 	checked   bool // a voucher of this channel has been verified
 	dirty     bool // rec changed since it was last written
@@ -126,7 +134,7 @@ func (p *payments) load(ctx context.Context, st *chanState, id uint64) *openai.E
 	}
 	rec, ok, err := p.store.Channel(id)
 	if err != nil {
-		return &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
+		return storeErr(err)
 	}
 	if !ok {
 		rec = ChannelRecord{ID: id}
@@ -135,7 +143,28 @@ func (p *payments) load(ctx context.Context, st *chanState, id uint64) *openai.E
 	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
 	st.verified = rec.Redeemable.Amount // only verified vouchers become redeemable
 	st.checked = rec.Redeemable.Signature != nil
+	p.account(st)
 	return nil
+}
+
+// account brings the pending total (delivered and not redeemed, on channels not closed) up
+// to date with st after its delivered total, redeemed total or close state changed, and
+// reports it. st.mu is held.
+func (p *payments) account(st *chanState) {
+	var n uint64
+	if !st.ch.Closed && st.rec.Delivered > st.rec.Redeemed {
+		n = st.rec.Delivered - st.rec.Redeemed
+	}
+	if n == st.counted {
+		return
+	}
+	p.pendMu.Lock()
+	defer p.pendMu.Unlock()
+	p.pending = p.pending - st.counted + n
+	st.counted = n
+	if p.onPending != nil {
+		p.onPending(p.pending)
+	}
 }
 
 // refresh re-reads a channel's deposit and close state from the ledger (after a top-up).
@@ -150,6 +179,7 @@ func (p *payments) refresh(ctx context.Context, st *chanState) error {
 	st.mu.Lock()
 	st.ch = ch
 	st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+	p.account(st)
 	st.mu.Unlock()
 	return nil
 }
@@ -175,6 +205,7 @@ func (p *payments) admit(ctx context.Context, v channel.Voucher) (*chanState, *o
 	if v.Amount < st.rec.Delivered {
 		return nil, payErr("stale voucher: amount %d umyc does not cover the %d umyc already delivered on channel %d", v.Amount, st.rec.Delivered, v.ChannelID)
 	}
+	newer := v.Amount > st.rec.Latest.Amount || st.rec.Latest.Signature == nil
 	switch {
 	case !st.checked:
 		// The first voucher of a channel is checked at once: a wrong key or channel is
@@ -183,37 +214,98 @@ func (p *payments) admit(ctx context.Context, v channel.Voucher) (*chanState, *o
 			return nil, payErr("voucher for channel %d: %v", v.ChannelID, err)
 		}
 		st.checked = true
-		if v.Amount > st.rec.Latest.Amount || st.rec.Latest.Signature == nil {
-			st.rec.Latest = v
+		st.dirty = true // acceptVerified may change Redeemable
+		if newer {
+			if err := p.setLatest(st, v); err != nil {
+				return nil, storeErr(err)
+			}
 		}
 		st.acceptVerified(v)
-	case v.Amount <= st.rec.Latest.Amount:
+	case !newer:
 		return st, nil // an older or repeated voucher: nothing new
 	default:
-		st.rec.Latest = v // checked when the credit needs it
+		// Checked when the credit needs it. Journaled before the request goes on, so that a
+		// request ending without a receipt, or a crash while it runs, loses no voucher.
+		if err := p.setLatest(st, v); err != nil {
+			return nil, storeErr(err)
+		}
 	}
-	// The record is written with the request's receipt (one synced batch), by
-	// /mycel/v1/voucher, by a redemption, or at shutdown (flush): a voucher only matters
-	// once it covers something delivered, and what was delivered is in a receipt.
-	st.dirty = true
 	return st, nil
 }
 
-// flush writes every channel record changed since its last write, synced.
-func (p *payments) flush() error {
-	var errs []error
-	for _, st := range p.all() {
-		st.mu.Lock()
-		if st.loaded && st.dirty {
-			if err := p.store.SaveChannelSync(st.rec); err != nil {
-				errs = append(errs, err)
-			} else {
-				st.dirty = false
-			}
-		}
-		st.mu.Unlock()
+func storeErr(err error) *openai.Error {
+	return &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "provider store: " + err.Error()}
+}
+
+// setLatest makes v the channel's latest voucher and appends it to the store's voucher
+// journal (Store.LogVoucher: it survives kill -9 at the cost of one write(2), no fsync). The
+// channel record itself reaches pebble with the next receipt of the channel (one synced
+// batch), a redemption, a journal compaction or shutdown (flush). st.mu is held.
+func (p *payments) setLatest(st *chanState, v channel.Voucher) error {
+	st.rec.Latest = v
+	st.dirty = true
+	return p.store.LogVoucher(v)
+}
+
+// forget drops a latest voucher that failed verification; the best verified one takes its
+// place. st.mu is held. Journaling the change may fail without harm: a forged voucher
+// brought back by a restart is checked, and forgotten, again.
+func (p *payments) forget(st *chanState) {
+	v := st.rec.Redeemable
+	st.rec.Latest = v
+	st.dirty = true
+	if v.ChannelID == 0 {
+		v.ChannelID = st.rec.ID // no verified voucher yet: journal an empty one of the channel
 	}
-	return errors.Join(errs...)
+	_ = p.store.LogVoucher(v)
+}
+
+// flush writes every channel record changed since its last write, in one synced batch.
+func (p *payments) flush() error {
+	var (
+		recs []ChannelRecord
+		sts  []*chanState
+	)
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	all := p.all()
+	for _, st := range all {
+		st.mu.Lock() // held until the batch is written: no change may slip between
+	}
+	defer func() {
+		for _, st := range all {
+			st.mu.Unlock()
+		}
+	}()
+	for _, st := range all {
+		if st.loaded && st.dirty {
+			recs, sts = append(recs, st.rec), append(sts, st)
+		}
+	}
+	if err := p.store.SaveChannelsSync(recs); err != nil {
+		return err
+	}
+	for _, st := range sts {
+		st.dirty = false
+	}
+	return nil
+}
+
+// journalCompactBytes is the voucher journal's size beyond which compact runs (on the
+// channel poll): about 10,000 vouchers.
+const journalCompactBytes = 4 << 20
+
+// compact empties the voucher journal: rotate it, write every changed channel record (synced),
+// drop the rotated journal. A voucher journaled before the rotation was set under its
+// channel's lock together with the dirty flag, so flush writes it.
+func (p *payments) compact() error {
+	if err := p.store.RotateJournal(); err != nil {
+		return err
+	}
+	if err := p.flush(); err != nil {
+		return err
+	}
+	return p.store.DropOldJournal()
 }
 
 // acceptVerified records a verified voucher. st.mu is held.
@@ -245,9 +337,7 @@ func (p *payments) charge(st *chanState, delta uint64) error {
 	need := st.rec.Delivered + st.inflight + delta
 	if need > st.limit(p.credit) && st.rec.Latest.Amount > st.verified {
 		if err := p.verify(st, st.rec.Latest); err != nil {
-			// Forget the forged voucher; the best verified one stays.
-			st.rec.Latest = st.rec.Redeemable
-			_ = p.store.SaveChannel(st.rec)
+			p.forget(st) // the best verified voucher stays
 			return fmt.Errorf("%w: %v", errBadVoucher, err)
 		}
 		st.acceptVerified(st.rec.Latest)
@@ -307,6 +397,7 @@ func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.Priva
 		return nil, err
 	}
 	st.dirty = false
+	p.account(st)
 	return signedJSON(unsigned, sig), nil
 }
 

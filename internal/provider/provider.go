@@ -114,7 +114,7 @@ func New(cfg Config, deps Deps) (*Provider, error) {
 		p.order = append(p.order, mc.ID)
 	}
 	p.pay = &payments{self: deps.Address, credit: cfg.CreditUmyc, chain: deps.Chain, store: deps.Store, chans: map[uint64]*chanState{},
-		onVerify: func() { p.metrics.VoucherVerifies.Inc() }}
+		onVerify: func() { p.metrics.VoucherVerifies.Inc() }, onPending: func(n uint64) { p.metrics.PendingUmyc.Set(float64(n)) }}
 	p.handler = p.routes()
 	return p, nil
 }
@@ -155,7 +155,7 @@ func (p *Provider) Prepare(ctx context.Context) error {
 			return fmt.Errorf("provider: model %s: %w", mid, err)
 		}
 		if sha := m.b.Info().SHA256; sha != "" && sha != lm.SHA256 {
-			return fmt.Errorf("provider: model %s: file sha256 %s differs from the registered %s; refusing to serve it", mid, sha, lm.SHA256)
+			return fmt.Errorf("provider: model %s: the model file's sha256 %s differs from the sha256 %s registered on the ledger; refusing to serve it", mid, sha, lm.SHA256)
 		}
 		m.sha = lm.SHA256
 	}
@@ -212,7 +212,8 @@ func (p *Provider) Run(ctx context.Context) error {
 		}
 	}
 	g.Go(func() error { p.healthLoop(gctx); return nil })
-	g.Go(func() error { p.redeemLoop(gctx); return nil })
+	pollEvery := p.channelPoll(ctx)
+	g.Go(func() error { p.redeemLoop(gctx, pollEvery); return nil })
 
 	srv := &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
 	serveErr := make(chan error, 1)
@@ -239,7 +240,7 @@ func (p *Provider) Run(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	p.redeemAll(rctx, 1, "shutdown")
-	if ferr := p.pay.flush(); ferr != nil {
+	if ferr := p.pay.compact(); ferr != nil {
 		p.log.Error("store channel records", "err", ferr)
 		if err == nil {
 			err = fmt.Errorf("provider: %w", ferr)

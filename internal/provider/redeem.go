@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/mycel-network/mycel/internal/chainclient"
@@ -9,11 +10,52 @@ import (
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
-// redeemLoop re-reads the provider's channels every ChannelPoll (redeeming at once any
-// channel whose consumer started closing it) and redeems every channel with at least
+// assumedBlockInterval stands for the chain's block interval while it cannot be measured
+// (a chain of one block): the interval of `mycel init`'s consensus timeouts.
+const assumedBlockInterval = 100 * time.Millisecond
+
+// minChannelPoll bounds the clamped channel poll from below.
+const minChannelPoll = 10 * time.Millisecond
+
+// channelPoll returns the interval of the channel poll: the configured channel_poll, clamped
+// to a quarter of the close challenge window (channel_challenge_blocks × the chain's average
+// block interval), so that the provider sees a consumer's close and gets its redemption
+// committed before the channel closes. The rest of the window is for the redemption
+// transaction (a block or two) and for blocks coming faster than the average (up to twice as
+// fast still leaves a quarter of the window). A longer configured poll is clamped with a
+// warning rather than refused: the block interval is measured, not configured, and changes
+// with the chain's load and life, so refusing would make a start fail on a measurement the
+// provider can accommodate at the price of a cheap query more often.
+func (p *Provider) channelPoll(ctx context.Context) time.Duration {
+	poll := p.cfg.ChannelPoll
+	params, err := p.deps.Chain.Params(ctx)
+	if err != nil {
+		p.log.Warn("cannot read the ledger parameters; channel_poll not checked against the close challenge window", "err", err)
+		return poll
+	}
+	block, err := p.deps.Chain.BlockInterval(ctx)
+	if err != nil || block <= 0 {
+		block = assumedBlockInterval
+	}
+	window := time.Duration(math.MaxInt64)
+	if c := params.ChannelChallengeBlocks; c < uint64(math.MaxInt64/block) {
+		window = time.Duration(c) * block
+	}
+	limit := max(window/4, minChannelPoll)
+	if poll > limit {
+		p.log.Warn("channel_poll could miss a channel's close challenge window; polling more often",
+			"channel_poll", poll, "challenge_blocks", params.ChannelChallengeBlocks, "block_interval", block,
+			"window", window, "poll", limit)
+		return limit
+	}
+	return poll
+}
+
+// redeemLoop re-reads the provider's channels every pollEvery (channelPoll; redeeming at once
+// any channel whose consumer started closing it) and redeems every channel with at least
 // RedeemMinUmyc pending every RedeemInterval.
-func (p *Provider) redeemLoop(ctx context.Context) {
-	poll := time.NewTicker(p.cfg.ChannelPoll)
+func (p *Provider) redeemLoop(ctx context.Context, pollEvery time.Duration) {
+	poll := time.NewTicker(pollEvery)
 	defer poll.Stop()
 	periodic := time.NewTicker(p.cfg.RedeemInterval)
 	defer periodic.Stop()
@@ -23,6 +65,11 @@ func (p *Provider) redeemLoop(ctx context.Context) {
 			return
 		case <-poll.C:
 			p.refreshChannels(ctx)
+			if p.deps.Store.JournalLen() > journalCompactBytes {
+				if err := p.pay.compact(); err != nil {
+					p.log.Error("compact voucher journal", "err", err)
+				}
+			}
 		case <-periodic.C:
 			p.redeemAll(ctx, max(p.cfg.RedeemMinUmyc, 1), "periodic")
 		}
@@ -43,24 +90,20 @@ func (p *Provider) refreshChannels(ctx context.Context) {
 	for _, ch := range chs {
 		byID[ch.ID] = ch
 	}
-	var pending uint64
 	for _, st := range p.pay.all() {
 		st.mu.Lock()
 		ch, ok := byID[st.rec.ID]
 		if ok && st.loaded {
 			st.ch = ch
 			st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+			p.pay.account(st)
 		}
 		closing := ok && ch.CloseAt != 0 && !ch.Closed
-		if !st.ch.Closed && st.rec.Delivered > st.rec.Redeemed {
-			pending += st.rec.Delivered - st.rec.Redeemed
-		}
 		st.mu.Unlock()
 		if closing {
 			p.redeem(ctx, st, "closing")
 		}
 	}
-	p.metrics.PendingUmyc.Set(float64(pending))
 }
 
 // redeemAll redeems every channel with at least minPending umyc redeemable.
@@ -88,7 +131,7 @@ func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
 		if err := p.pay.verify(st, l); err == nil {
 			st.acceptVerified(l)
 		} else {
-			st.rec.Latest = st.rec.Redeemable
+			p.pay.forget(st)
 			p.log.Warn("consumer voucher does not verify", "channel_id", st.rec.ID, "err", err)
 		}
 	}
@@ -113,6 +156,7 @@ func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
 			if ch, cerr := p.deps.Chain.Channel(ctx, id); cerr == nil {
 				st.ch = ch
 				st.rec.Redeemed = max(st.rec.Redeemed, ch.Redeemed)
+				p.pay.account(st)
 				_ = p.deps.Store.SaveChannelSync(st.rec)
 			}
 		}
@@ -121,6 +165,7 @@ func (p *Provider) redeem(ctx context.Context, st *chanState, reason string) {
 	}
 	paid := due - min(due, st.rec.Redeemed)
 	st.rec.Redeemed = max(st.rec.Redeemed, due)
+	p.pay.account(st)
 	if err := p.deps.Store.SaveChannelSync(st.rec); err != nil {
 		p.log.Error("store redemption", "channel_id", id, "err", err)
 	}

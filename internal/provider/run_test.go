@@ -117,3 +117,66 @@ func TestRun(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestRunRefusesModelHashMismatch: a model file whose sha256 differs from the hash registered
+// on the ledger stops the start with an error naming the model and both hashes; the provider
+// neither registers nor serves.
+func TestRunRefusesModelHashMismatch(t *testing.T) {
+	chain := NewMemChain(testChain)
+	provKey, prov := testKey("provider")
+	chain.Sender = prov
+	registered, file := hexHash("synthetic"), hexHash("a different file")
+	chain.SetModel(tx.RegisterModel{ID: "synthetic", SHA256: registered, Architecture: "t", Parameters: 1, Quantization: "F32", ContextLength: 4096})
+	store, err := OpenStore(filepath.Join(t.TempDir(), "data"), StoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig()
+	cfg.Register = true
+	hw := tx.Hardware{CPU: "cpu", Cores: 2}
+	p, err := New(cfg, Deps{Chain: chain, Address: prov, PrivKey: provKey, Hardware: &hw, Listener: ln, Store: store,
+		Backends: map[string]backend.Backend{"synthetic": &backend.Synthetic{SHA256: file}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if err == nil {
+		t.Fatal("Run served a model file whose hash differs from the registered one")
+	}
+	for _, want := range []string{"model synthetic", file, registered, "refusing to serve"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if sub := chain.Submitted(); len(sub) != 0 {
+		t.Errorf("submitted %v, want nothing registered", sub)
+	}
+	select {
+	case <-p.Ready():
+		t.Error("provider became ready")
+	default:
+	}
+	// The same file with the registered hash starts.
+	if err := prepareWithHash(t, chain, prov, provKey, store, registered); err != nil {
+		t.Errorf("matching hash: %v", err)
+	}
+}
+
+// prepareWithHash builds a provider whose synthetic backend reports sha and runs Prepare.
+func prepareWithHash(t *testing.T, chain *MemChain, prov string, key []byte, store *Store, sha string) error {
+	t.Helper()
+	p, err := New(testConfig(), Deps{Chain: chain, Address: prov, PrivKey: key, Store: store,
+		Backends: map[string]backend.Backend{"synthetic": &backend.Synthetic{SHA256: sha}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Prepare(context.Background())
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -259,7 +260,8 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 		lps       []float32
 		chatLP    []openai.TokenLogprob
 		cmplLP    openai.CompletionLogprobs
-		firstAt   time.Time
+		firstAt   time.Time // when the first and the last delivered chunk were produced
+		lastAt    time.Time
 		stopped   error // why we stopped generation ourselves
 		clientErr error
 	)
@@ -278,6 +280,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 		return sseErr == nil
 	}
 	emit := func(c backend.Chunk) error {
+		at := p.now()
 		cost, err := channel.Cost(tokensIn, delivered+uint64(c.N), pin, pout)
 		if err != nil {
 			stopped = err
@@ -348,8 +351,9 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 			}
 		}
 		if firstAt.IsZero() {
-			firstAt = p.now()
+			firstAt = at
 		}
+		lastAt = at
 		delivered += uint64(c.N)
 		out.WriteString(c.Text)
 		return nil
@@ -422,6 +426,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 			ModelID: mid, ModelSHA256: m.sha, RequestHash: hex.EncodeToString(reqHash[:]), OutputHash: hex.EncodeToString(outHash[:]),
 			TokensIn: tokensIn, TokensOut: tokensOut, PriceInPerMTok: pin, PriceOutPerMTok: pout, Cost: cost, Cumulative: cum,
 			QueueMs: uint64(queued.Milliseconds()), TTFTMs: uint64(ttft.Milliseconds()), DurationMs: uint64(now.Sub(g.start).Milliseconds()),
+			MilliTokensPerSec:  milliTokensPerSec(delivered, lastAt.Sub(firstAt)),
 			LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: finish, TimeUnixMs: now.UnixMilli(),
 		}
 	})
@@ -492,6 +497,19 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	p.metrics.Requests.WithLabelValues(mid, "200").Inc()
 }
 
+// milliTokensPerSec is the receipt's output rate: the tokens after the first over the time
+// from the first to the last, in thousandths of a token per second (0 when undefined).
+func milliTokensPerSec(tokens uint64, d time.Duration) uint64 {
+	if tokens < 2 || d <= 0 {
+		return 0
+	}
+	r := float64(tokens-1) * 1e12 / float64(d.Nanoseconds())
+	if r >= math.MaxUint64 {
+		return math.MaxUint64
+	}
+	return uint64(r)
+}
+
 func (p *Provider) chargeError(err error, channelID uint64) *openai.Error {
 	switch {
 	case errors.Is(err, errBadVoucher):
@@ -536,8 +554,7 @@ func (p *Provider) serveVoucher(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	if st.rec.Latest.Amount > st.verified {
 		if err := p.pay.verify(st, st.rec.Latest); err != nil {
-			st.rec.Latest = st.rec.Redeemable
-			_ = p.deps.Store.SaveChannel(st.rec)
+			p.pay.forget(st)
 			st.mu.Unlock()
 			openai.WriteError(w, payErr("voucher for channel %d: %v", v.ChannelID, err))
 			return

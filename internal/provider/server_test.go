@@ -50,6 +50,16 @@ func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToSt
 func TestChatNonStreaming(t *testing.T) {
 	h := newHarness(t, nil)
 	h.openChannel(1, 1_000_000)
+	// The first token comes 40 ms after the request, the next four 10 ms apart.
+	clock := h.useClock()
+	start := clock.Now()
+	h.syn.OnToken = func(i int) {
+		if i == 0 {
+			clock.advance(40 * time.Millisecond)
+		} else {
+			clock.advance(10 * time.Millisecond)
+		}
+	}
 	body := chatBody(5, `,"logprobs":true,"top_logprobs":1`)
 	code, cc, rc, e, hdr := h.chat(call{body: body, voucher: h.voucher(1, 0), reqID: "req-1"})
 	if code != 200 {
@@ -71,8 +81,10 @@ func TestChatNonStreaming(t *testing.T) {
 	want := channel.Receipt{ChainID: testChain, RequestID: "req-1", Provider: h.prov, Consumer: h.alice, ChannelID: 1,
 		ModelID: "synthetic", ModelSHA256: hexHash("synthetic"), RequestHash: sum(body), OutputHash: sum(text),
 		TokensIn: 2, TokensOut: 5, PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, Cost: 12, Cumulative: 12,
-		LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: "length"}
-	ignore := cmpopts.IgnoreFields(channel.Receipt{}, "QueueMs", "TTFTMs", "DurationMs", "TimeUnixMs", "Signature")
+		LogprobsCommitment: channel.LogprobsCommitment(ids, lps), FinishReason: "length",
+		QueueMs: 0, TTFTMs: 40, DurationMs: 80, MilliTokensPerSec: 100_000, // 4 tokens in the 40 ms after the first
+		TimeUnixMs: start.Add(80 * time.Millisecond).UnixMilli()}
+	ignore := cmpopts.IgnoreFields(channel.Receipt{}, "Signature")
 	if diff := gocmp.Diff(want, rc, ignore); diff != "" {
 		t.Errorf("receipt (-want +got):\n%s", diff)
 	}
@@ -298,6 +310,11 @@ func TestForgedVoucher(t *testing.T) {
 	if code != http.StatusPaymentRequired {
 		t.Errorf("forged voucher beyond credit: %d %v", code, e)
 	}
+	// The voucher journal recorded the forgetting too: a restart does not bring it back.
+	h.restart(testConfig())
+	if ci := h.channelInfo(1); ci.VoucherAmount != 0 {
+		t.Errorf("after restart: voucher amount %d, want the genuine 0", ci.VoucherAmount)
+	}
 }
 
 func TestBadInput(t *testing.T) {
@@ -360,6 +377,7 @@ func TestQueueFull(t *testing.T) {
 		c.Models[0].MaxConcurrent, c.Models[0].QueueLength = 1, 1
 		s.Gate = gate
 	})
+	clock := h.useClock()
 	h.openChannel(1, 1_000_000)
 	type result struct {
 		code int
@@ -379,12 +397,26 @@ func TestQueueFull(t *testing.T) {
 	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" || e.Type != openai.TypeRateLimit {
 		t.Errorf("third request: %d %v Retry-After %q; want 429 with Retry-After", code, e, hdr.Get("Retry-After"))
 	}
+	clock.advance(50 * time.Millisecond) // the queued request waits 50 ms
 	gate <- struct{}{}
 	gate <- struct{}{}
+	var queueMs []uint64
 	for i := 0; i < 2; i++ {
-		if r := <-results; r.code != 200 {
+		r := <-results
+		if r.code != 200 {
 			t.Errorf("queued request: %d", r.code)
+			continue
 		}
+		// Both arrived before the clock moved and got their token after: 50 ms to the first
+		// token and in all, of which the one queued spent 50 ms in the queue.
+		if r.rc.TTFTMs != 50 || r.rc.DurationMs != 50 || r.rc.MilliTokensPerSec != 0 {
+			t.Errorf("request %s: ttft %d ms, duration %d ms, rate %d; want 50, 50, 0 (one token)", r.rc.RequestID, r.rc.TTFTMs, r.rc.DurationMs, r.rc.MilliTokensPerSec)
+		}
+		queueMs = append(queueMs, r.rc.QueueMs)
+	}
+	slices.Sort(queueMs)
+	if !slices.Equal(queueMs, []uint64{0, 50}) {
+		t.Errorf("queue times %v ms, want [0 50]: the running request did not wait, the queued one 50 ms", queueMs)
 	}
 }
 
@@ -597,30 +629,91 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// metricsText returns the provider's /metrics exposition.
+func (h *harness) metricsText() string {
+	h.t.Helper()
+	resp, err := http.Get(h.srv.URL + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// checkMetrics fails unless every line of want is a line of the /metrics exposition.
+func (h *harness) checkMetrics(step string, want ...string) {
+	h.t.Helper()
+	lines := strings.Split(h.metricsText(), "\n")
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			h.t.Errorf("%s: /metrics lacks %q", step, w)
+		}
+	}
+}
+
+// TestMetricsAndInfo: the counters and gauges follow requests, errors, receipts and
+// redemptions as they happen (pending earnings included, without waiting for a channel poll).
 func TestMetricsAndInfo(t *testing.T) {
 	h := newHarness(t, nil)
 	h.openChannel(1, 1_000_000)
+	h.openChannel(2, 1_000_000)
+	h.checkMetrics("at start",
+		`mycel_provider_earnings_pending_umyc 0`,
+		`mycel_provider_earnings_redeemed_umyc_total 0`)
 	if code, _, _, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, 0)}); code != 200 {
 		t.Fatal(code, e)
 	}
-	resp, err := http.Get(h.srv.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{
+	h.checkMetrics("after a receipt of 8 umyc",
 		`mycel_provider_requests_total{code="200",model="synthetic"} 1`,
 		`mycel_provider_tokens_total{direction="out",model="synthetic"} 3`,
 		`mycel_provider_tokens_total{direction="in",model="synthetic"} 2`,
 		`mycel_provider_earnings_billed_umyc_total 8`,
 		`mycel_provider_queue_depth{model="synthetic"} 0`,
-		`mycel_provider_earnings_pending_umyc`, `mycel_provider_earnings_redeemed_umyc_total`,
-	} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
+		`mycel_provider_earnings_pending_umyc 8`,
+		`mycel_provider_earnings_redeemed_umyc_total 0`)
+	if code, _, _, e, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(2, 0)}); code != 200 {
+		t.Fatal(code, e)
 	}
+	h.checkMetrics("after a receipt of 4 umyc on another channel",
+		`mycel_provider_earnings_billed_umyc_total 12`,
+		`mycel_provider_earnings_pending_umyc 12`)
+	// Errors: a request without a voucher, a stale voucher, an unknown model.
+	if code, _, _, _, _ := h.chat(call{body: chatBody(1, "")}); code != http.StatusPaymentRequired {
+		t.Fatalf("no voucher: %d", code)
+	}
+	if code, _, _, _, _ := h.chat(call{body: chatBody(1, ""), voucher: h.voucher(1, 7)}); code != http.StatusPaymentRequired {
+		t.Fatalf("stale voucher: %d", code)
+	}
+	if code, _, _, _, _ := h.chat(call{body: `{"model":"nope","messages":[{"role":"user","content":"hi"}]}`, voucher: h.voucher(1, 8)}); code != http.StatusNotFound {
+		t.Fatalf("unknown model: %d", code)
+	}
+	h.checkMetrics("after three failed requests",
+		`mycel_provider_errors_total{kind="payment",model="synthetic"} 2`,
+		`mycel_provider_errors_total{kind="bad_request",model="unknown"} 1`,
+		`mycel_provider_requests_total{code="402",model="synthetic"} 2`,
+		`mycel_provider_earnings_pending_umyc 12`)
+	// The consumer of channel 1 pays its receipt; a redemption moves it from pending to redeemed.
+	resp, err := http.Post(h.srv.URL+"/mycel/v1/voucher", "application/json", strings.NewReader(mustJSON(channel.SignVoucher(testChain, 1, 8, h.aliceKey))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("voucher: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	h.p.redeemAll(context.Background(), 1, "test")
+	h.checkMetrics("after redeeming channel 1",
+		`mycel_provider_earnings_redeemed_umyc_total 8`,
+		`mycel_provider_earnings_pending_umyc 4`,
+		`mycel_provider_redemptions_total{result="ok"} 1`)
+	// A restart counts what is pending from the store.
+	h.restart(testConfig())
+	h.checkMetrics("after a restart", `mycel_provider_earnings_pending_umyc 4`)
+	// The ledger closes channel 2 unredeemed: its earnings are no longer pending.
+	ch, _ := h.chain.Channel(context.Background(), 2)
+	ch.Closed = true
+	h.chain.SetChannel(ch)
+	h.p.refreshChannels(context.Background())
+	h.checkMetrics("after channel 2 closed", `mycel_provider_earnings_pending_umyc 0`)
+
 	resp, err = http.Get(h.srv.URL + "/mycel/v1/info")
 	if err != nil {
 		t.Fatal(err)
@@ -726,5 +819,56 @@ func TestConcurrentOneChannel(t *testing.T) {
 			t.Errorf("receipt cumulative %d after %d with cost %d", r.Cumulative, prev, r.Cost)
 		}
 		prev = r.Cumulative
+	}
+}
+
+// TestChannelPollClamped: a channel_poll longer than a quarter of the close challenge window
+// (challenge blocks × block interval) is shortened; a shorter one is kept.
+func TestChannelPollClamped(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		poll, block, want time.Duration
+	}{
+		{time.Minute, 50 * time.Millisecond, 250 * time.Millisecond}, // 20 blocks: a 1 s window
+		{100 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond},
+		{5 * time.Second, time.Second, 5 * time.Second},
+		{time.Minute, 0, 500 * time.Millisecond}, // unknown interval: 100 ms assumed
+		{time.Minute, time.Microsecond, minChannelPoll},
+	} {
+		h := newHarness(t, func(c *Config, _ *backend.Synthetic) { c.ChannelPoll = tc.poll })
+		h.chain.BlockTime = tc.block
+		if got := h.p.channelPoll(ctx); got != tc.want {
+			t.Errorf("channel_poll %v, block %v: poll every %v, want %v", tc.poll, tc.block, got, tc.want)
+		}
+	}
+}
+
+// TestRedeemLoopBeforeCloseWindow: with a configured channel_poll far longer than the close
+// challenge window, the periodic loop still sees a consumer's close and redeems the channel
+// before the chain closes it.
+func TestRedeemLoopBeforeCloseWindow(t *testing.T) {
+	h := newHarness(t, func(c *Config, _ *backend.Synthetic) {
+		c.ChannelPoll, c.RedeemInterval = time.Hour, time.Hour
+	})
+	h.chain.BlockTime = 50 * time.Millisecond // 20 challenge blocks: the window is 1 s
+	h.openChannel(1, 1_000_000)
+	code, _, rc, e, _ := h.chat(call{body: chatBody(4, ""), voucher: h.voucher(1, 0)})
+	if code != 200 {
+		t.Fatal(code, e)
+	}
+	resp, err := http.Post(h.srv.URL+"/mycel/v1/voucher", "application/json", strings.NewReader(mustJSON(channel.SignVoucher(testChain, 1, rc.Cumulative, h.aliceKey))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("voucher: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); h.p.redeemLoop(ctx, h.p.channelPoll(ctx)) }()
+	defer func() { cancel(); <-loopDone }()
+	closed := h.chain.StartClose(1)
+	<-closed // the challenge window is over: the chain closed the channel
+	ch, _ := h.chain.Channel(ctx, 1)
+	if !ch.Closed || ch.Redeemed != rc.Cumulative {
+		t.Errorf("channel closed %v with %d redeemed, want the %d delivered redeemed in the window", ch.Closed, ch.Redeemed, rc.Cumulative)
 	}
 }

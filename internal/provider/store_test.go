@@ -1,6 +1,16 @@
 package provider
 
 import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/vfs"
@@ -9,9 +19,10 @@ import (
 	"github.com/mycel-network/mycel/internal/channel"
 )
 
-// TestStoreCrash simulates kill -9: a strict in-memory file system drops everything not
+// TestStoreCrash simulates a power loss: a strict in-memory file system drops everything not
 // synced. Receipts and the channel records committed with them survive; a voucher saved
-// without sync since the last commit may not (it was never acknowledged to anyone).
+// without sync since the last commit may not (it was never acknowledged to anyone; kill -9,
+// which keeps what reached the kernel, is TestVoucherSurvivesKill).
 func TestStoreCrash(t *testing.T) {
 	fs := vfs.NewStrictMem()
 	// The data directory's own entry must be durable, as on a real disk after mkdir+fsync.
@@ -72,5 +83,117 @@ func TestStoreCrash(t *testing.T) {
 	all, err := s2.Channels()
 	if err != nil || len(all) != 1 {
 		t.Errorf("Channels = %v, %v", all, err)
+	}
+}
+
+// crashChildEnv names the provider home of TestVoucherSurvivesKill's child process.
+const crashChildEnv = "MYCEL_PROVIDER_CRASH_CHILD"
+
+// TestVoucherSurvivesKill: a voucher that arrives with a request ending without a receipt (here
+// a backend failure) is still redeemable after the provider process is killed with SIGKILL and
+// its store reopened. A child process (this test binary) serves the requests on a real disk and
+// signals when the failed request has been answered; the parent kills it and restarts.
+func TestVoucherSurvivesKill(t *testing.T) {
+	if dir := os.Getenv(crashChildEnv); dir != "" {
+		crashChild(t, dir)
+		return
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("SIGKILL")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestVoucherSurvivesKill$", "-test.count=1")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var paid uint64
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if n, ok := strings.CutPrefix(sc.Text(), "PAID "); ok {
+			paid, _ = strconv.ParseUint(n, 10, 64)
+			break
+		}
+	}
+	if paid == 0 {
+		t.Fatalf("child did not report its voucher: %v", sc.Err())
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no deferred code, no Close
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	h := newHarnessAt(t, dir, StoreOptions{}, nil)
+	h.openChannel(1, 1_000_000)
+	ctx := context.Background()
+	if ci := h.channelInfo(1); ci.VoucherAmount != paid || ci.Delivered != paid {
+		t.Errorf("after kill: %+v, want voucher %d covering delivered %d", ci, paid, paid)
+	}
+	h.p.redeemAll(ctx, 1, "test")
+	if ch, _ := h.chain.Channel(ctx, 1); ch.Redeemed != paid {
+		t.Errorf("redeemed %d after the kill, want the voucher's %d", ch.Redeemed, paid)
+	}
+}
+
+// crashChild is the provider TestVoucherSurvivesKill kills: one paid request, then a request
+// paying for it that fails in the backend (no receipt), then it reports and waits.
+func crashChild(t *testing.T, dir string) {
+	h := newHarnessAt(t, dir, StoreOptions{}, nil)
+	h.openChannel(1, 1_000_000)
+	code, _, rc, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, 0)})
+	if code != 200 {
+		t.Fatal(code, e)
+	}
+	h.syn.Err = errors.New("engine crashed")
+	if code, _, _, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(1, rc.Cumulative)}); code != http.StatusBadGateway {
+		t.Fatalf("failing request: %d %v, want 502", code, e)
+	}
+	fmt.Printf("PAID %d\n", rc.Cumulative)
+	select {} // killed by the parent
+}
+
+// TestJournalCompaction: compaction writes the journaled vouchers into pebble and empties the
+// journal; a restart finds them.
+func TestJournalCompaction(t *testing.T) {
+	h := newHarness(t, nil)
+	h.openChannel(1, 1_000_000)
+	h.openChannel(2, 1_000_000)
+	for id := uint64(1); id <= 2; id++ {
+		code, _, rc, e, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(id, 0)})
+		if code != 200 {
+			t.Fatal(code, e)
+		}
+		h.syn.Err = errors.New("engine crashed") // the paying request gets no receipt
+		if code, _, _, _, _ := h.chat(call{body: chatBody(3, ""), voucher: h.voucher(id, rc.Cumulative+id)}); code != http.StatusBadGateway {
+			t.Fatalf("failing request: %d", code)
+		}
+		h.syn.Err = nil
+	}
+	if h.store.JournalLen() == 0 {
+		t.Fatal("nothing journaled")
+	}
+	if err := h.p.pay.compact(); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.store.JournalLen(); n != 0 {
+		t.Errorf("journal holds %d bytes after compaction", n)
+	}
+	for id := uint64(1); id <= 2; id++ {
+		rec, _, err := h.store.Channel(id)
+		if err != nil || rec.Latest.Amount != 8+id {
+			t.Errorf("channel %d in pebble: latest %d (%v), want %d", id, rec.Latest.Amount, err, 8+id)
+		}
+	}
+	h.restart(testConfig())
+	for id := uint64(1); id <= 2; id++ {
+		if ci := h.channelInfo(id); ci.VoucherAmount != 8+id {
+			t.Errorf("after restart channel %d: voucher %d, want %d", id, ci.VoucherAmount, 8+id)
+		}
 	}
 }

@@ -17,10 +17,17 @@ type Synthetic struct {
 	Gate <-chan struct{}
 	// HealthErr, if set, is what Health returns.
 	HealthErr func() error
+	// OnToken, if set, is called before token i is generated (after Gate): a test can move
+	// its clock there.
+	OnToken func(i int)
+	// Err, if set, makes Generate fail with it before the first token (a broken engine).
+	Err error
+	// SHA256 is the model file hash Info reports ("" for none).
+	SHA256 string
 }
 
 // Info implements Backend.
-func (s *Synthetic) Info() Info { return Info{ContextLength: s.ctxLen()} }
+func (s *Synthetic) Info() Info { return Info{ContextLength: s.ctxLen(), SHA256: s.SHA256} }
 
 func (s *Synthetic) ctxLen() int {
 	if s.ContextLength > 0 {
@@ -59,6 +66,9 @@ func (s *Synthetic) Prepare(req *Request) error {
 // Generate implements Backend.
 func (s *Synthetic) Generate(ctx context.Context, req *Request, emit func(Chunk) error) (Result, error) {
 	res := Result{PromptTokens: req.PromptTokens}
+	if s.Err != nil {
+		return res, s.Err
+	}
 	var buf [24]byte
 	for i := 0; i < req.MaxTokens; i++ {
 		if s.Gate != nil {
@@ -70,6 +80,9 @@ func (s *Synthetic) Generate(ctx context.Context, req *Request, emit func(Chunk)
 		}
 		if err := ctx.Err(); err != nil {
 			return res, err
+		}
+		if s.OnToken != nil {
+			s.OnToken(i)
 		}
 		b := append(buf[:0], ' ', 't')
 		b = strconv.AppendInt(b, int64(i), 10)
