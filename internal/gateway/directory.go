@@ -27,7 +27,7 @@ type directory struct {
 	providers []ledger.ProviderView
 	models    map[string]ledger.Model
 	unhealthy map[string]string // provider → why
-	// slots is each provider's advertised max_concurrent per model (GET /mycel/v1/info),
+	// slots is each provider's advertised max_concurrent + queue_length per model (GET /mycel/v1/info),
 	// replaced whole by every probe; a provider without the endpoint is absent (unknown).
 	slots      map[string]map[string]int
 	refreshErr error // the last refresh's failure, nil once one succeeds
@@ -175,8 +175,9 @@ func (d *directory) probe(ctx context.Context) {
 	d.mu.Unlock()
 }
 
-// info reads the provider's GET /mycel/v1/info and returns the max_concurrent it advertises
-// per model, nil if it has no such endpoint or advertises none.
+// info reads the provider's GET /mycel/v1/info and returns the requests it takes per model
+// (max_concurrent running plus queue_length waiting), nil if it has no such endpoint or
+// advertises none.
 func (d *directory) info(ctx context.Context, endpoint string) map[string]int {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -193,6 +194,7 @@ func (d *directory) info(ctx context.Context, endpoint string) map[string]int {
 		Models []struct {
 			ID            string `json:"id"`
 			MaxConcurrent int    `json:"max_concurrent"`
+			QueueLength   int    `json:"queue_length"`
 		} `json:"models"`
 	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&in) != nil {
@@ -204,7 +206,7 @@ func (d *directory) info(ctx context.Context, endpoint string) map[string]int {
 			if out == nil {
 				out = map[string]int{}
 			}
-			out[m.ID] = m.MaxConcurrent
+			out[m.ID] = m.MaxConcurrent + max(m.QueueLength, 0)
 		}
 	}
 	return out

@@ -147,12 +147,12 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 		if !ok {
 			continue
 		}
-		// Capacity is the max_concurrent the provider advertises for the model (its request
-		// slots, read by the health probe from GET /mycel/v1/info; 0 = unknown, no limit):
-		// a request beyond them would only wait in the provider's queue behind a full batch,
-		// so the router sends it elsewhere, or the 503 says at_capacity. The ledger's proven
-		// capacity is a decode throughput (tokens/s), not a number of requests, so it is not
-		// used here. In-flight counts only this gateway's requests.
+		// Capacity is what the provider advertises it takes for the model (max_concurrent
+		// running plus queue_length waiting, read by the health probe from GET
+		// /mycel/v1/info; 0 = unknown, no limit): a request beyond that would get the
+		// provider's 429, so the router sends it elsewhere, or the 503 says at_capacity. The
+		// ledger's proven capacity is a decode throughput (tokens/s), not a number of
+		// requests, so it is not used here. In-flight counts only this gateway's requests.
 		c := router.Candidate{Provider: pv.Address, PriceInPerMTok: sm.PriceInPerMTok, PriceOutPerMTok: sm.PriceOutPerMTok,
 			Stake: pv.Stake, Jailed: pv.Jailed, Unhealthy: !pv.Active && !pv.Jailed,
 			Reputation: reputation(pv), Capacity: slots[pv.Address][model]}

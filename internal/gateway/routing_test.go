@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -57,8 +58,8 @@ func TestReputation(t *testing.T) {
 	}
 }
 
-// TestAtCapacity: a provider advertising one request slot, busy with a request, is refused
-// the next one with the reason at_capacity.
+// TestAtCapacity: a provider advertising one request slot and no queue, busy with a request,
+// is refused the next one with the reason at_capacity.
 func TestAtCapacity(t *testing.T) {
 	a := cheap("a")
 	a.cfg.MaxConcurrent = 1
@@ -103,5 +104,42 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestQueueCountsAsCapacity: a provider with one running slot and one queue place takes a
+// second concurrent request (it waits in the provider's queue); the third is at capacity.
+func TestQueueCountsAsCapacity(t *testing.T) {
+	a := cheap("a")
+	a.cfg.MaxConcurrent, a.cfg.QueueLength = 1, 1
+	e := newEnv(t, Config{NoHedge: true}, a)
+	ctx := context.Background()
+	if err := e.gw.dir.ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.gw.dir.probe(ctx)
+	release := make(chan struct{})
+	e.provs["a"].SetHold(release)
+	done := make(chan error, 2)
+	for i := 1; i <= 2; i++ {
+		go func() {
+			_, err := e.client().Chat.Completions.New(ctx, chatParams(testPrompt))
+			done <- err
+		}()
+		waitFor(t, fmt.Sprintf("request %d to reach the provider", i), func() bool { return e.provs["a"].Requests() == i })
+	}
+	_, err := e.client().Chat.Completions.New(ctx, chatParams(testPrompt))
+	var ae *oai.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("third request: err = %v, want 503", err)
+	}
+	if want := e.addrs["a"] + ": at_capacity (2 of 2 request slots in use)"; !strings.Contains(ae.Message, want) {
+		t.Errorf("503 message %q does not contain %q", ae.Message, want)
+	}
+	close(release)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("held request: %v", err)
+		}
 	}
 }

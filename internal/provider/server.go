@@ -619,6 +619,7 @@ type ModelInfo struct {
 	ContextLength   int    `json:"context_length,omitempty"`
 	Healthy         bool   `json:"healthy"`
 	MaxConcurrent   int    `json:"max_concurrent"`
+	QueueLength     int    `json:"queue_length"` // requests that may wait beyond max_concurrent before a 429
 	Queued          int    `json:"queued"`
 }
 
@@ -629,7 +630,7 @@ func (p *Provider) info() Info {
 		h := m.healthy.Load()
 		in.Healthy = in.Healthy && h
 		in.Models = append(in.Models, ModelInfo{ID: mid, SHA256: m.sha, PriceInPerMTok: m.cfg.PriceInPerMTok, PriceOutPerMTok: m.cfg.PriceOutPerMTok,
-			ContextLength: m.b.Info().ContextLength, Healthy: h, MaxConcurrent: m.cfg.MaxConcurrent, Queued: m.sched.depth()})
+			ContextLength: m.b.Info().ContextLength, Healthy: h, MaxConcurrent: m.cfg.MaxConcurrent, QueueLength: m.cfg.QueueLength, Queued: m.sched.depth()})
 	}
 	return in
 }

@@ -722,7 +722,7 @@ func TestMetricsAndInfo(t *testing.T) {
 	_ = json.NewDecoder(resp.Body).Decode(&in)
 	resp.Body.Close()
 	want := Info{Address: h.prov, ChainID: testChain, Healthy: true, Credit: 100, Models: []ModelInfo{{ID: "synthetic", SHA256: hexHash("synthetic"),
-		PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, ContextLength: 4096, Healthy: true, MaxConcurrent: 2}}}
+		PriceInPerMTok: 1_000_000, PriceOutPerMTok: 2_000_000, ContextLength: 4096, Healthy: true, MaxConcurrent: 2, QueueLength: 4}}}
 	if diff := gocmp.Diff(want, in); diff != "" {
 		t.Errorf("info (-want +got):\n%s", diff)
 	}

@@ -49,6 +49,8 @@ type ProviderConfig struct {
 	// MaxConcurrent, if positive, is advertised as the model's max_concurrent in
 	// GET /mycel/v1/info (else the provider has no info endpoint).
 	MaxConcurrent int
+	// QueueLength is advertised as the model's queue_length beside MaxConcurrent.
+	QueueLength int
 }
 
 // Provider is a fake provider. It is an http.Handler.
@@ -127,7 +129,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	case r.URL.Path == "/mycel/v1/info" && p.cfg.MaxConcurrent > 0:
 		json.NewEncoder(w).Encode(map[string]any{"address": p.cfg.Address, "chain_id": p.cfg.ChainID, "healthy": true,
-			"models": []map[string]any{{"id": p.cfg.Model, "max_concurrent": p.cfg.MaxConcurrent, "healthy": true}}})
+			"models": []map[string]any{{"id": p.cfg.Model, "max_concurrent": p.cfg.MaxConcurrent, "queue_length": p.cfg.QueueLength, "healthy": true}}})
 	case r.URL.Path == "/v1/chat/completions" || r.URL.Path == "/v1/completions":
 		p.generate(w, r, r.URL.Path == "/v1/chat/completions")
 	case strings.HasPrefix(r.URL.Path, "/mycel/v1/channels/"):
