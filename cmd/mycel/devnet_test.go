@@ -61,16 +61,17 @@ func buildMycel(t *testing.T) string {
 	return bin
 }
 
-// devnetProcess is `mycel devnet` running as a child process.
+// devnetProcess is `mycel devnet` (or another subcommand) running as a child process.
 type devnetProcess struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan error
 }
 
-func startDevnetProcess(t *testing.T, bin string, args ...string) *devnetProcess {
+// startProcess runs the mycel binary with args as a child process.
+func startProcess(t *testing.T, bin string, args ...string) *devnetProcess {
 	t.Helper()
-	p := &devnetProcess{cmd: exec.Command(bin, append([]string{"devnet"}, args...)...), out: &syncBuffer{}, done: make(chan error, 1)}
+	p := &devnetProcess{cmd: exec.Command(bin, args...), out: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -117,11 +118,11 @@ func (p *devnetProcess) interrupt(t *testing.T, limit time.Duration) {
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Fatalf("mycel devnet exited with %v after SIGINT\n%s", err, p.out)
+			t.Fatalf("%s exited with %v after SIGINT\n%s", p.cmd.Args[1], err, p.out)
 		}
 		t.Logf("stopped %s after SIGINT", time.Since(start).Round(time.Millisecond))
 	case <-time.After(limit):
-		t.Fatalf("mycel devnet still running %s after SIGINT\n%s", limit, p.out)
+		t.Fatalf("%s still running %s after SIGINT\n%s", p.cmd.Args[1], limit, p.out)
 	}
 }
 
@@ -154,7 +155,7 @@ func TestDevnetCommand(t *testing.T) {
 
 	addr := freeAddr(t)
 	start := time.Now()
-	p := startDevnetProcess(t, bin, "--home", home, "--gateway-addr", addr, "--log-level", "warn")
+	p := startProcess(t, bin, "devnet", "--home", home, "--gateway-addr", addr, "--log-level", "warn")
 	in := p.waitInfo(t, home, "http://"+addr, 90*time.Second)
 	t.Logf("first start (generates the demo models): ready in %s", time.Since(start).Round(time.Millisecond))
 	for _, k := range []string{"gateway", "api_key", "explorer", "rpc", "chain_id"} {
@@ -198,7 +199,7 @@ func TestDevnetCommand(t *testing.T) {
 	// Again, on the same home and another port: the chain resumes.
 	addr2 := freeAddr(t)
 	start = time.Now()
-	p2 := startDevnetProcess(t, bin, "--home", home, "--gateway-addr", addr2, "--log-level", "warn")
+	p2 := startProcess(t, bin, "devnet", "--home", home, "--gateway-addr", addr2, "--log-level", "warn")
 	in2 := p2.waitInfo(t, home, "http://"+addr2, 60*time.Second)
 	ready := time.Since(start)
 	t.Logf("resumed start: ready in %s", ready.Round(time.Millisecond))
