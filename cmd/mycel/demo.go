@@ -52,7 +52,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demoConfig is what runDemo needs.
 type demoConfig struct {
 	Home        string // "" for a fresh temporary directory, removed afterwards
-	Cheater     string // cheat strategy of the cheating provider
+	Cheater     string // cheat strategy of the cheating provider; "" for substitute
 	StepTimeout time.Duration
 	Logger      *slog.Logger
 }
@@ -105,6 +105,12 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout io.Writer) (*demoReport
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Cheater == "" {
+		cfg.Cheater = "substitute"
+	}
+	if _, ok := cheatStories[cfg.Cheater]; !ok {
+		return nil, fmt.Errorf("demo: --cheater %q: want substitute, quantised, truncate, inflate or spotter", cfg.Cheater)
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = 3 * time.Minute
@@ -176,7 +182,7 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout io.Writer) (*demoReport
 		run   func() error
 	}{
 		{"1. Traffic through the OpenAI API", func() error { return s.traffic(8) }},
-		{"2. A provider substitutes a cheaper model", s.cheating},
+		{"2. A provider " + cheatStories[cfg.Cheater].title, s.cheating},
 		{"3. The verifier catches it", s.caught},
 		{"4. The ledger slashes and jails it", s.slashed},
 		{"5. The router stops using it", s.avoided},
@@ -203,6 +209,15 @@ func runDemo(ctx context.Context, cfg demoConfig, stdout io.Writer) (*demoReport
 	}
 	say("\nAll %d steps happened; the figures above are read from the ledger and the gateway.", len(steps))
 	return rep, nil
+}
+
+// cheatStories tells what each cheat strategy (internal/verifier/cheat) does.
+var cheatStories = map[string]struct{ title, how string }{
+	"substitute": {"substitutes a cheaper model", "it answers with a smaller model than the one it registered"},
+	"quantised":  {"serves a quantised model", "it answers with a 4-bit copy of the model it registered"},
+	"truncate":   {"truncates its answers", "it stops answers early and claims a natural stop"},
+	"inflate":    {"inflates its token counts", "it bills more output tokens than it produced"},
+	"spotter":    {"cheats when it thinks no one is looking", "honest to requests that look like audits, a smaller model otherwise"},
 }
 
 // story holds what the demo steps share.
@@ -366,7 +381,7 @@ func (s *story) cheating() error {
 	}
 	s.say("ledger: %s registered at height %d serving %s (sha256 %.12s…) at %s / %s per 1M tokens, stake %s, active %v",
 		s.name(addr), pv.Height, fleet.ServedModel, model.SHA256, priceOf(served, true), priceOf(served, false), tx.FormatAmount(pv.Stake), pv.Active)
-	s.say("the demo set its engine to cheat (%s): it answers with a cheaper model than the one it claims", s.cheat)
+	s.say("the demo set its engine to cheat (--cheater %s): %s", s.cheat, cheatStories[s.cheat].how)
 	s.say("gateway: it got %d of the %d requests in step 1 (the cheapest price wins them)", s.rep.Served[addr], s.rep.Sent)
 	if served == nil || !pv.Active {
 		return fmt.Errorf("the ledger does not list %s as an active provider of %s", s.name(addr), fleet.ServedModel)

@@ -104,6 +104,9 @@ func TestBrowserFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole network and a browser; skipped with -short")
 	}
+	if raceEnabled {
+		t.Skip("the engine takes minutes under -race")
+	}
 	chromium := chromiumPath(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
