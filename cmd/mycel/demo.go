@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"sort"
-	"strings"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -18,13 +18,16 @@ import (
 	"github.com/mycel-network/mycel/internal/chainclient"
 	"github.com/mycel-network/mycel/internal/devnet"
 	"github.com/mycel-network/mycel/internal/devnet/fleet"
+	"github.com/mycel-network/mycel/internal/explorer"
+	"github.com/mycel-network/mycel/internal/gateway"
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/openai"
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
 // cmdDemo runs `mycel demo`: the network's story on a fresh devnet, with
-// every figure read back from the ledger and the gateway.
+// every figure read back from the ledger and the gateway. It fails (exit
+// status 1) if any step did not happen as the story says.
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", stderr)
 	home := fs.String("home", "", "devnet directory (default: a fresh temporary one, removed afterwards)")
@@ -42,16 +45,87 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	dir := *home
+	_, err = runDemo(ctx, demoConfig{Home: *home, Cheater: *cheater, StepTimeout: *wait, Logger: logger}, stdout)
+	return err
+}
+
+// demoConfig is what runDemo needs.
+type demoConfig struct {
+	Home        string // "" for a fresh temporary directory, removed afterwards
+	Cheater     string // cheat strategy of the cheating provider; "" for substitute
+	StepTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// demoReport is what the demo's steps found, every figure read from the
+// ledger or the gateway. A step that did not happen has a non-nil Err.
+type demoReport struct {
+	Steps   []demoStep
+	Cheater string // the cheating provider's address
+
+	// Step 1: requests sent, and the gateway's count of them and of its
+	// attempts on each provider.
+	Sent, GatewayRequests uint64
+	Served                map[string]uint64
+	// Step 2: the cheater as the ledger registered it.
+	CheaterBefore ledger.ProviderView
+	// Step 3: the evidence against the cheater.
+	Evidence ledger.Evidence
+	// Step 4: the slash and the cheater afterwards.
+	Slash        ledger.SlashRecord
+	CheaterAfter ledger.ProviderView
+	// Step 5: the gateway's attempts per provider for the requests after the
+	// slash, and how many providers it lists for the model.
+	After           map[string]uint64
+	ListedProviders int
+	// Step 6: the first epoch reward record after the slash that paid both sides.
+	Reward ledger.RewardRecord
+	// Step 7: the failover, from the gateway's traffic: the killed provider,
+	// the one that finished the answer, the tokens each delivered.
+	Failover demoFailover
+}
+
+type demoStep struct {
+	Title string
+	Err   error
+}
+
+type demoFailover struct {
+	Killed, Finisher             string
+	KilledTokens, FinisherTokens uint64
+	Chunks                       int
+	FinishReason                 string
+	Failovers                    uint64 // the gateway's count during the step
+}
+
+// runDemo runs the story on a fresh devnet, writing the report to stdout.
+// It returns an error if the network could not start or a step failed; the
+// report holds what every step found either way.
+func runDemo(ctx context.Context, cfg demoConfig, stdout io.Writer) (*demoReport, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Cheater == "" {
+		cfg.Cheater = "substitute"
+	}
+	if _, ok := cheatStories[cfg.Cheater]; !ok {
+		return nil, fmt.Errorf("demo: --cheater %q: want substitute, quantised, truncate, inflate or spotter", cfg.Cheater)
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 3 * time.Minute
+	}
+	dir := cfg.Home
 	if dir == "" {
+		var err error
 		if dir, err = os.MkdirTemp("", "mycel-demo-"); err != nil {
-			return fmt.Errorf("demo: %w", err)
+			return nil, fmt.Errorf("demo: %w", err)
 		}
 		defer os.RemoveAll(dir)
 	}
 	d, err := devnet.New(devnet.Config{
 		Dir: dir, Logger: logger,
-		// Short epochs and vote windows, so the story takes minutes, not hours.
+		// Short epochs and vote windows, so the story takes a minute, not hours.
 		Genesis: func(g *ledger.Genesis) error {
 			g.Params.EpochLength = 40
 			g.Params.EvidenceVoteBlocks = 10
@@ -60,7 +134,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Tune: func(c *cmtcfg.Config) { c.Consensus.TimeoutCommit = 300 * time.Millisecond },
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The chain outlives the daemons: providers redeem vouchers as they stop.
 	runCtx, cancel := context.WithCancel(ctx)
@@ -73,14 +147,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}()
 	defer func() { stopChain(); <-chainDone }()
 	if err := d.WaitHeight(runCtx, 0, 1); err != nil {
-		return fmt.Errorf("demo: chain did not start: %w", err)
+		return nil, fmt.Errorf("demo: chain did not start: %w", err)
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
 	say("Mycel demo: a fresh devnet in %s", dir)
-	fl, err := fleet.New(runCtx, fleet.Config{Devnet: d, GatewayAddr: "127.0.0.1:0", Cheater: *cheater, Logger: logger,
+	fl, err := fleet.New(runCtx, fleet.Config{Devnet: d, GatewayAddr: "127.0.0.1:0", Cheater: cfg.Cheater, Logger: logger,
 		Progress: func(msg string) { say("  · %s", msg) }})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fleetDone := make(chan error, 1)
 	ready := make(chan struct{})
@@ -89,20 +163,17 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	select {
 	case <-ready:
 	case err := <-fleetDone:
-		return fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	client, err := d.Client(0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s := &story{ctx: runCtx, out: stdout, fl: fl, d: d, client: client, wait: *wait, names: map[string]string{}}
-	for addr, name := range fl.Names() {
-		s.names[addr] = name
-	}
-	cheaterAddr := ""
+	rep := &demoReport{}
+	s := &story{ctx: runCtx, out: stdout, fl: fl, d: d, client: client, wait: cfg.StepTimeout, names: fl.Names(), rep: rep}
 	for _, p := range fl.Providers() {
 		if p.Cheat != "" {
-			cheaterAddr = p.Address
+			rep.Cheater, s.cheat = p.Address, p.Cheat
 		}
 	}
 	say("\nGateway %s/v1, explorer %s\n", fl.GatewayURL(), fl.ExplorerURL())
@@ -111,29 +182,42 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		run   func() error
 	}{
 		{"1. Traffic through the OpenAI API", func() error { return s.traffic(8) }},
-		{"2. A provider substitutes a cheaper model", func() error { return s.cheating(cheaterAddr, *cheater) }},
-		{"3. The verifier catches it", func() error { return s.caught(cheaterAddr) }},
-		{"4. The ledger slashes and jails it", func() error { return s.slashed(cheaterAddr) }},
-		{"5. The router stops using it", func() error { return s.avoided(cheaterAddr) }},
+		{"2. A provider " + cheatStories[cfg.Cheater].title, s.cheating},
+		{"3. The verifier catches it", s.caught},
+		{"4. The ledger slashes and jails it", s.slashed},
+		{"5. The router stops using it", s.avoided},
 		{"6. The epoch pays the honest providers and the verifiers", s.rewards},
 		{"7. A provider killed mid-stream; another completes the answer", s.failover},
 	}
 	failed := 0
 	for _, st := range steps {
 		say("\n== %s", st.title)
-		if err := st.run(); err != nil {
+		err := st.run()
+		if runCtx.Err() != nil {
+			return rep, fmt.Errorf("demo: %w", context.Cause(runCtx))
+		}
+		rep.Steps = append(rep.Steps, demoStep{Title: st.title, Err: err})
+		if err != nil {
 			failed++
 			say("   ✗ %v", err)
-		}
-		if runCtx.Err() != nil {
-			return runCtx.Err()
+		} else {
+			say("   ✓")
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("demo: %d of %d steps did not happen as the story says", failed, len(steps))
+		return rep, fmt.Errorf("demo: %d of %d steps did not happen as the story says", failed, len(steps))
 	}
-	say("\nAll %d steps happened; figures above are read from the ledger and the gateway.", len(steps))
-	return nil
+	say("\nAll %d steps happened; the figures above are read from the ledger and the gateway.", len(steps))
+	return rep, nil
+}
+
+// cheatStories tells what each cheat strategy (internal/verifier/cheat) does.
+var cheatStories = map[string]struct{ title, how string }{
+	"substitute": {"substitutes a cheaper model", "it answers with a smaller model than the one it registered"},
+	"quantised":  {"serves a quantised model", "it answers with a 4-bit copy of the model it registered"},
+	"truncate":   {"truncates its answers", "it stops answers early and claims a natural stop"},
+	"inflate":    {"inflates its token counts", "it bills more output tokens than it produced"},
+	"spotter":    {"cheats when it thinks no one is looking", "honest to requests that look like audits, a smaller model otherwise"},
 }
 
 // story holds what the demo steps share.
@@ -145,7 +229,8 @@ type story struct {
 	client *chainclient.Client
 	wait   time.Duration
 	names  map[string]string
-	served map[string]int // provider address → requests in step 1
+	cheat  string // the cheater's configured strategy
+	rep    *demoReport
 }
 
 func (s *story) say(format string, a ...any) { fmt.Fprintf(s.out, "   "+format+"\n", a...) }
@@ -157,25 +242,43 @@ func (s *story) name(addr string) string {
 	return addr
 }
 
-// chat sends one non-streaming chat completion through the gateway and
-// returns the serving provider(s) and the completion tokens.
-func (s *story) chat(prompt string, maxTokens int) (string, int, error) {
+// trafficDelta is what the gateway counted for each provider between two
+// snapshots: attempts, failed attempts, tokens delivered.
+func trafficDelta(before, after explorer.TrafficSnapshot) map[string]explorer.ProviderTraffic {
+	old := map[string]explorer.ProviderTraffic{}
+	for _, p := range before.Providers {
+		old[p.Address] = p
+	}
+	out := map[string]explorer.ProviderTraffic{}
+	for _, p := range after.Providers {
+		o := old[p.Address]
+		if d := (explorer.ProviderTraffic{Address: p.Address, Requests: p.Requests - o.Requests, Errors: p.Errors - o.Errors,
+			TokensOut: p.TokensOut - o.TokensOut}); d.Requests > 0 {
+			out[p.Address] = d
+		}
+	}
+	return out
+}
+
+// chat sends one non-streaming chat completion through the gateway's
+// OpenAI API and returns the completion tokens.
+func (s *story) chat(prompt string, maxTokens int) (int, error) {
 	body, _ := json.Marshal(map[string]any{"model": fleet.ServedModel, "max_tokens": maxTokens,
 		"messages": []map[string]string{{"role": "user", "content": prompt}}})
 	req, err := http.NewRequestWithContext(s.ctx, "POST", s.fl.GatewayURL()+"/v1/chat/completions", bytes.NewReader(body))
 	if err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.fl.APIKey())
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", 0, err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		return "", 0, fmt.Errorf("gateway answered %s: %.300s", resp.Status, raw)
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("gateway answered %s: %.300s", resp.Status, raw)
 	}
 	var cc struct {
 		Usage struct {
@@ -183,9 +286,9 @@ func (s *story) chat(prompt string, maxTokens int) (string, int, error) {
 		} `json:"usage"`
 	}
 	if err := json.Unmarshal(raw, &cc); err != nil {
-		return "", 0, fmt.Errorf("decode completion: %w", err)
+		return 0, fmt.Errorf("decode completion: %w", err)
 	}
-	return resp.Header.Get("X-Mycel-Provider"), cc.Usage.CompletionTokens, nil
+	return cc.Usage.CompletionTokens, nil
 }
 
 var demoPrompts = []string{
@@ -194,25 +297,51 @@ var demoPrompts = []string{
 	"What is an epoch?", "Say hello in French.",
 }
 
-func (s *story) traffic(n int) error {
-	s.served = map[string]int{}
+// sendChats sends n chat completions and returns the gateway's attempts
+// per provider for them (the gateway counts an attempt when it ends, so
+// this waits until it has counted at least n).
+func (s *story) sendChats(n, maxTokens int) (map[string]uint64, int, error) {
+	before := s.fl.Traffic()
 	tokens := 0
 	for i := range n {
-		prov, toks, err := s.chat(demoPrompts[i%len(demoPrompts)], 24)
+		toks, err := s.chat(demoPrompts[i%len(demoPrompts)], maxTokens)
 		if err != nil {
-			return fmt.Errorf("request %d: %w", i+1, err)
+			return nil, 0, fmt.Errorf("request %d: %w", i+1, err)
 		}
-		s.served[prov]++
 		tokens += toks
 	}
-	t := s.fl.Traffic()
-	s.say("sent %d chat completions (%d completion tokens); the gateway counts %d requests, %d errors, %s owed to providers",
-		n, tokens, t.Requests, t.Errors, tx.FormatAmount(t.SpendUmyc))
-	for _, addr := range sortedKeys(s.served) {
-		s.say("  %-10s served %d", s.name(addr), s.served[addr])
+	served := map[string]uint64{}
+	err := s.poll("the gateway's count of the requests", func() (bool, error) {
+		served = map[string]uint64{}
+		var total uint64
+		for addr, d := range trafficDelta(before, s.fl.Traffic()) {
+			served[addr] = d.Requests
+			total += d.Requests
+		}
+		return total >= uint64(n), nil
+	})
+	return served, tokens, err
+}
+
+func (s *story) traffic(n int) error {
+	before := s.fl.Traffic()
+	served, tokens, err := s.sendChats(n, 24)
+	if err != nil {
+		return err
+	}
+	after := s.fl.Traffic()
+	s.rep.Sent, s.rep.GatewayRequests, s.rep.Served = uint64(n), after.Requests-before.Requests, served
+	s.say("sent %d chat completions (%d completion tokens) through the OpenAI API", n, tokens)
+	s.say("gateway: %d requests, %d errors, %s owed to providers; attempts per provider:",
+		after.Requests-before.Requests, after.Errors-before.Errors, tx.FormatAmount(after.SpendUmyc-before.SpendUmyc))
+	for _, addr := range sortedKeys(served) {
+		s.say("  %-10s %d", s.name(addr), served[addr])
 	}
 	var chans []ledger.Channel
-	gw, _ := s.d.Key("gateway")
+	gw, err := s.d.Key("gateway")
+	if err != nil {
+		return err
+	}
 	if err := s.client.Query(s.ctx, "channels", []byte(gw.Address), &chans); err != nil {
 		return err
 	}
@@ -221,32 +350,64 @@ func (s *story) traffic(n int) error {
 		deposit += c.Deposit
 	}
 	s.say("ledger: the gateway holds %d payment channels with %s deposited", len(chans), tx.FormatAmount(deposit))
-	if t.Requests < uint64(n) {
-		return fmt.Errorf("the gateway counted %d requests, want %d", t.Requests, n)
+	if got := after.Requests - before.Requests; got != uint64(n) || after.Errors != before.Errors {
+		return fmt.Errorf("the gateway counted %d requests and %d errors, want %d and 0", got, after.Errors-before.Errors, n)
+	}
+	if len(chans) == 0 {
+		return errors.New("the gateway opened no payment channel on the ledger")
 	}
 	return nil
 }
 
-func (s *story) cheating(addr, how string) error {
+func (s *story) cheating() error {
+	addr := s.rep.Cheater
+	if addr == "" {
+		return errors.New("the devnet has no cheating provider")
+	}
 	var pv ledger.ProviderView
 	if err := s.client.Query(s.ctx, "provider/"+addr, nil, &pv); err != nil {
 		return err
 	}
+	s.rep.CheaterBefore = pv
 	var model ledger.Model
 	if err := s.client.Query(s.ctx, "model/"+fleet.ServedModel, nil, &model); err != nil {
 		return err
 	}
-	s.say("%s is registered serving %s (sha256 %.12s…) with stake %s, but its engine cheats: %s",
-		s.name(addr), fleet.ServedModel, model.SHA256, tx.FormatAmount(pv.Stake), how)
-	s.say("it served %d of the requests in step 1", s.served[addr])
+	var served *tx.ServedModel
+	for i, m := range pv.Models {
+		if m.ModelID == fleet.ServedModel {
+			served = &pv.Models[i]
+		}
+	}
+	s.say("ledger: %s registered at height %d serving %s (sha256 %.12s…) at %s / %s per 1M tokens, stake %s, active %v",
+		s.name(addr), pv.Height, fleet.ServedModel, model.SHA256, priceOf(served, true), priceOf(served, false), tx.FormatAmount(pv.Stake), pv.Active)
+	s.say("the demo set its engine to cheat (--cheater %s): %s", s.cheat, cheatStories[s.cheat].how)
+	s.say("gateway: it got %d of the %d requests in step 1 (the cheapest price wins them)", s.rep.Served[addr], s.rep.Sent)
+	if served == nil || !pv.Active {
+		return fmt.Errorf("the ledger does not list %s as an active provider of %s", s.name(addr), fleet.ServedModel)
+	}
+	if s.rep.Served[addr] == 0 {
+		return fmt.Errorf("the gateway routed none of the %d requests to %s", s.rep.Sent, s.name(addr))
+	}
 	return nil
+}
+
+func priceOf(m *tx.ServedModel, in bool) string {
+	switch {
+	case m == nil:
+		return "?"
+	case in:
+		return tx.FormatAmount(m.PriceInPerMTok)
+	default:
+		return tx.FormatAmount(m.PriceOutPerMTok)
+	}
 }
 
 // poll calls f until it reports done or the step times out.
 func (s *story) poll(what string, f func() (bool, error)) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.wait)
 	defer cancel()
-	t := time.NewTicker(500 * time.Millisecond)
+	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
 		done, err := f()
@@ -264,7 +425,8 @@ func (s *story) poll(what string, f func() (bool, error)) error {
 	}
 }
 
-func (s *story) caught(addr string) error {
+func (s *story) caught() error {
+	addr := s.rep.Cheater
 	var ev ledger.Evidence
 	err := s.poll("evidence against the cheater", func() (bool, error) {
 		var evs []ledger.Evidence
@@ -279,29 +441,41 @@ func (s *story) caught(addr string) error {
 		}
 		return false, nil
 	})
-	s.reportEvidence()
 	if err != nil {
 		return err
 	}
-	s.say("evidence %d against %s filed by %s at height %d: verdict %s, %d of %d positions mismatched",
-		ev.ID, s.name(ev.Provider), s.name(ev.Submitter), ev.Height, ev.Summary.Verdict, ev.Summary.Mismatches, ev.Summary.PositionsChecked)
+	s.rep.Evidence = ev
+	s.say("ledger: evidence #%d against %s, filed by %s at height %d on request %.24s…: verdict %s, %d of %d re-checked positions mismatched, bond %s",
+		ev.ID, s.name(ev.Provider), s.name(ev.Submitter), ev.Height, ev.RequestID, ev.Summary.Verdict, ev.Summary.Mismatches,
+		ev.Summary.PositionsChecked, tx.FormatAmount(ev.Bond))
+	others := s.reportEvidence(addr)
+	if others > 0 {
+		return fmt.Errorf("%d evidence records accuse honest providers", others)
+	}
 	return nil
 }
 
-// reportEvidence lists every evidence record, so false accusations show too.
-func (s *story) reportEvidence() {
+// reportEvidence lists every evidence record, so that false accusations
+// show too, and returns how many accuse someone other than the cheater.
+func (s *story) reportEvidence(cheater string) int {
 	var evs []ledger.Evidence
 	if err := s.client.Query(s.ctx, "evidence", nil, &evs); err != nil {
 		s.say("evidence: %v", err)
-		return
+		return 0
 	}
-	s.say("ledger: %d evidence records", len(evs))
+	others := 0
+	s.say("ledger: %d evidence records in all", len(evs))
 	for _, e := range evs {
 		s.say("  #%d %-10s verdict %-16s status %-8s claimed %d tokens, expected %d", e.ID, s.name(e.Provider), e.Summary.Verdict, e.Status, e.Summary.ClaimedTokens, e.Summary.ExpectedTokens)
+		if e.Provider != cheater {
+			others++
+		}
 	}
+	return others
 }
 
-func (s *story) slashed(addr string) error {
+func (s *story) slashed() error {
+	addr := s.rep.Cheater
 	var rec ledger.SlashRecord
 	err := s.poll("a slash of the cheater", func() (bool, error) {
 		var ss []ledger.SlashRecord
@@ -319,45 +493,121 @@ func (s *story) slashed(addr string) error {
 	if err != nil {
 		return err
 	}
+	s.rep.Slash = rec
 	var pv ledger.ProviderView
 	if err := s.client.Query(s.ctx, "provider/"+addr, nil, &pv); err != nil {
 		return err
 	}
-	s.say("slashed %s at height %d (%s); %s went to the reporters", tx.FormatAmount(rec.Amount), rec.Height, rec.Reason, tx.FormatAmount(rec.Rewarded))
-	s.say("%s: stake now %s, jailed %v (until epoch %d), active %v", s.name(addr), tx.FormatAmount(pv.Stake), pv.Jailed, pv.JailedUntilEpoch, pv.Active)
-	if !pv.Jailed {
-		return errors.New("the cheater is not jailed")
+	s.rep.CheaterAfter = pv
+	// The slash's reason names the evidence it carried out; read that record back as resolved.
+	var id uint64
+	if _, err := fmt.Sscanf(rec.Reason, "evidence %d:", &id); err != nil {
+		return fmt.Errorf("slash #%d of %s: reason %q names no evidence", rec.Seq, s.name(addr), rec.Reason)
+	}
+	var resolved ledger.Evidence
+	if err := s.client.Query(s.ctx, fmt.Sprintf("evidence/%d", id), nil, &resolved); err != nil {
+		return fmt.Errorf("evidence %d named by the slash: %w", id, err)
+	}
+	s.say("ledger: slash #%d at height %d: %s taken from %s (reason: %s); %s of it paid to the reporters",
+		rec.Seq, rec.Height, tx.FormatAmount(rec.Amount), s.name(addr), rec.Reason, tx.FormatAmount(rec.Rewarded))
+	s.say("ledger: evidence #%d is %s: %d votes, guilty stake %s of %s, slashed %s, burned %s",
+		resolved.ID, resolved.Status, len(resolved.Votes), tx.FormatAmount(resolved.GuiltyStake), tx.FormatAmount(resolved.TotalStake),
+		tx.FormatAmount(resolved.Slashed), tx.FormatAmount(resolved.Burned))
+	s.say("ledger: %s's stake %s → %s; jailed %v (until epoch %d), active %v",
+		s.name(addr), tx.FormatAmount(s.rep.CheaterBefore.Stake), tx.FormatAmount(pv.Stake), pv.Jailed, pv.JailedUntilEpoch, pv.Active)
+	switch {
+	case resolved.Provider != addr:
+		return fmt.Errorf("the slash names evidence %d, which accuses %s", id, s.name(resolved.Provider))
+	case rec.Amount == 0 || pv.Stake >= s.rep.CheaterBefore.Stake:
+		return fmt.Errorf("the cheater's stake did not fall (%d → %d)", s.rep.CheaterBefore.Stake, pv.Stake)
+	case !pv.Jailed || pv.Active:
+		return fmt.Errorf("the cheater is jailed %v, active %v; want jailed and inactive", pv.Jailed, pv.Active)
 	}
 	return nil
 }
 
-func (s *story) avoided(addr string) error {
-	// The gateway re-reads the provider list periodically; give it one refresh.
-	time.Sleep(6 * time.Second)
-	after := map[string]int{}
-	for i := range 6 {
-		prov, _, err := s.chat(demoPrompts[i%len(demoPrompts)], 16)
-		if err != nil {
-			return fmt.Errorf("request %d: %w", i+1, err)
-		}
-		for _, p := range strings.Split(prov, ",") {
-			after[p]++
+// listedProviders is how many providers the gateway's /v1/models lists
+// for the served model.
+func (s *story) listedProviders() (int, error) {
+	req, err := http.NewRequestWithContext(s.ctx, "GET", s.fl.GatewayURL()+"/v1/models", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.fl.APIKey())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Data []struct {
+			ID        string `json:"id"`
+			Providers int    `json:"providers"`
+		} `json:"data"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /v1/models: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		return 0, fmt.Errorf("decode /v1/models: %w", err)
+	}
+	for _, m := range list.Data {
+		if m.ID == fleet.ServedModel {
+			return m.Providers, nil
 		}
 	}
+	return 0, nil
+}
+
+func (s *story) avoided() error {
+	addr := s.rep.Cheater
+	// The gateway re-reads the providers from the ledger every few seconds:
+	// wait until it lists as many for the model as the ledger has active.
+	var active []ledger.ProviderView
+	if err := s.client.Query(s.ctx, "providers", nil, &active); err != nil {
+		return err
+	}
+	want := 0
+	for _, p := range active {
+		for _, m := range p.Models {
+			if p.Active && m.ModelID == fleet.ServedModel {
+				want++
+			}
+		}
+	}
+	listed := 0
+	err := s.poll("the gateway dropping the jailed provider", func() (bool, error) {
+		n, err := s.listedProviders()
+		listed = n
+		return n == want, err
+	})
+	s.rep.ListedProviders = listed
+	s.say("gateway: lists %d providers for %s; the ledger has %d active", listed, fleet.ServedModel, want)
+	if err != nil {
+		return err
+	}
+	const n = 6
+	after, _, err := s.sendChats(n, 16)
+	if err != nil {
+		return err
+	}
+	s.rep.After = after
+	s.say("gateway: attempts per provider for %d new requests:", n)
 	for _, a := range sortedKeys(after) {
-		s.say("  %-10s served %d", s.name(a), after[a])
+		s.say("  %-10s %d", s.name(a), after[a])
 	}
 	if after[addr] > 0 {
 		return fmt.Errorf("the router still sent %d requests to %s", after[addr], s.name(addr))
 	}
-	s.say("none of 6 new requests went to %s", s.name(addr))
+	s.say("none went to %s", s.name(addr))
 	return nil
 }
 
 func (s *story) rewards() error {
 	// An epoch's weights are committed during it and revealed in the next,
-	// so its reward record appears one boundary later: wait for a new one.
-	have := func() (ledger.RewardRecord, bool, error) {
+	// so its reward record appears one boundary later: wait for a new
+	// record that pays providers and verifiers.
+	latest := func() (ledger.RewardRecord, bool, error) {
 		var ep ledger.EpochView
 		if err := s.client.Query(s.ctx, "epoch", nil, &ep); err != nil {
 			return ledger.RewardRecord{}, false, err
@@ -372,33 +622,50 @@ func (s *story) rewards() error {
 		}
 		return ledger.RewardRecord{}, false, nil
 	}
-	old, hadOld, err := have()
+	old, hadOld, err := latest()
 	if err != nil {
 		return err
 	}
 	var rec ledger.RewardRecord
-	err = s.poll("a reward record", func() (bool, error) {
-		r, ok, err := have()
+	err = s.poll("an epoch paying providers and verifiers", func() (bool, error) {
+		r, ok, err := latest()
 		if err != nil || !ok || (hadOld && r.Epoch == old.Epoch) {
 			return false, err
 		}
 		rec = r
-		return true, nil
+		return r.ToProviders > 0 && r.ToVerifiers > 0, nil
 	})
-	if err != nil {
+	if rec.Height == 0 {
 		var ep ledger.EpochView
 		if qerr := s.client.Query(s.ctx, "epoch", nil, &ep); qerr == nil {
 			s.say("ledger: now epoch %d at height %d; reward pool %s", ep.Number, ep.Height, tx.FormatAmount(ep.RewardPool))
 		}
 		return err
 	}
-	s.say("epoch %d (paid at height %d): pool %s, %s to providers, %s to verifiers, %s carried", rec.Epoch, rec.Height, tx.FormatAmount(rec.Pool),
-		tx.FormatAmount(rec.ToProviders), tx.FormatAmount(rec.ToVerifiers), tx.FormatAmount(rec.Carried))
+	s.rep.Reward = rec
+	s.say("ledger: epoch %d's rewards, paid at height %d: pool %s, %s to providers, %s to verifiers, %s carried", rec.Epoch, rec.Height,
+		tx.FormatAmount(rec.Pool), tx.FormatAmount(rec.ToProviders), tx.FormatAmount(rec.ToVerifiers), tx.FormatAmount(rec.Carried))
+	var cheater, honest, verifiers uint64
 	for _, p := range rec.Providers {
 		s.say("  provider %-10s %s", s.name(p.Provider), tx.FormatAmount(p.Amount))
+		if p.Provider == s.rep.Cheater {
+			cheater += p.Amount
+		} else {
+			honest += p.Amount
+		}
 	}
 	for _, v := range rec.Verifiers {
 		s.say("  verifier %-10s %s", s.name(v.Verifier), tx.FormatAmount(v.Amount))
+		verifiers += v.Amount
+	}
+	s.say("the cheater got %s", tx.FormatAmount(cheater))
+	switch {
+	case err != nil:
+		return err
+	case cheater > 0:
+		return fmt.Errorf("the epoch paid the cheater %s", tx.FormatAmount(cheater))
+	case honest == 0 || verifiers == 0:
+		return fmt.Errorf("the epoch paid %s to honest providers and %s to verifiers; want both > 0", tx.FormatAmount(honest), tx.FormatAmount(verifiers))
 	}
 	return nil
 }
@@ -421,11 +688,11 @@ func (s *story) failover() error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(resp.Body)
 		return fmt.Errorf("gateway answered %s: %.300s", resp.Status, raw)
 	}
-	first := resp.Header.Get("X-Mycel-Provider")
+	first := resp.Header.Get(gateway.HeaderProvider) // the gateway names the provider it started on
 	r := openai.NewSSEReader(resp.Body)
 	chunks, killedAt := 0, 0
 	var finish string
@@ -457,22 +724,42 @@ func (s *story) failover() error {
 			if err := s.fl.KillProvider(first); err != nil {
 				return err
 			}
-			s.say("killed %s after %d streamed chunks", s.name(first), chunks)
+			s.say("gateway: the answer started on %s; killed it after %d streamed chunks", s.name(first), chunks)
 		}
 	}
-	after := s.fl.Traffic()
 	s.say("the client received %d content chunks and finish_reason %q", chunks, finish)
-	s.say("gateway: failovers %d → %d", before.Failovers, after.Failovers)
 	if killedAt == 0 {
 		return fmt.Errorf("the answer ended after %d chunks, before the kill", chunks)
 	}
-	if after.Failovers <= before.Failovers || finish == "" {
-		return errors.New("the gateway did not complete the answer on another provider")
+	// Who delivered what, as the gateway counted it (an attempt is counted
+	// when it ends, just after the client's answer).
+	fo := demoFailover{Killed: first, Chunks: chunks, FinishReason: finish}
+	_ = s.poll("the gateway's count of the attempts", func() (bool, error) {
+		after := s.fl.Traffic()
+		fo.Failovers = after.Failovers - before.Failovers
+		fo.Finisher, fo.FinisherTokens, fo.KilledTokens = "", 0, 0
+		for addr, d := range trafficDelta(before, after) {
+			if addr == first {
+				fo.KilledTokens = d.TokensOut
+			} else if d.TokensOut > fo.FinisherTokens {
+				fo.Finisher, fo.FinisherTokens = addr, d.TokensOut
+			}
+		}
+		return fo.Failovers > 0 && fo.Finisher != "", nil
+	})
+	s.rep.Failover = fo
+	s.say("gateway: %d failover; %s delivered %d tokens before it died, %s completed the answer with %d more",
+		fo.Failovers, s.name(first), fo.KilledTokens, s.name(fo.Finisher), fo.FinisherTokens)
+	switch {
+	case fo.Failovers == 0 || fo.Finisher == "":
+		return errors.New("the gateway did not continue the answer on another provider")
+	case finish == "":
+		return errors.New("the answer has no finish_reason: it did not complete")
 	}
 	return nil
 }
 
-func sortedKeys(m map[string]int) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

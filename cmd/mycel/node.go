@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,10 +16,14 @@ import (
 	"github.com/mycel-network/mycel/internal/node"
 )
 
+// DefaultNodeExplorerAddr is where `mycel node` serves the explorer unless
+// --explorer-addr says otherwise.
+const DefaultNodeExplorerAddr = "127.0.0.1:26680"
+
 func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("node", stderr)
 	home := fs.String("home", defaultNodeHome(), "node home directory (see mycel init)")
-	explorerAddr := fs.String("explorer-addr", "", "serve the explorer at http://ADDR/explorer (e.g. 127.0.0.1:8081; empty: off)")
+	explorerAddr := fs.String("explorer-addr", DefaultNodeExplorerAddr, "serve the explorer at http://ADDR/explorer (empty: off)")
 	logLevel := fs.String("log-level", "info", "log level: debug|info|warn|error (CometBFT's own logs show at debug)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -39,12 +44,22 @@ func cmdNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *logLevel == "debug" {
 		comet = logger
 	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "explorer-addr" })
 	var ln net.Listener
 	if *explorerAddr != "" {
-		if ln, err = net.Listen("tcp", *explorerAddr); err != nil {
+		ln, err = net.Listen("tcp", *explorerAddr)
+		switch {
+		case err != nil && explicit:
 			return fmt.Errorf("node: explorer: %w", err)
+		case err != nil:
+			// The default address is taken (another node on this machine):
+			// run without the explorer rather than not at all.
+			logger.Warn("explorer not served: its default address is taken (choose one with --explorer-addr)", "addr", *explorerAddr, "err", err)
+			ln = nil
+		default:
+			defer ln.Close()
 		}
-		defer ln.Close()
 	}
 	n, app, err := node.OpenLedger(ctx, cfg, comet)
 	if err != nil {

@@ -59,21 +59,10 @@ func (c *consoleErrors) list() []string {
 	return append([]string(nil), c.errs...)
 }
 
-// TestBrowser loads the explorer in headless chromium against a devnet:
-// no console errors, the registered providers are shown, and the page
-// changes after a transaction and after gateway traffic.
-func TestBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
-	n := startNet(t, true)
-	n.registerModel(t)
-	n.registerProvider(t, "provider1", 2_000_000)
-	n.registerProvider(t, "provider2", 3_000_000)
-	n.submit(t, "verifier1", tx.RegisterVerifier{Stake: 150_000_000})
-	p1, p2 := n.addr(t, "provider1"), n.addr(t, "provider2")
-	n.submit(t, "alice", tx.OpenChannel{Provider: p1, Deposit: 40_000_000})
-	n.traffic.serve(p1, 120, 40)
-	n.traffic.serve(p2, 80, 90)
-
+// startBrowser starts headless chromium for the test and collects what
+// its pages report as errors (exceptions, console.error, log errors).
+func startBrowser(t *testing.T, chromium string, timeout time.Duration) (context.Context, *consoleErrors) {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.Flag("headless", true),
@@ -90,13 +79,11 @@ func TestBrowser(t *testing.T) {
 		chromedp.WindowSize(1440, 1000),
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
-	defer tcancel()
+	ctx, tcancel := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { tcancel(); cancel(); acancel() })
 
-	var errs consoleErrors
+	errs := &consoleErrors{}
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch e := ev.(type) {
 		case *runtime.EventExceptionThrown:
@@ -115,24 +102,58 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	})
+	return ctx, errs
+}
 
-	// waitText waits until the element's text contains want.
-	waitText := func(sel, want string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			var got string
-			for {
-				err := chromedp.Text(sel, &got, chromedp.ByQuery, chromedp.NodeVisible).Do(ctx)
-				if err == nil && strings.Contains(got, want) {
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("waiting for %q in %s (have %q): %w", want, sel, got, ctx.Err())
-				case <-time.After(100 * time.Millisecond):
-				}
+// waitText waits until the element's text contains want.
+func waitText(sel, want string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var got string
+		for {
+			err := chromedp.Text(sel, &got, chromedp.ByQuery, chromedp.NodeVisible).Do(ctx)
+			if err == nil && strings.Contains(got, want) {
+				return nil
 			}
-		})
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("waiting for %q in %s (have %q): %w", want, sel, got, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// screenshot saves a full-page screenshot as the artifact name.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		t.Fatal(err)
 	}
+	shot := filepath.Join(artifactDir(t), name)
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+// TestBrowser loads the explorer in headless chromium against a devnet
+// chain with a fake gateway's traffic (TestBrowserFleet runs a real one):
+// no console errors, the registered providers are shown, and the page
+// changes after a transaction and after gateway traffic.
+func TestBrowser(t *testing.T) {
+	chromium := chromiumPath(t)
+	n := startNet(t, true)
+	n.registerModel(t)
+	n.registerProvider(t, "provider1", 2_000_000)
+	n.registerProvider(t, "provider2", 3_000_000)
+	n.submit(t, "verifier1", tx.RegisterVerifier{Stake: 150_000_000})
+	p1, p2 := n.addr(t, "provider1"), n.addr(t, "provider2")
+	n.submit(t, "alice", tx.OpenChannel{Provider: p1, Deposit: 40_000_000})
+	n.traffic.serve(p1, 120, 40)
+	n.traffic.serve(p2, 80, 90)
+
+	ctx, errs := startBrowser(t, chromium, 90*time.Second)
 
 	if err := chromedp.Run(ctx,
 		log.Enable(),
@@ -176,15 +197,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("search: %v (console errors: %q)", err, errs.list())
 	}
 
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(artifactDir(t), "explorer.png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
+	screenshot(t, ctx, "explorer.png")
 	if e := errs.list(); len(e) != 0 {
 		t.Errorf("console errors: %q", e)
 	}

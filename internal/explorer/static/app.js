@@ -269,9 +269,13 @@
   function clear(svg) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
   }
+  // vb returns the chart's drawing size; the viewBox's width follows the
+  // element's, so that text and bars are not stretched.
   function vb(svg) {
     const v = svg.viewBox.baseVal;
-    return { w: v.width, h: v.height };
+    const cw = Math.round(svg.clientWidth);
+    if (cw > 0 && cw !== v.width) svg.setAttribute("viewBox", "0 0 " + cw + " " + v.height);
+    return { w: svg.viewBox.baseVal.width, h: v.height };
   }
   function gridLines(svg, w, h, maxV) {
     for (let i = 1; i <= 3; i++) {
@@ -298,6 +302,27 @@
     const d = pts.map((p, i) => (i ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1)).join(" ");
     svg.appendChild(svgEl("path", { d: d + " L" + w + " " + (h - 14) + " L0 " + (h - 14) + " Z", fill: color, "fill-opacity": 0.12 }));
     svg.appendChild(svgEl("path", { d: d, fill: "none", stroke: color, "stroke-width": 2, "vector-effect": "non-scaling-stroke" }));
+  }
+  // drawBars draws one bar per sample: the events counted in that interval.
+  function drawBars(svg, values, color, none) {
+    clear(svg);
+    const { w, h } = vb(svg);
+    const maxV = Math.max(1, ...values);
+    gridLines(svg, w, h, maxV);
+    svg.appendChild(svgEl("line", { x1: 0, x2: w, y1: h - 14, y2: h - 14, stroke: "#34465c", "stroke-width": 1, "vector-effect": "non-scaling-stroke" }));
+    if (values.length < 2 || !values.some((v) => v > 0)) {
+      const t = svgEl("text", { x: w / 2, y: h / 2 + 2, fill: "#8b9bb0", "font-size": 11, "text-anchor": "middle" });
+      t.textContent = values.length < 2 ? "collecting…" : none;
+      svg.appendChild(t);
+    }
+    const slots = Math.max(values.length, 60);
+    const bw = w / slots;
+    const x0 = w - values.length * bw; // newest on the right, as the line charts
+    values.forEach((v, i) => {
+      if (v <= 0) return;
+      const bh = Math.max(2, ((h - 24) * v) / maxV);
+      svg.appendChild(svgEl("rect", { x: x0 + i * bw + 0.5, y: h - 14 - bh, width: Math.max(1.5, bw - 1), height: bh, fill: color, rx: 1 }));
+    });
   }
   function drawHist(svg, hist, color, unit) {
     clear(svg);
@@ -387,16 +412,29 @@
     $("traffic-body").hidden = false;
     const now = t.time_ms || Date.now();
     const hist = state.traffic;
-    if (!hist.length || hist[hist.length - 1].t < now) hist.push({ t: now, requests: t.requests, tokens: t.tokens_out });
+    if (!hist.length || hist[hist.length - 1].t < now)
+      hist.push({ t: now, requests: t.requests, tokens: t.tokens_out, failovers: t.failovers || 0, hedges: t.hedges || 0, errors: t.errors || 0 });
     while (hist.length > 120) hist.shift();
-    const rps = [], tps = [];
+    const rps = [], tps = [], fos = [], hedges = [], errs = [];
     for (let i = 1; i < hist.length; i++) {
       const dt = Math.max(0.001, (hist[i].t - hist[i - 1].t) / 1000);
-      rps.push(Math.max(0, (hist[i].requests - hist[i - 1].requests) / dt));
-      tps.push(Math.max(0, (hist[i].tokens - hist[i - 1].tokens) / dt));
+      const d = (k) => Math.max(0, hist[i][k] - hist[i - 1][k]) / dt;
+      rps.push(d("requests"));
+      tps.push(d("tokens"));
+      fos.push(d("failovers"));
+      hedges.push(d("hedges"));
+      errs.push(d("errors"));
     }
     drawLine($("c-rps"), rps, "#3ddc97");
     drawLine($("c-tps"), tps, "#5aa9ff");
+    drawBars($("c-failovers"), fos, "#ff7a6b", "no failovers in this window");
+    drawBars($("c-hedges"), hedges, "#b78cff", "no hedges in this window");
+    drawBars($("c-errors"), errs, "#ffb547", "no errors in this window");
+    const span = hist.length > 1 ? Math.round((hist[hist.length - 1].t - hist[0].t) / 1000) : 0;
+    const inWindow = (k) => (hist.length > 1 ? hist[hist.length - 1][k] - hist[0][k] : 0);
+    $("t-fo-now").textContent = num(inWindow("failovers")) + " in " + span + " s · " + num(t.failovers) + " total";
+    $("t-hedge-now").textContent = num(inWindow("hedges")) + " in " + span + " s · " + num(t.hedges) + " total";
+    $("t-err-now").textContent = num(inWindow("errors")) + " in " + span + " s · " + num(t.errors) + " total";
     drawHist($("c-ttft"), t.ttft_ms, "#ffb547", "ms");
     $("t-rps").textContent = rps.length ? compact(rps[rps.length - 1]) : "–";
     $("t-tps").textContent = tps.length ? compact(tps[tps.length - 1]) : "–";
