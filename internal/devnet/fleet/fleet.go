@@ -362,8 +362,7 @@ func (f *Fleet) addVerifier(ctx context.Context) error {
 	bands := verifier.DefaultBands()
 	f.vmodels = &verifier.ModelDir{Dir: f.cfg.ModelsDir, Threads: 1, Bands: bands, Logger: logger}
 	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: 10_000_000, Models: f.vmodels, Logger: logger}
-	mix := verifier.DefaultMix()
-	mix.LogprobsShare = 1 // as `mycel verifier`: re-checks need the logprobs' token bytes
+	mix := verifier.DefaultMix() // as `mycel verifier`: shopper requests follow the users' mix
 	f.verifier, err = verifier.New(verifier.Config{
 		Address: key.Address, Stake: 150_000_000, ShopEvery: 3 * time.Second, EvidenceBond: 10_000_000,
 		RecheckAll: true, Mix: mix, Bands: bands, Logger: logger,
