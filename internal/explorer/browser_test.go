@@ -63,6 +63,13 @@ func (c *consoleErrors) list() []string {
 // its pages report as errors (exceptions, console.error, log errors).
 func startBrowser(t *testing.T, chromium string, timeout time.Duration) (context.Context, *consoleErrors) {
 	t.Helper()
+	// The profile directory is removed after the browser has been closed: chromium's
+	// helper processes may still be writing to it while the browser exits, so t.TempDir's
+	// cleanup (which fails the test on a non-empty directory) does not fit.
+	profile, err := os.MkdirTemp("", "mycel-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.Flag("headless", true),
@@ -75,13 +82,26 @@ func startBrowser(t *testing.T, chromium string, timeout time.Duration) (context
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1440, 1000),
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, tcancel := context.WithTimeout(ctx, timeout)
-	t.Cleanup(func() { tcancel(); cancel(); acancel() })
+	t.Cleanup(func() {
+		_ = chromedp.Cancel(ctx) // closes the browser and waits for it
+		tcancel()
+		cancel()
+		acancel()
+		var err error
+		for range 50 {
+			if err = os.RemoveAll(profile); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // chromium's last helper processes are exiting
+		}
+		t.Logf("chromium profile %s left behind: %v", profile, err)
+	})
 
 	errs := &consoleErrors{}
 	chromedp.ListenTarget(ctx, func(ev any) {
