@@ -6,7 +6,8 @@
 # with Go 1.26.
 #
 # Environment:
-#   PEER_MODELS  directory for the demo models (default: a temporary directory)
+#   PEER_MODELS  directory for the demo and peer-check models (default: a
+#                temporary directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -23,8 +24,9 @@ mkdir -p "$models" bin
 echo "peer-check: building bin/mycel" >&2
 go build -o bin/mycel ./cmd/mycel
 
-echo "peer-check: generating demo models in $models" >&2
+echo "peer-check: generating demo and peer-check models in $models" >&2
 bin/mycel models gen --out "$models"
+bin/mycel models gen --peer --out "$models"
 
 echo "peer-check: comparing engines" >&2
 status=0

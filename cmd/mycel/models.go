@@ -14,7 +14,7 @@ import (
 
 func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "gen" {
-		fmt.Fprintln(stderr, "usage: mycel models gen --out DIR [--bench] [--output text|json]")
+		fmt.Fprintln(stderr, "usage: mycel models gen --out DIR [--bench|--peer] [--output text|json]")
 		return errors.New("models: want subcommand gen")
 	}
 	fs := flag.NewFlagSet("models gen", flag.ContinueOnError)
@@ -23,6 +23,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	format := fs.String("output", "text", "output format: text or json")
 	quiet := fs.Bool("quiet", false, "do not print progress")
 	bench := fs.Bool("bench", false, "write the large memory-bound benchmark models (mycel-bench-f32/q8/q4k, ~0.8 GB) instead of the demo models")
+	peer := fs.Bool("peer", false, "write the peer-check models (mycel-ref-f16/bf16/q4_0/qwen2) instead of the demo models")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -36,9 +37,15 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *quiet {
 		progress = nil
 	}
+	if *bench && *peer {
+		return errors.New("models gen: --bench and --peer exclude each other")
+	}
 	gen := demomodel.Generate
-	if *bench {
+	switch {
+	case *bench:
 		gen = demomodel.GenerateBench
+	case *peer:
+		gen = demomodel.GeneratePeer
 	}
 	gs, err := gen(ctx, *out, progress)
 	if err != nil {

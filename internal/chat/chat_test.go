@@ -31,6 +31,16 @@ func TestGolden(t *testing.T) {
 	if err := json.Unmarshal(data, &sets); err != nil {
 		t.Fatal(err)
 	}
+	// Every format with a real template in an npm package must stay covered.
+	covered := map[string]int{}
+	for _, set := range sets {
+		covered[set.Format] += len(set.Cases)
+	}
+	for _, f := range []Format{Qwen3, Qwen25, Llama3, Llama31, DeepSeekR1NoThink} {
+		if covered[f.String()] < 10 {
+			t.Errorf("golden.json has %d cases for %s, want at least 10", covered[f.String()], f)
+		}
+	}
 	for _, set := range sets {
 		t.Run(set.Source, func(t *testing.T) {
 			f, err := Detect(set.Template)

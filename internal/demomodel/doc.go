@@ -17,6 +17,12 @@
 //     2 layers and lower-rank statistics; plausible text, measurably different
 //     token distributions (mean KL from mycel-ref above 1 bit per token).
 //
+// [GeneratePeer] writes four more encodings of mycel-ref for the peer check
+// against llama.cpp (docs/PEER.md), never used by the devnet: mycel-ref-f16,
+// mycel-ref-bf16, mycel-ref-q4_0 (Q6_K output, llama-quantize's rule) and
+// mycel-ref-qwen2 (architecture qwen2: q/k rows permuted for the NEOX RoPE
+// layout, so attention is unchanged, plus pseudo-random q/k/v biases).
+//
 // All carry tokenizer.ggml.model "gpt2", pre-tokenizer "qwen2", Qwen2's
 // ChatML template, control tokens <|endoftext|>, <|im_start|>, <|im_end|>
 // (eos <|im_end|>, bos and padding <|endoftext|>, no BOS added).

@@ -118,7 +118,7 @@ func TestEngineScoreMatchesNaive(t *testing.T) {
 	}
 	gs := generated(t)
 	w := corpusWindows(t, 64)[1]
-	for _, name := range []string{"mycel-ref", "mycel-ref-q4km", "mycel-sub"} {
+	for _, name := range []string{"mycel-ref", "mycel-ref-q4km", "mycel-sub", "mycel-ref-f16", "mycel-ref-bf16", "mycel-ref-q4_0", "mycel-ref-qwen2"} {
 		e := startEngine(t, gs[name].Path)
 		scores, err := e.Score(context.Background(), w[:1], w[1:], 0)
 		if err != nil {
@@ -136,7 +136,7 @@ func TestEngineScoreMatchesNaive(t *testing.T) {
 		// Quantised files differ more: the engine, like llama.cpp, rounds
 		// activations to 8 bits for K-quant dot products.
 		tol := tolerance{max: 2e-3, mean: 1e-3}
-		if strings.Contains(name, "q4km") {
+		if strings.Contains(name, "q4") {
 			tol = tolerance{max: 0.6, mean: 0.1}
 		}
 		if maxDiff > tol.max || mean > tol.mean {

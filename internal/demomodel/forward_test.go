@@ -11,11 +11,12 @@ import (
 	"github.com/mycel-network/mycel/internal/quant"
 )
 
-// naiveModel is a GGUF llama model dequantised to float64, for a forward
-// pass written independently of internal/engine.
+// naiveModel is a GGUF llama or qwen2 model dequantised to float64, for a
+// forward pass written independently of internal/engine.
 type naiveModel struct {
 	layers, d, heads, kvHeads, ffn, vocab int
 	ropeBase, eps                         float64
+	neox                                  bool // qwen2: RoPE pairs (i, i+head_dim/2)
 	w                                     map[string][]float64
 	// onAttention, if set, sees every head's attention weights.
 	onAttention func(layer, head, pos int, weights []float64)
@@ -45,11 +46,18 @@ func loadNaive(t *testing.T, path string) *naiveModel {
 		}
 		return v
 	}
+	arch, err := f.String("general.architecture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arch != "llama" && arch != "qwen2" {
+		t.Fatalf("%s: architecture %q", path, arch)
+	}
 	m := &naiveModel{
-		layers: u("llama.block_count"), d: u("llama.embedding_length"), heads: u("llama.attention.head_count"),
-		kvHeads: u("llama.attention.head_count_kv"), ffn: u("llama.feed_forward_length"),
-		ropeBase: fl("llama.rope.freq_base"), eps: fl("llama.attention.layer_norm_rms_epsilon"),
-		w: map[string][]float64{},
+		layers: u(arch + ".block_count"), d: u(arch + ".embedding_length"), heads: u(arch + ".attention.head_count"),
+		kvHeads: u(arch + ".attention.head_count_kv"), ffn: u(arch + ".feed_forward_length"),
+		ropeBase: fl(arch + ".rope.freq_base"), eps: fl(arch + ".attention.layer_norm_rms_epsilon"),
+		neox: arch == "qwen2", w: map[string][]float64{},
 	}
 	for _, ti := range f.Tensors {
 		_, data, err := f.Tensor(ti.Name)
@@ -97,16 +105,32 @@ func rmsNorm(x, g []float64, eps float64) []float64 {
 	return y
 }
 
-// rope rotates consecutive pairs of each head (llama.cpp's "normal" layout).
-func rope(x []float64, headDim, pos int, base float64) {
+// rope rotates consecutive pairs of each head (llama.cpp's "normal"
+// layout), or with neox the pairs (i, i+headDim/2) (qwen2's layout).
+func rope(x []float64, headDim, pos int, base float64, neox bool) {
 	for h := 0; h < len(x)/headDim; h++ {
 		for i := 0; i < headDim/2; i++ {
 			theta := float64(pos) * math.Pow(base, -2*float64(i)/float64(headDim))
 			c, s := math.Cos(theta), math.Sin(theta)
-			a, b := x[h*headDim+2*i], x[h*headDim+2*i+1]
-			x[h*headDim+2*i] = a*c - b*s
-			x[h*headDim+2*i+1] = a*s + b*c
+			ia, ib := h*headDim+2*i, h*headDim+2*i+1
+			if neox {
+				ia, ib = h*headDim+i, h*headDim+i+headDim/2
+			}
+			a, b := x[ia], x[ib]
+			x[ia] = a*c - b*s
+			x[ib] = a*s + b*c
 		}
+	}
+}
+
+// addBias adds the tensor name to x if the model has it.
+func (m *naiveModel) addBias(x []float64, name string) {
+	b, ok := m.w[name]
+	if !ok {
+		return
+	}
+	for i := range x {
+		x[i] += b[i]
 	}
 }
 
@@ -129,8 +153,11 @@ func (m *naiveModel) logProbs(tokens []int32) [][]float64 {
 			q := matVec(m.w[p+"attn_q.weight"], xn)
 			k := matVec(m.w[p+"attn_k.weight"], xn)
 			v := matVec(m.w[p+"attn_v.weight"], xn)
-			rope(q, hd, pos, m.ropeBase)
-			rope(k, hd, pos, m.ropeBase)
+			m.addBias(q, p+"attn_q.bias")
+			m.addBias(k, p+"attn_k.bias")
+			m.addBias(v, p+"attn_v.bias")
+			rope(q, hd, pos, m.ropeBase, m.neox)
+			rope(k, hd, pos, m.ropeBase, m.neox)
 			keys[l] = append(keys[l], k)
 			vals[l] = append(vals[l], v)
 			att := make([]float64, m.d)

@@ -58,26 +58,57 @@ func benchRecipe() recipe {
 // modelFile is one file Generate writes: a float model encoded with a mix.
 type modelFile struct {
 	name, description string
-	base              string // float model: "ref" or "sub"
+	base              string // float model: "ref", "sub" or "bench"
 	mix               quantMix
+	// arch is the GGUF architecture: "" for llama, or "qwen2" for the
+	// base's weights rewritten as qwen2 (see toQwen2).
+	arch string
 }
 
 func modelFiles() []modelFile {
 	return []modelFile{
-		{"mycel-ref", "reference model, F32: 4 layers, d_model 256, bigram statistics of Go's documentation", "ref", mixF32},
-		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", "ref", mixQ8_0},
-		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "ref", mixQ4KM},
-		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 bigram and rank-7 skip-bigram statistics, same tokenizer", "sub", mixF32},
+		{"mycel-ref", "reference model, F32: 4 layers, d_model 256, bigram statistics of Go's documentation", "ref", mixF32, ""},
+		{"mycel-ref-q8", "mycel-ref quantised to Q8_0", "ref", mixQ8_0, ""},
+		{"mycel-ref-q4km", "mycel-ref quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "ref", mixQ4KM, ""},
+		{"mycel-sub", "cheaper substitute, F32: 2 layers, rank-48 bigram and rank-7 skip-bigram statistics, same tokenizer", "sub", mixF32, ""},
 	}
 }
 
 // benchFiles are the benchmark models GenerateBench writes.
 func benchFiles() []modelFile {
 	return []modelFile{
-		{"mycel-bench-f32", "memory-bound benchmark model, F32: 8 layers, d_model 1024, FFN 4096", "bench", mixF32},
-		{"mycel-bench-q8", "mycel-bench-f32 quantised to Q8_0", "bench", mixQ8_0},
-		{"mycel-bench-q4k", "mycel-bench-f32 quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "bench", mixQ4KM},
+		{"mycel-bench-f32", "memory-bound benchmark model, F32: 8 layers, d_model 1024, FFN 4096", "bench", mixF32, ""},
+		{"mycel-bench-q8", "mycel-bench-f32 quantised to Q8_0", "bench", mixQ8_0, ""},
+		{"mycel-bench-q4k", "mycel-bench-f32 quantised Q4_K_M style (Q4_K, Q6_K for output, some attn_v and ffn_down)", "bench", mixQ4KM, ""},
 	}
+}
+
+// peerFiles are the extra models GeneratePeer writes for the peer check
+// against llama.cpp: the reference model in the weight types and the
+// architecture the demo models do not use.
+func peerFiles() []modelFile {
+	return []modelFile{
+		{"mycel-ref-f16", "mycel-ref with F16 matrices", "ref", mixF16, ""},
+		{"mycel-ref-bf16", "mycel-ref with BF16 matrices", "ref", mixBF16, ""},
+		{"mycel-ref-q4_0", "mycel-ref quantised to Q4_0 (Q6_K for output, as llama-quantize does)", "ref", mixQ4_0, ""},
+		{"mycel-ref-qwen2", "mycel-ref as a qwen2 model, F32: NEOX rope layout, nonzero q/k/v biases", "ref", mixF32, "qwen2"},
+	}
+}
+
+// PeerNames returns the names of the models GeneratePeer writes, in order.
+func PeerNames() []string {
+	var out []string
+	for _, f := range peerFiles() {
+		out = append(out, f.name)
+	}
+	return out
+}
+
+// GeneratePeer writes the peer-check models (mycel-ref-f16, -bf16, -q4_0
+// and -qwen2) into outDir as NAME.gguf, idempotently like Generate. They are
+// not demo models: only the peer check (scripts/peer-check.sh) uses them.
+func GeneratePeer(ctx context.Context, outDir string, progress func(msg string)) ([]Generated, error) {
+	return generate(ctx, outDir, peerFiles(), progress)
 }
 
 // Names returns the names of the models Generate writes, in order.
@@ -143,21 +174,29 @@ func generate(ctx context.Context, outDir string, files []modelFile, progress fu
 				return nil, fmt.Errorf("generate models: %w", err)
 			}
 		}
-		fm := floats[mf.base]
+		fm := floats[mf.base+"/"+mf.arch]
+		if fm == nil && mf.arch != "" {
+			base := floats[mf.base+"/"]
+			if base == nil {
+				// Build (and keep) the llama weights first.
+				progress(fmt.Sprintf("%s: building weights", mf.name))
+				var err error
+				if base, err = buildFloat(st, recipeOf(mf.base)); err != nil {
+					return nil, fmt.Errorf("generate %s: %w", mf.name, err)
+				}
+				floats[mf.base+"/"] = base
+			}
+			progress(fmt.Sprintf("%s: converting weights to %s", mf.name, mf.arch))
+			fm = toQwen2(base, recipeOf(mf.base).seed)
+			floats[mf.base+"/"+mf.arch] = fm
+		}
 		if fm == nil {
 			progress(fmt.Sprintf("%s: building weights", mf.name))
 			var err error
-			rc := refRecipe()
-			switch mf.base {
-			case "sub":
-				rc = subRecipe()
-			case "bench":
-				rc = benchRecipe()
-			}
-			if fm, err = buildFloat(st, rc); err != nil {
+			if fm, err = buildFloat(st, recipeOf(mf.base)); err != nil {
 				return nil, fmt.Errorf("generate %s: %w", mf.name, err)
 			}
-			floats[mf.base] = fm
+			floats[mf.base+"/"] = fm
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -170,6 +209,16 @@ func generate(ctx context.Context, outDir string, files []modelFile, progress fu
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+func recipeOf(base string) recipe {
+	switch base {
+	case "sub":
+		return subRecipe()
+	case "bench":
+		return benchRecipe()
+	}
+	return refRecipe()
 }
 
 // writeModel encodes one model and writes it atomically.
@@ -215,7 +264,11 @@ func hashFile(path string) (string, int64, error) {
 
 func setMetadata(w *gguf.Writer, mf modelFile, st *stats, fm *floatModel) {
 	s := fm.shape
-	w.SetString("general.architecture", "llama")
+	arch := mf.arch
+	if arch == "" {
+		arch = "llama"
+	}
+	w.SetString("general.architecture", arch)
 	w.SetString("general.type", "model")
 	w.SetString("general.name", mf.name)
 	w.SetString("general.description", mf.description)
@@ -225,16 +278,16 @@ func setMetadata(w *gguf.Writer, mf modelFile, st *stats, fm *floatModel) {
 	if mf.mix != mixF32 {
 		w.SetUint32("general.quantization_version", 2)
 	}
-	w.SetUint32("llama.context_length", uint32(s.context))
-	w.SetUint32("llama.embedding_length", uint32(s.dModel))
-	w.SetUint32("llama.block_count", uint32(s.layers))
-	w.SetUint32("llama.feed_forward_length", uint32(s.ffn))
-	w.SetUint32("llama.attention.head_count", uint32(s.heads))
-	w.SetUint32("llama.attention.head_count_kv", uint32(s.kvHeads))
-	w.SetFloat32("llama.rope.freq_base", s.ropeBase)
-	w.SetFloat32("llama.attention.layer_norm_rms_epsilon", s.rmsEps)
-	w.SetUint32("llama.rope.dimension_count", uint32(s.headDim()))
-	w.SetUint32("llama.vocab_size", uint32(st.vocabSize))
+	w.SetUint32(arch+".context_length", uint32(s.context))
+	w.SetUint32(arch+".embedding_length", uint32(s.dModel))
+	w.SetUint32(arch+".block_count", uint32(s.layers))
+	w.SetUint32(arch+".feed_forward_length", uint32(s.ffn))
+	w.SetUint32(arch+".attention.head_count", uint32(s.heads))
+	w.SetUint32(arch+".attention.head_count_kv", uint32(s.kvHeads))
+	w.SetFloat32(arch+".rope.freq_base", s.ropeBase)
+	w.SetFloat32(arch+".attention.layer_norm_rms_epsilon", s.rmsEps)
+	w.SetUint32(arch+".rope.dimension_count", uint32(s.headDim()))
+	w.SetUint32(arch+".vocab_size", uint32(st.vocabSize))
 
 	t := st.tok
 	tokens := make([]string, 0, t.n)

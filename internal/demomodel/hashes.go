@@ -14,6 +14,14 @@ func expectedSHA256(name string) string {
 		return "22100248b67b3da984172ea192ce2b80c6d0310835381f5706d1d64b729132a6"
 	case "mycel-sub":
 		return "f2a44414ffd4abd7acb69dccba8912a489638ea8e673db22c14d3860d514aa12"
+	case "mycel-ref-f16":
+		return "71c70f662ab59f45ce8c347d9991dcdf668f8482e2376f362e2ef3758c005f59"
+	case "mycel-ref-bf16":
+		return "213630773a54e0d22f3203ec26bc92ac3d661728739053032a400ff4508e2b6e"
+	case "mycel-ref-q4_0":
+		return "e5036653af7c2542a01a3d834e078b1b1eba750db244a09c3878935036738751"
+	case "mycel-ref-qwen2":
+		return "d055c4f9d037c883cdf109536e210e767265f00d6be59bb41109da12fb7c61c3"
 	}
 	return ""
 }

@@ -30,7 +30,9 @@ func generated(t *testing.T) map[string]Generated {
 	genOnce.Do(func() {
 		genDir, genErr = os.MkdirTemp("", "demomodel")
 		if genErr == nil {
-			genOut, genErr = Generate(context.Background(), filepath.Join(genDir, "a"), nil)
+			// The peer-check models too: they only re-encode the reference
+			// model's weights, which costs about a second.
+			genOut, genErr = generate(context.Background(), filepath.Join(genDir, "a"), append(modelFiles(), peerFiles()...), nil)
 		}
 	})
 	if genErr != nil {
@@ -140,6 +142,7 @@ func TestPreviousTokenHead(t *testing.T) {
 		{"mycel-ref", true},
 		{"mycel-ref-q4km", true},
 		{"mycel-sub", true},
+		{"mycel-ref-qwen2", true}, // rows permuted for NEOX RoPE, biases added
 	}
 	w := corpusWindows(t, 24)[2]
 	for _, tc := range tests {

@@ -300,6 +300,9 @@ const (
 	mixF32 quantMix = iota
 	mixQ8_0
 	mixQ4KM
+	mixF16  // matrices F16, as llama.cpp's convert_hf_to_gguf.py --outtype f16 writes
+	mixBF16 // matrices BF16 (--outtype bf16)
+	mixQ4_0 // Q4_0, output.weight Q6_K: llama-quantize's Q4_0 rule
 )
 
 // fileType is the general.file_type value llama.cpp writes for the mix.
@@ -309,6 +312,12 @@ func (q quantMix) fileType() uint32 {
 		return 7
 	case mixQ4KM:
 		return 15
+	case mixF16:
+		return 1
+	case mixBF16:
+		return 32
+	case mixQ4_0:
+		return 2
 	}
 	return 0
 }
@@ -324,8 +333,18 @@ func (q quantMix) tensorType(name string, layer, layers int, oneDim bool) gguf.T
 	if oneDim || q == mixF32 {
 		return gguf.TypeF32
 	}
-	if q == mixQ8_0 {
+	switch q {
+	case mixQ8_0:
 		return gguf.TypeQ8_0
+	case mixF16:
+		return gguf.TypeF16
+	case mixBF16:
+		return gguf.TypeBF16
+	case mixQ4_0:
+		if name == "output.weight" {
+			return gguf.TypeQ6_K
+		}
+		return gguf.TypeQ4_0
 	}
 	switch {
 	case name == "output.weight":

@@ -10,6 +10,8 @@ package peercheck
 // MYCEL_BIN names a built mycel binary; without it the test builds one.
 // MYCEL_PEER_TOL=X replaces every per-type tolerance by X, to measure the
 // actual differences (the SUMMARY lines report them).
+// MYCEL_MODELS must hold the output of both `mycel models gen` and
+// `mycel models gen --peer` (TestModelSet checks).
 // Relative paths are taken from the repository root.
 
 import (
@@ -26,6 +28,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mycel-network/mycel/internal/demomodel"
 )
 
 // genTokens is how many tokens each engine generates per prompt (fewer when
@@ -56,7 +60,10 @@ const minComparedFraction = 0.5
 // fails the check until someone measures it (MYCEL_PEER_TOL).
 var tolerances = map[string]float64{
 	"F32":    5e-3,
+	"F16":    7e-3,
+	"BF16":   0.04,
 	"Q8_0":   0.15,
+	"Q4_0":   0.25,
 	"Q4_K_M": 0.3,
 }
 
@@ -189,6 +196,23 @@ func generate(ctx context.Context, name string, args ...string) (Completion, err
 		return Completion{}, fmt.Errorf("%s: decode output: %w\n%s", filepath.Base(name), err, out)
 	}
 	return c, nil
+}
+
+// TestModelSet checks that MYCEL_MODELS holds every model the check is
+// meant to cover: the demo models and the peer-check models (F16, BF16,
+// Q4_0, qwen2), so that a missing `mycel models gen --peer` does not
+// silently shrink the check.
+func TestModelSet(t *testing.T) {
+	e := setup(t)
+	have := map[string]bool{}
+	for _, m := range e.models {
+		have[strings.TrimSuffix(filepath.Base(m), ".gguf")] = true
+	}
+	for _, n := range append(demomodel.Names(), demomodel.PeerNames()...) {
+		if !have[n] {
+			t.Errorf("MYCEL_MODELS has no %s.gguf; run mycel models gen --out DIR and mycel models gen --peer --out DIR", n)
+		}
+	}
 }
 
 func TestGreedyAgreement(t *testing.T) {
