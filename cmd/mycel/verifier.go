@@ -34,13 +34,16 @@ type verifierFileConfig struct {
 	ShopEvery    string `toml:"shop_every"` // duration, e.g. "2s"
 	Threads      int    `toml:"threads"`
 	RecheckAll   bool   `toml:"recheck_all"`
+	// StateDir holds the state a restart needs (the committed audit seeds,
+	// weight commitments and unreported audits), written atomically.
+	StateDir string `toml:"state_dir"`
 }
 
 func defaultVerifierConfig(home string) verifierFileConfig {
 	return verifierFileConfig{
 		ChainRPC: chainclient.DefaultNode, KeysDir: filepath.Join(home, "keys"), Key: "verifier",
 		ModelsDir: filepath.Join(home, "models"), Stake: 100_000_000, Deposit: 10_000_000,
-		EvidenceBond: 10_000_000, ShopEvery: "2s", Threads: 1, RecheckAll: true,
+		EvidenceBond: 10_000_000, ShopEvery: "2s", Threads: 1, RecheckAll: true, StateDir: filepath.Join(home, "state"),
 	}
 }
 
@@ -104,7 +107,7 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	mix := verifier.DefaultMix()
 	v, err := verifier.New(verifier.Config{
 		Address: key.Address, Stake: cfg.Stake, ShopEvery: shopEvery, EvidenceBond: cfg.EvidenceBond,
-		RecheckAll: cfg.RecheckAll, Mix: mix, Bands: bands, Logger: logger,
+		RecheckAll: cfg.RecheckAll, Mix: mix, Bands: bands, Logger: logger, StateDir: cfg.StateDir,
 	}, chain, shop, models, nil)
 	if err != nil {
 		return fmt.Errorf("verifier: %w", err)

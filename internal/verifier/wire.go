@@ -92,9 +92,13 @@ func (c LedgerChain) Registered(ctx context.Context) (bool, error) {
 	return v.Address != "", nil
 }
 
-// Submit implements Chain.
+// Submit implements Chain: a transaction the ledger refused (check or
+// deliver code) is marked ErrRefused.
 func (c LedgerChain) Submit(ctx context.Context, msgs ...any) error {
 	_, err := c.Client.Submit(ctx, c.Key, msgs...)
+	if te := (*chainclient.TxError)(nil); errors.As(err, &te) {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
 	return err
 }
 
