@@ -103,7 +103,7 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: cfg.Deposit, Models: models, Logger: logger}
 	// Shopper requests follow the ordinary client mix (streaming and logprobs
 	// included) and are paid from a separate consumer account the verifier
-	// funds (verifier.ShopperKey).
+	// funds, a fresh one every epoch (verifier.EpochShopperKey).
 	mix := verifier.DefaultMix()
 	v, err := verifier.New(verifier.Config{
 		Address: key.Address, Stake: cfg.Stake, ShopEvery: shopEvery, EvidenceBond: cfg.EvidenceBond,
