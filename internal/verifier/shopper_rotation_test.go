@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -68,8 +69,9 @@ func (m *memLedger) balance(addr string) uint64 {
 // account (EpochShopperKey of the verifier's key and the epoch), funded by
 // the verifier; the provider stand-in (127.0.0.1) redeems the vouchers on
 // the ledger, so the payments are real. Once the epoch is over, the old
-// account closes its channel and, after the challenge window, sends what is
-// left back to the verifier.
+// account settles (a final voucher covering every answer), closes its
+// channel and, after the challenge window, sends what is left back to the
+// verifier.
 func TestShopperAccountRotates(t *testing.T) {
 	ctx := context.Background()
 	p := memParams()
@@ -85,8 +87,20 @@ func TestShopperAccountRotates(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		vouchers []channel.Voucher
+		finals   []channel.Voucher // sent on their own, to settle
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/mycel/v1/voucher" {
+			var v channel.Voucher
+			if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			finals = append(finals, v)
+			mu.Unlock()
+			return
+		}
 		v, err := channel.DecodeVoucherHeader(r.Header.Get("X-Mycel-Voucher"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusPaymentRequired)
@@ -154,11 +168,22 @@ func TestShopperAccountRotates(t *testing.T) {
 			t.Errorf("epoch %d paid from the verifier's own account", e)
 		}
 	}
-	// Epoch 2's first request closed epoch 1's channel; once it settled,
-	// a request sweeps the old account back to the verifier.
+	// Epoch 2's first request settled epoch 1's channel (a final voucher
+	// for all three answers, which the provider redeems) and closed it;
+	// once it has closed, a request sweeps the old account back to the
+	// verifier.
 	c1 := m.channel(chans[1])
 	if c1.CloseAt == 0 {
 		t.Fatalf("epoch 1's channel is not closing after epoch 1: %+v", c1)
+	}
+	mu.Lock()
+	if len(finals) != 1 || finals[0].ChannelID != chans[1] || finals[0].Amount != 3*price {
+		t.Fatalf("final vouchers %+v, want one for channel %d over %d", finals, chans[1], 3*price)
+	}
+	final := finals[0]
+	mu.Unlock()
+	if err := prov.Submit(ctx, tx.RedeemVoucher{Voucher: final}); err != nil {
+		t.Fatalf("provider cannot redeem the final voucher: %v", err)
 	}
 	for !m.channel(chans[1]).Closed {
 		m.advance(1)
@@ -177,8 +202,8 @@ func TestShopperAccountRotates(t *testing.T) {
 	if got := m.balance(vAddr); got != before+left-fee {
 		t.Errorf("verifier balance %d → %d, want + %d (the old account's %d less the fee)", before, got, left-fee, left)
 	}
-	if c1 := m.channel(chans[1]); c1.Returned != c1.Deposit-2*price {
-		t.Errorf("epoch 1's channel returned %d, want the unspent deposit %d", c1.Returned, c1.Deposit-2*price)
+	if c1 := m.channel(chans[1]); c1.Redeemed != 3*price || c1.Returned != c1.Deposit-3*price {
+		t.Errorf("epoch 1's channel redeemed %d and returned %d, want %d and the unspent deposit %d", c1.Redeemed, c1.Returned, 3*price, c1.Deposit-3*price)
 	}
 	// The shopper accounts are ordinary, distinct accounts of valid
 	// addresses.

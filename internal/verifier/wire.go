@@ -191,6 +191,7 @@ type HTTPShopper struct {
 type shopChannel struct {
 	id        uint64
 	delivered uint64 // provider's cumulative from its last receipt
+	endpoint  string // the provider's, for the final voucher
 }
 
 func (s *HTTPShopper) ledger() ShopperLedger {
@@ -226,7 +227,7 @@ func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model str
 	if s.Payer == nil {
 		s.sweep(ctx, e)
 	}
-	ch, err := s.channel(ctx, payer, e, p.Address)
+	ch, err := s.channel(ctx, payer, e, p)
 	if err != nil {
 		return Shopped{}, err
 	}
@@ -396,7 +397,8 @@ type LogprobEntry struct {
 	Bytes   []int   `json:"bytes"`
 }
 
-func (s *HTTPShopper) channel(ctx context.Context, payer keys.Key, e uint64, provider string) (*shopChannel, error) {
+func (s *HTTPShopper) channel(ctx context.Context, payer keys.Key, e uint64, p ledger.ProviderView) (*shopChannel, error) {
+	provider := p.Address
 	key := fmt.Sprintf("%d/%s", e, provider)
 	s.mu.Lock()
 	if s.channels == nil {
@@ -436,15 +438,9 @@ func (s *HTTPShopper) channel(ctx context.Context, payer keys.Key, e uint64, pro
 			return nil, fmt.Errorf("open channel: not found after opening (%v)", err)
 		}
 	}
-	ch = &shopChannel{id: c.ID, delivered: c.Redeemed}
+	ch = &shopChannel{id: c.ID, delivered: c.Redeemed, endpoint: p.Endpoint}
 	s.mu.Lock()
 	s.channels[key] = ch
-	// Drop the channels of past epochs: their account is swept.
-	for k := range s.channels {
-		if ke, _, _ := strings.Cut(k, "/"); ke != fmt.Sprint(e) {
-			delete(s.channels, k)
-		}
-	}
 	if s.Payer == nil {
 		if s.pending == nil {
 			s.pending = map[uint64]bool{}
@@ -518,6 +514,34 @@ func (s *HTTPShopper) sweep(ctx context.Context, e uint64) {
 	}
 }
 
+// postVoucher sends a voucher without a request (the provider's settling
+// endpoint).
+func (s *HTTPShopper) postVoucher(ctx context.Context, endpoint string, v channel.Voucher) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/mycel/v1/voucher", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := s.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("provider answered %s", resp.Status)
+	}
+	return nil
+}
+
 func (s *HTTPShopper) logger() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -533,6 +557,29 @@ func (s *HTTPShopper) sweepEpoch(ctx context.Context, pe uint64) (done bool, err
 	chs, err := l.Channels(ctx, k.Address)
 	if err != nil {
 		return false, err
+	}
+	// Pay the last answers first: a request's voucher covers the ones
+	// before it, so the final amount goes to the provider on its own, as a
+	// gateway settles before closing.
+	prefix := fmt.Sprintf("%d/", pe)
+	s.mu.Lock()
+	var final []*shopChannel
+	for key, ch := range s.channels {
+		if strings.HasPrefix(key, prefix) {
+			final = append(final, ch)
+			delete(s.channels, key)
+		}
+	}
+	s.mu.Unlock()
+	for _, ch := range final {
+		if ch.delivered == 0 {
+			continue
+		}
+		if err := s.postVoucher(ctx, ch.endpoint, channel.SignVoucher(s.ChainID, ch.id, ch.delivered, k.PrivKey)); err != nil {
+			// The provider may still claim it from its receipts within
+			// the challenge window.
+			s.logger().Warn("final shopper voucher", "channel_id", ch.id, "err", err)
+		}
 	}
 	var closeMsgs []any
 	open := false
