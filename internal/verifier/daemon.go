@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"sort"
 	"sync"
@@ -333,18 +334,19 @@ func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 		v.mustSave()
 	}
 	errs = append(errs, v.commitSeed(ctx, e))
+	// Epochs before the last are over for good (state loaded after a long
+	// stop may hold several).
 	v.mu.Lock()
-	delete(v.seeds, e-2)
-	delete(v.unsure, e-2)
-	delete(v.committed, e-2)
-	delete(v.weights, e-2)
-	delete(v.seedTried, e-2)
-	delete(v.reveals, e-2)
-	for _, m := range []map[uint64]bool{v.anchored, v.anchorOK, v.reported} {
-		delete(m, e-2)
+	old := func(k uint64) bool { return k+1 < e }
+	maps.DeleteFunc(v.seeds, func(k uint64, _ []byte) bool { return old(k) })
+	maps.DeleteFunc(v.weights, func(k uint64, _ weightCommit) bool { return old(k) })
+	maps.DeleteFunc(v.shopped, func(k uint64, _ []auditLeaf) bool { return old(k) })
+	for _, m := range []map[uint64]int{v.reveals, v.reportTry} {
+		maps.DeleteFunc(m, func(k uint64, _ int) bool { return old(k) })
 	}
-	delete(v.shopped, e-2)
-	delete(v.reportTry, e-2)
+	for _, m := range []map[uint64]bool{v.unsure, v.committed, v.seedTried, v.anchored, v.anchorOK, v.reported} {
+		maps.DeleteFunc(m, func(k uint64, _ bool) bool { return old(k) })
+	}
 	v.mu.Unlock()
 	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
 	return errors.Join(errs...)
