@@ -34,13 +34,16 @@ type verifierFileConfig struct {
 	ShopEvery    string `toml:"shop_every"` // duration, e.g. "2s"
 	Threads      int    `toml:"threads"`
 	RecheckAll   bool   `toml:"recheck_all"`
+	// StateDir holds the state a restart needs (the committed audit seeds,
+	// weight commitments and unreported audits), written atomically.
+	StateDir string `toml:"state_dir"`
 }
 
 func defaultVerifierConfig(home string) verifierFileConfig {
 	return verifierFileConfig{
 		ChainRPC: chainclient.DefaultNode, KeysDir: filepath.Join(home, "keys"), Key: "verifier",
 		ModelsDir: filepath.Join(home, "models"), Stake: 100_000_000, Deposit: 10_000_000,
-		EvidenceBond: 10_000_000, ShopEvery: "2s", Threads: 1, RecheckAll: true,
+		EvidenceBond: 10_000_000, ShopEvery: "2s", Threads: 1, RecheckAll: true, StateDir: filepath.Join(home, "state"),
 	}
 }
 
@@ -100,11 +103,11 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: cfg.Deposit, Models: models, Logger: logger}
 	// Shopper requests follow the ordinary client mix (streaming and logprobs
 	// included) and are paid from a separate consumer account the verifier
-	// funds (verifier.ShopperKey).
+	// funds, a fresh one every epoch (verifier.EpochShopperKey).
 	mix := verifier.DefaultMix()
 	v, err := verifier.New(verifier.Config{
 		Address: key.Address, Stake: cfg.Stake, ShopEvery: shopEvery, EvidenceBond: cfg.EvidenceBond,
-		RecheckAll: cfg.RecheckAll, Mix: mix, Bands: bands, Logger: logger,
+		RecheckAll: cfg.RecheckAll, Mix: mix, Bands: bands, Logger: logger, StateDir: cfg.StateDir,
 	}, chain, shop, models, nil)
 	if err != nil {
 		return fmt.Errorf("verifier: %w", err)

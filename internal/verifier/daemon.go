@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"sort"
 	"sync"
@@ -32,8 +33,14 @@ type Chain interface {
 	// Registered reports whether this verifier is registered and active.
 	Registered(ctx context.Context) (bool, error)
 	// Submit signs and submits msgs in one transaction and waits for it.
+	// An error wrapping ErrRefused means the ledger refused it; any other
+	// error leaves open whether it landed (a timeout).
 	Submit(ctx context.Context, msgs ...any) error
 }
+
+// ErrRefused marks a transaction the ledger refused: it did not land and
+// will not.
+var ErrRefused = errors.New("refused by the ledger")
 
 // Shopped is one shopper request and what came back.
 type Shopped struct {
@@ -83,6 +90,10 @@ type Config struct {
 	Mix            Mix
 	Bands          Bands
 	Logger         *slog.Logger
+	// StateDir holds StateFile, the state a restarted daemon needs to
+	// reveal its seeds and weights and report its audits (empty: the state
+	// lives only in memory).
+	StateDir string
 }
 
 func (c *Config) setDefaults() {
@@ -116,10 +127,12 @@ type Verifier struct {
 	log      *slog.Logger
 	rand     io.Reader
 
+	saveMu    sync.Mutex // orders the writes of StateFile
 	mu        sync.Mutex
 	epoch     uint64
 	seeds     map[uint64][]byte // epoch -> secret audit seed
 	committed map[uint64]bool   // epochs whose seed is committed
+	unsure    map[uint64]bool   // epochs whose seed commitment was in flight when the last run stopped
 	seedTried map[uint64]bool   // epochs whose seed commitment was sent (once is enough)
 	started   map[uint64]bool   // epochs whose start (reveals of the previous one) is done
 	reveals   map[uint64]int    // reveal attempts per epoch
@@ -131,7 +144,8 @@ type Verifier struct {
 	accused   map[string]bool        // request ids accused
 	exact     map[string]bool        // providers seen on the built-in engine
 	shopped   map[uint64][]auditLeaf // epoch -> this verifier's shopper receipts, in order
-	anchored  map[uint64]bool        // epochs whose shopper receipts are anchored
+	anchored  map[uint64]bool        // epochs whose shopper receipts are closed (their anchor is sent or on the ledger)
+	anchorOK  map[uint64]bool        // epochs whose anchor the ledger took
 	reported  map[uint64]bool        // epochs whose audit reports are on the ledger
 	reportTry map[uint64]int         // anchor/report attempts per epoch
 	n         int
@@ -144,9 +158,10 @@ type auditLeaf struct {
 }
 
 type weightCommit struct {
-	weights []tx.ProviderWeight
-	salt    string
-	hash    string
+	weights   []tx.ProviderWeight
+	salt      string
+	hash      string
+	committed bool // the ledger took it (false: in flight)
 }
 
 // New returns a verifier. rand supplies the secret seeds and salts (nil:
@@ -172,15 +187,19 @@ func New(cfg Config, chain Chain, shop Shopper, checkers Checkers, rnd io.Reader
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	return &Verifier{
+	v := &Verifier{
 		cfg: cfg, chain: chain, shop: shop, checkers: checkers, log: log, rand: rnd,
-		seeds: map[uint64][]byte{}, committed: map[uint64]bool{}, weights: map[uint64]weightCommit{},
+		seeds: map[uint64][]byte{}, committed: map[uint64]bool{}, unsure: map[uint64]bool{}, weights: map[uint64]weightCommit{},
 		seedTried: map[uint64]bool{}, started: map[uint64]bool{}, reveals: map[uint64]int{},
 		tallies: map[string]*Tally{}, capacity: map[string]bool{}, voted: map[uint64]bool{},
 		material: map[string]Shopped{}, accused: map[string]bool{}, exact: map[string]bool{},
-		shopped: map[uint64][]auditLeaf{}, anchored: map[uint64]bool{}, reported: map[uint64]bool{},
+		shopped: map[uint64][]auditLeaf{}, anchored: map[uint64]bool{}, anchorOK: map[uint64]bool{}, reported: map[uint64]bool{},
 		reportTry: map[uint64]int{},
-	}, nil
+	}
+	if err := v.load(); err != nil {
+		return nil, fmt.Errorf("new verifier: %w", err)
+	}
+	return v, nil
 }
 
 // Run registers the verifier if needed, then works until ctx is cancelled
@@ -270,7 +289,10 @@ const maxRevealTries = 5
 func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 	var msgs []any
 	v.mu.Lock()
-	if prev, ok := v.seeds[e-1]; ok && e > 0 && v.committed[e-1] {
+	// A seed whose commitment was in flight when the last run stopped may
+	// be on the ledger: it is revealed too (a refusal costs only its
+	// message, see below).
+	if prev, ok := v.seeds[e-1]; ok && e > 0 && (v.committed[e-1] || v.unsure[e-1]) {
 		msgs = append(msgs, tx.RevealAuditSeed{Epoch: e - 1, Seed: hex.EncodeToString(prev)})
 	}
 	if wc, ok := v.weights[e-1]; ok && e > 0 {
@@ -289,24 +311,42 @@ func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 	done := true
 	if len(msgs) > 0 {
 		if err := v.chain.Submit(ctx, msgs...); err != nil {
-			errs = append(errs, fmt.Errorf("epoch %d: reveal epoch %d: %w", e, e-1, err))
-			done = tries >= maxRevealTries
+			// One refused reveal (say a weights commitment that never
+			// landed) must not hold back the other: send them one by one.
+			all := len(msgs) > 1
+			if all {
+				for _, m := range msgs {
+					if err := v.chain.Submit(ctx, m); err != nil {
+						errs = append(errs, fmt.Errorf("epoch %d: reveal epoch %d: %T: %w", e, e-1, m, err))
+						all = false
+					}
+				}
+			} else {
+				errs = append(errs, fmt.Errorf("epoch %d: reveal epoch %d: %w", e, e-1, err))
+			}
+			done = all || tries >= maxRevealTries
 		}
 	}
-	errs = append(errs, v.commitSeed(ctx, e))
-	v.mu.Lock()
 	if done {
+		v.mu.Lock()
 		v.started[e] = true
+		v.mu.Unlock()
+		v.mustSave()
 	}
-	delete(v.seeds, e-2)
-	delete(v.weights, e-2)
-	delete(v.seedTried, e-2)
-	delete(v.reveals, e-2)
-	for _, m := range []map[uint64]bool{v.anchored, v.reported} {
-		delete(m, e-2)
+	errs = append(errs, v.commitSeed(ctx, e))
+	// Epochs before the last are over for good (state loaded after a long
+	// stop may hold several).
+	v.mu.Lock()
+	old := func(k uint64) bool { return k+1 < e }
+	maps.DeleteFunc(v.seeds, func(k uint64, _ []byte) bool { return old(k) })
+	maps.DeleteFunc(v.weights, func(k uint64, _ weightCommit) bool { return old(k) })
+	maps.DeleteFunc(v.shopped, func(k uint64, _ []auditLeaf) bool { return old(k) })
+	for _, m := range []map[uint64]int{v.reveals, v.reportTry} {
+		maps.DeleteFunc(m, func(k uint64, _ int) bool { return old(k) })
 	}
-	delete(v.shopped, e-2)
-	delete(v.reportTry, e-2)
+	for _, m := range []map[uint64]bool{v.unsure, v.committed, v.seedTried, v.anchored, v.anchorOK, v.reported} {
+		maps.DeleteFunc(m, func(k uint64, _ bool) bool { return old(k) })
+	}
 	v.mu.Unlock()
 	v.log.Info("epoch started", "epoch", e, "messages", len(msgs))
 	return errors.Join(errs...)
@@ -315,8 +355,28 @@ func (v *Verifier) startEpoch(ctx context.Context, e uint64) error {
 // commitSeed commits a fresh secret audit seed for epoch e, once: a refused
 // commitment (outside the ledger's window) is not repeated; audits of an
 // epoch without a committed seed are skipped, since they could not be proven.
+//
+// The seed is saved (Config.StateDir) before its commitment is sent, so a
+// daemon killed at any point can still reveal it. A restarted daemon
+// re-sends the commitment of a seed that was in flight: accepted, or
+// refused because the ledger already holds it, the seed is the one to
+// reveal.
 func (v *Verifier) commitSeed(ctx context.Context, e uint64) error {
 	v.mu.Lock()
+	if v.unsure[e] {
+		seed := v.seeds[e]
+		delete(v.unsure, e)
+		v.seedTried[e] = true
+		v.mu.Unlock()
+		if err := v.chain.Submit(ctx, tx.CommitAuditSeed{Epoch: e, Commitment: tx.AuditSeedCommitment(seed)}); err != nil {
+			v.log.Info("audit seed commitment re-sent after a restart was refused; assuming the first one landed", "epoch", e, "err", err)
+		}
+		v.mu.Lock()
+		v.committed[e] = true
+		v.mu.Unlock()
+		v.mustSave()
+		return nil
+	}
 	skip := v.committed[e] || v.seedTried[e]
 	v.seedTried[e] = true
 	v.mu.Unlock()
@@ -327,13 +387,27 @@ func (v *Verifier) commitSeed(ctx context.Context, e uint64) error {
 	if _, err := io.ReadFull(v.rand, seed); err != nil {
 		return fmt.Errorf("audit seed: %w", err)
 	}
+	v.mu.Lock()
+	v.seeds[e] = seed
+	v.mu.Unlock()
+	v.mustSave()
 	if err := v.chain.Submit(ctx, tx.CommitAuditSeed{Epoch: e, Commitment: tx.AuditSeedCommitment(seed)}); err != nil {
+		v.mu.Lock()
+		if errors.Is(err, ErrRefused) {
+			delete(v.seeds, e)
+		} else {
+			// It may have landed: keep the seed, re-send its commitment
+			// (commitSeed at the epoch's start) and reveal it.
+			v.unsure[e] = true
+		}
+		v.mu.Unlock()
+		v.mustSave()
 		return fmt.Errorf("commit audit seed for epoch %d: %w", e, err)
 	}
 	v.mu.Lock()
-	v.seeds[e] = seed
 	v.committed[e] = true
 	v.mu.Unlock()
+	v.mustSave()
 	return nil
 }
 
@@ -355,27 +429,39 @@ func (v *Verifier) Weights() []tx.ProviderWeight {
 	return out
 }
 
+// commitWeights commits the weight vector of epoch e, once. The vector and
+// its salt are saved before the commitment is sent; one in flight (a failed
+// send, or a restart) is re-sent as it was (the ledger lets a commitment be
+// replaced within the epoch), so the reveal always matches.
 func (v *Verifier) commitWeights(ctx context.Context, e uint64) error {
 	v.mu.Lock()
-	_, done := v.weights[e]
+	wc, have := v.weights[e]
 	v.mu.Unlock()
-	if done {
+	if have && wc.committed {
 		return nil
 	}
-	ws := v.Weights()
-	salt := make([]byte, 16)
-	if _, err := io.ReadFull(v.rand, salt); err != nil {
-		return fmt.Errorf("weights salt: %w", err)
+	if !have {
+		ws := v.Weights()
+		salt := make([]byte, 16)
+		if _, err := io.ReadFull(v.rand, salt); err != nil {
+			return fmt.Errorf("weights salt: %w", err)
+		}
+		wc = weightCommit{weights: ws, salt: hex.EncodeToString(salt)}
+		wc.hash = tx.WeightsCommitment(e, v.cfg.Address, ws, wc.salt)
+		v.mu.Lock()
+		v.weights[e] = wc
+		v.mu.Unlock()
+		v.mustSave()
 	}
-	wc := weightCommit{weights: ws, salt: hex.EncodeToString(salt)}
-	wc.hash = tx.WeightsCommitment(e, v.cfg.Address, ws, wc.salt)
 	if err := v.chain.Submit(ctx, tx.CommitWeights{Epoch: e, Hash: wc.hash}); err != nil {
 		return fmt.Errorf("commit weights: %w", err)
 	}
+	wc.committed = true
 	v.mu.Lock()
 	v.weights[e] = wc
 	v.tallies = map[string]*Tally{} // the next epoch scores afresh
 	v.mu.Unlock()
+	v.mustSave()
 	return nil
 }
 
@@ -402,6 +488,9 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	n := v.n
 	e := v.epoch
 	seed := v.seeds[e]
+	if !v.committed[e] {
+		seed = nil
+	}
 	v.mu.Unlock()
 	if seed == nil {
 		return nil // no committed seed yet: audits must be provable
@@ -462,6 +551,7 @@ func (v *Verifier) ShopOnce(ctx context.Context) error {
 	rejected, logP, _ := t.Add(r, v.cfg.Bands.Alpha)
 	v.material[got.Receipt.RequestID] = got
 	v.mu.Unlock()
+	v.mustSave()
 	v.log.Info("audit", "provider_id", p.Address, "request_id", got.Receipt.RequestID, "honest", r.Honest, "rejected", rejected,
 		"failed", r.Failed(), "selected", selected, "tally_log_p", logP)
 	// Evidence is about one answer: it is filed when that answer's own
@@ -482,11 +572,13 @@ func (v *Verifier) recordLeaf(e uint64, rc channel.Receipt, audited, failed bool
 		return
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	if v.anchored[e] {
+		v.mu.Unlock()
 		return
 	}
 	v.shopped[e] = append(v.shopped[e], auditLeaf{leaf: tx.AnchorLeaf{Provider: rc.Provider, RequestID: rc.RequestID}, audited: audited, failed: failed})
+	v.mu.Unlock()
+	v.mustSave()
 }
 
 // reportAudits anchors the shopper receipts of the ended epoch e from the
@@ -500,7 +592,7 @@ func (v *Verifier) recordLeaf(e uint64, rc channel.Receipt, audited, failed bool
 func (v *Verifier) reportAudits(ctx context.Context, e uint64) error {
 	v.mu.Lock()
 	done := v.reported[e] || len(v.shopped[e]) == 0 || v.reportTry[e] >= maxRevealTries
-	anchored := v.anchored[e]
+	anchored := v.anchorOK[e]
 	if !done {
 		v.reportTry[e]++
 		v.anchored[e] = true // no more leaves for e: the anchor fixes them
@@ -515,12 +607,23 @@ func (v *Verifier) reportAudits(ctx context.Context, e uint64) error {
 		leaves[i] = l.leaf
 	}
 	root := tx.AnchorRoot(leaves)
+	// The epoch's leaves stay closed after a failed anchor: one whose
+	// outcome is unknown may have landed with this root.
+	var anchorErr error
 	if !anchored {
 		if err := v.chain.Submit(ctx, tx.AnchorReceipts{Epoch: e, Root: root, Count: uint64(len(leaves)), AuditRoot: root}); err != nil {
+			anchorErr = fmt.Errorf("anchor shopper receipts of epoch %d: %w", e, err)
+			if !errors.Is(err, ErrRefused) {
+				return anchorErr
+			}
+			// Refused: perhaps because it is already there (a run killed
+			// before it saved the anchor's success). The reports below
+			// succeed exactly then.
+		} else {
 			v.mu.Lock()
-			v.anchored[e] = false
+			v.anchorOK[e] = true
 			v.mu.Unlock()
-			return fmt.Errorf("anchor shopper receipts of epoch %d: %w", e, err)
+			v.mustSave()
 		}
 	}
 	var msgs []any
@@ -539,11 +642,13 @@ func (v *Verifier) reportAudits(ctx context.Context, e uint64) error {
 		msgs = append(msgs, m)
 	}
 	if err := v.chain.Submit(ctx, msgs...); err != nil {
-		return fmt.Errorf("audit reports of epoch %d: %w", e, err)
+		return errors.Join(anchorErr, fmt.Errorf("audit reports of epoch %d: %w", e, err))
 	}
 	v.mu.Lock()
+	v.anchorOK[e] = true
 	v.reported[e] = true
 	v.mu.Unlock()
+	v.mustSave()
 	v.log.Info("audits reported", "epoch", e, "receipts", len(leaves))
 	return nil
 }
@@ -729,6 +834,7 @@ func (v *Verifier) vote(ctx context.Context) error {
 		v.mu.Lock()
 		v.voted[ev.ID] = true
 		v.mu.Unlock()
+		v.mustSave()
 	}
 	return errors.Join(errs...)
 }

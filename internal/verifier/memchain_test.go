@@ -13,6 +13,7 @@ import (
 	"github.com/mycel-network/mycel/internal/address"
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/tx"
+	"github.com/mycel-network/mycel/internal/verifier"
 )
 
 const memChainID = "mycel-mem"
@@ -172,7 +173,7 @@ func (c *memAccount) Submit(_ context.Context, msgs ...any) error {
 	}
 	r := c.m.block(raw)[0]
 	if r.Code != 0 {
-		return fmt.Errorf("tx %T…: code %d: %s", msgs[0], r.Code, r.Log)
+		return fmt.Errorf("%w: tx %T…: code %d: %s", verifier.ErrRefused, msgs[0], r.Code, r.Log)
 	}
 	c.m.nonces[c.addr]++
 	return nil

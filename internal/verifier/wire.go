@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -92,15 +93,20 @@ func (c LedgerChain) Registered(ctx context.Context) (bool, error) {
 	return v.Address != "", nil
 }
 
-// Submit implements Chain.
+// Submit implements Chain: a transaction the ledger refused (check or
+// deliver code) is marked ErrRefused.
 func (c LedgerChain) Submit(ctx context.Context, msgs ...any) error {
 	_, err := c.Client.Submit(ctx, c.Key, msgs...)
+	if te := (*chainclient.TxError)(nil); errors.As(err, &te) {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
 	return err
 }
 
-// ShopperKey derives the key of a verifier's shopper account from the
+// ShopperKey derives the key of a single shopper account from the
 // verifier's key: an ordinary consumer account, not the registered verifier
-// address, that pays for shopper requests.
+// address. HTTPShopper pays from EpochShopperKey's accounts instead, one per
+// epoch.
 func ShopperKey(k keys.Key) keys.Key {
 	h := sha256.New()
 	h.Write([]byte("mycel/shopper-key/v1\x00"))
@@ -109,13 +115,67 @@ func ShopperKey(k keys.Key) keys.Key {
 	return keys.Key{Name: k.Name + "-shopper", Address: address.FromPubKey(priv.Public().(ed25519.PublicKey)), PrivKey: priv}
 }
 
+// EpochShopperKey derives the key of the shopper account of epoch e from
+// the verifier's key: a fresh ordinary consumer account every epoch, so the
+// shopper receipts a verifier reports after an epoch (which name the
+// channels that paid) say nothing about the next epoch's shoppers.
+func EpochShopperKey(k keys.Key, e uint64) keys.Key {
+	h := sha256.New()
+	h.Write([]byte("mycel/shopper-key/v2\x00"))
+	h.Write(k.PrivKey.Seed())
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], e)
+	h.Write(b[:])
+	priv := ed25519.NewKeyFromSeed(h.Sum(nil))
+	return keys.Key{Name: fmt.Sprintf("%s-shopper-%d", k.Name, e), Address: address.FromPubKey(priv.Public().(ed25519.PublicKey)), PrivKey: priv}
+}
+
+// ShopperLedger is what HTTPShopper needs of the ledger.
+type ShopperLedger interface {
+	Epoch(ctx context.Context) (ledger.EpochView, error)
+	Balance(ctx context.Context, addr string) (uint64, error)
+	// Channels lists the channels of a consumer.
+	Channels(ctx context.Context, consumer string) ([]ledger.Channel, error)
+	MinFee(ctx context.Context) (uint64, error)
+	// Submit signs msgs with key and submits them in one transaction.
+	Submit(ctx context.Context, key keys.Key, msgs ...any) error
+}
+
+// clientLedger is ShopperLedger over chainclient.
+type clientLedger struct{ c *chainclient.Client }
+
+func (l clientLedger) Epoch(ctx context.Context) (ledger.EpochView, error) {
+	var e ledger.EpochView
+	return e, l.c.Query(ctx, "epoch", nil, &e)
+}
+
+func (l clientLedger) Balance(ctx context.Context, addr string) (uint64, error) {
+	a, err := l.c.Account(ctx, addr)
+	return a.Balance, err
+}
+
+func (l clientLedger) Channels(ctx context.Context, consumer string) ([]ledger.Channel, error) {
+	var chs []ledger.Channel
+	return chs, l.c.Query(ctx, "channels", []byte(consumer), &chs)
+}
+
+func (l clientLedger) MinFee(ctx context.Context) (uint64, error) { return l.c.MinFee(ctx) }
+
+func (l clientLedger) Submit(ctx context.Context, key keys.Key, msgs ...any) error {
+	return LedgerChain{Client: l.c, Key: key}.Submit(ctx, msgs...)
+}
+
 // HTTPShopper sends shopper requests straight to providers' OpenAI API,
-// paying through payment channels of a separate consumer account (Payer,
-// by default ShopperKey of the verifier's key) that the verifier funds,
-// like any consumer. Streaming and logprobs follow the drawn parameters.
+// paying through payment channels of a separate consumer account that the
+// verifier funds, like any consumer. Unless Payer is set, the account is
+// fresh every epoch (EpochShopperKey); once an epoch is over its account
+// closes its channels and, when they have settled, sends what is left back
+// to the verifier (see sweep). Streaming and logprobs follow the drawn
+// parameters.
 type HTTPShopper struct {
 	Chain   LedgerChain // the verifier's account: funds the payer
-	Payer   *keys.Key   // the paying consumer account; nil: ShopperKey(Chain.Key)
+	Payer   *keys.Key   // a fixed paying consumer account; nil: EpochShopperKey(Chain.Key, epoch)
+	Ledger  ShopperLedger
 	ChainID string
 	Deposit uint64 // umyc locked per channel
 	HTTP    *http.Client
@@ -123,32 +183,57 @@ type HTTPShopper struct {
 	Logger  *slog.Logger
 
 	mu       sync.Mutex
-	channels map[string]*shopChannel
+	channels map[string]*shopChannel // by epoch/provider
+	pending  map[uint64]bool         // past epochs whose account is not swept yet
+	looked   bool                    // the accounts of the last epochs before this run were queued
 }
 
 type shopChannel struct {
 	id        uint64
 	delivered uint64 // provider's cumulative from its last receipt
+	endpoint  string // the provider's, for the final voucher
 }
 
-// payer returns the paying account's chain view.
-func (s *HTTPShopper) payer() LedgerChain {
-	k := ShopperKey(s.Chain.Key)
-	if s.Payer != nil {
-		k = *s.Payer
+func (s *HTTPShopper) ledger() ShopperLedger {
+	if s.Ledger != nil {
+		return s.Ledger
 	}
-	return LedgerChain{Client: s.Chain.Client, Key: k}
+	return clientLedger{s.Chain.Client}
 }
+
+// payer returns the paying account of the current epoch (Payer if set) and
+// the epoch.
+func (s *HTTPShopper) payer(ctx context.Context) (keys.Key, uint64, error) {
+	if s.Payer != nil {
+		return *s.Payer, 0, nil
+	}
+	ep, err := s.ledger().Epoch(ctx)
+	if err != nil {
+		return keys.Key{}, 0, fmt.Errorf("shopper account: %w", err)
+	}
+	return EpochShopperKey(s.Chain.Key, ep.Number), ep.Number, nil
+}
+
+// sweepLookback is how many epochs back a starting shopper looks for
+// accounts a previous run left unswept.
+const sweepLookback = 3
 
 // Shop implements Shopper.
 func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model string, params ShopperParams) (Shopped, error) {
-	ch, err := s.channel(ctx, p.Address)
+	payer, e, err := s.payer(ctx)
+	if err != nil {
+		return Shopped{}, err
+	}
+	if s.Payer == nil {
+		s.sweep(ctx, e)
+	}
+	ch, err := s.channel(ctx, payer, e, p)
 	if err != nil {
 		return Shopped{}, err
 	}
 	sys, user := PoolPrompt(params.PoolIndex)
 	body := RequestBody(model, params, sys, user)
-	voucher := channel.SignVoucher(s.ChainID, ch.id, ch.delivered, s.payer().Key.PrivKey)
+	voucher := channel.SignVoucher(s.ChainID, ch.id, ch.delivered, payer.PrivKey)
 	vh, err := channel.EncodeHeader(voucher)
 	if err != nil {
 		return Shopped{}, err
@@ -312,24 +397,27 @@ type LogprobEntry struct {
 	Bytes   []int   `json:"bytes"`
 }
 
-func (s *HTTPShopper) channel(ctx context.Context, provider string) (*shopChannel, error) {
+func (s *HTTPShopper) channel(ctx context.Context, payer keys.Key, e uint64, p ledger.ProviderView) (*shopChannel, error) {
+	provider := p.Address
+	key := fmt.Sprintf("%d/%s", e, provider)
 	s.mu.Lock()
 	if s.channels == nil {
 		s.channels = map[string]*shopChannel{}
 	}
-	ch := s.channels[provider]
+	ch := s.channels[key]
 	s.mu.Unlock()
 	if ch != nil {
 		return ch, nil
 	}
-	payer := s.payer()
+	l := s.ledger()
 	find := func() (*ledger.Channel, error) {
-		var chs []ledger.Channel
-		if err := payer.Client.Query(ctx, "channels", []byte(payer.Key.Address), &chs); err != nil {
+		chs, err := l.Channels(ctx, payer.Address)
+		if err != nil {
 			return nil, err
 		}
 		for i := range chs {
-			if chs[i].Provider == provider && chs[i].Consumer == payer.Key.Address && chs[i].Deposit > chs[i].Redeemed {
+			if chs[i].Provider == provider && chs[i].Consumer == payer.Address && chs[i].Deposit > chs[i].Redeemed &&
+				chs[i].CloseAt == 0 && !chs[i].Closed {
 				return &chs[i], nil
 			}
 		}
@@ -340,38 +428,195 @@ func (s *HTTPShopper) channel(ctx context.Context, provider string) (*shopChanne
 		return nil, fmt.Errorf("channel: %w", err)
 	}
 	if c == nil {
-		if err := s.fund(ctx, payer.Key.Address); err != nil {
+		if err := s.fund(ctx, payer.Address); err != nil {
 			return nil, err
 		}
-		if err := payer.Submit(ctx, tx.OpenChannel{Provider: provider, Deposit: s.Deposit}); err != nil {
+		if err := l.Submit(ctx, payer, tx.OpenChannel{Provider: provider, Deposit: s.Deposit}); err != nil {
 			return nil, fmt.Errorf("open channel: %w", err)
 		}
 		if c, err = find(); err != nil || c == nil {
 			return nil, fmt.Errorf("open channel: not found after opening (%v)", err)
 		}
 	}
-	ch = &shopChannel{id: c.ID, delivered: c.Redeemed}
+	ch = &shopChannel{id: c.ID, delivered: c.Redeemed, endpoint: p.Endpoint}
 	s.mu.Lock()
-	s.channels[provider] = ch
+	s.channels[key] = ch
+	if s.Payer == nil {
+		if s.pending == nil {
+			s.pending = map[uint64]bool{}
+		}
+		s.pending[e] = true
+	}
 	s.mu.Unlock()
 	return ch, nil
 }
 
+// feeRoom is what a shopper account keeps for its transaction fees (umyc).
+const feeRoom = 1_000_000
+
 // fund tops the payer's balance up from the verifier's account so it can
 // open a channel: to four deposits when it holds less than one (plus fees).
 func (s *HTTPShopper) fund(ctx context.Context, addr string) error {
-	acct, err := s.Chain.Client.Account(ctx, addr)
+	l := s.ledger()
+	bal, err := l.Balance(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("fund shopper account: %w", err)
 	}
-	const feeRoom = 1_000_000 // umyc kept for transaction fees
-	if acct.Balance >= s.Deposit+feeRoom {
+	if bal >= s.Deposit+feeRoom {
 		return nil
 	}
-	if err := s.Chain.Submit(ctx, tx.Send{To: addr, Amount: 4*s.Deposit + feeRoom - acct.Balance}); err != nil {
+	if err := l.Submit(ctx, s.Chain.Key, tx.Send{To: addr, Amount: 4*s.Deposit + feeRoom - bal}); err != nil {
 		return fmt.Errorf("fund shopper account %s: %w", addr, err)
 	}
 	return nil
+}
+
+// sweep returns what the shopper accounts of epochs before e hold to the
+// verifier, one step per call (Shop calls it): it closes the account's open
+// channels (the provider redeems its last voucher within the ledger's
+// challenge window; the rest of each deposit returns to the account), and
+// once every channel has closed it sends the account's balance, less the
+// fee, to the verifier. Leaving the money would lose a channel deposit per
+// provider and epoch; the sweep's Send shows the account was this
+// verifier's, which its funding Send showed already, and only once the
+// account is out of use. Failures are logged and retried on the next call.
+func (s *HTTPShopper) sweep(ctx context.Context, e uint64) {
+	s.mu.Lock()
+	if s.pending == nil {
+		s.pending = map[uint64]bool{}
+	}
+	if !s.looked {
+		// Accounts a previous run may have left (its pending set was in
+		// memory): checking an empty one costs two queries.
+		s.looked = true
+		for back := uint64(1); back <= sweepLookback && back <= e; back++ {
+			s.pending[e-back] = true
+		}
+	}
+	var eps []uint64
+	for pe := range s.pending {
+		if pe < e {
+			eps = append(eps, pe)
+		}
+	}
+	s.mu.Unlock()
+	for _, pe := range eps {
+		done, err := s.sweepEpoch(ctx, pe)
+		if err != nil {
+			s.logger().Warn("sweep shopper account", "epoch", pe, "err", err)
+			continue
+		}
+		if done {
+			s.mu.Lock()
+			delete(s.pending, pe)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// postVoucher sends a voucher without a request (the provider's settling
+// endpoint).
+func (s *HTTPShopper) postVoucher(ctx context.Context, endpoint string, v channel.Voucher) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+"/mycel/v1/voucher", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := s.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("provider answered %s", resp.Status)
+	}
+	return nil
+}
+
+func (s *HTTPShopper) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// sweepEpoch does one step of sweeping epoch pe's account; done reports that
+// nothing is left to do.
+func (s *HTTPShopper) sweepEpoch(ctx context.Context, pe uint64) (done bool, err error) {
+	l := s.ledger()
+	k := EpochShopperKey(s.Chain.Key, pe)
+	chs, err := l.Channels(ctx, k.Address)
+	if err != nil {
+		return false, err
+	}
+	// Pay the last answers first: a request's voucher covers the ones
+	// before it, so the final amount goes to the provider on its own, as a
+	// gateway settles before closing.
+	prefix := fmt.Sprintf("%d/", pe)
+	s.mu.Lock()
+	var final []*shopChannel
+	for key, ch := range s.channels {
+		if strings.HasPrefix(key, prefix) {
+			final = append(final, ch)
+			delete(s.channels, key)
+		}
+	}
+	s.mu.Unlock()
+	for _, ch := range final {
+		if ch.delivered == 0 {
+			continue
+		}
+		if err := s.postVoucher(ctx, ch.endpoint, channel.SignVoucher(s.ChainID, ch.id, ch.delivered, k.PrivKey)); err != nil {
+			// The provider may still claim it from its receipts within
+			// the challenge window.
+			s.logger().Warn("final shopper voucher", "channel_id", ch.id, "err", err)
+		}
+	}
+	var closeMsgs []any
+	open := false
+	for _, c := range chs {
+		if c.Consumer != k.Address || c.Closed {
+			continue
+		}
+		open = true
+		if c.CloseAt == 0 {
+			closeMsgs = append(closeMsgs, tx.CloseChannel{ChannelID: c.ID})
+		}
+	}
+	if len(closeMsgs) > 0 {
+		if err := l.Submit(ctx, k, closeMsgs...); err != nil {
+			return false, fmt.Errorf("close the channels of %s: %w", k.Address, err)
+		}
+		s.logger().Info("closing the channels of a past shopper account", "epoch", pe, "channels", len(closeMsgs))
+	}
+	if open {
+		return false, nil // settles after the challenge window
+	}
+	bal, err := l.Balance(ctx, k.Address)
+	if err != nil {
+		return false, err
+	}
+	fee, err := l.MinFee(ctx)
+	if err != nil {
+		return false, err
+	}
+	if bal <= fee {
+		return true, nil
+	}
+	if err := l.Submit(ctx, k, tx.Send{To: s.Chain.Key.Address, Amount: bal - fee}); err != nil {
+		return false, fmt.Errorf("return %dumyc from %s: %w", bal-fee, k.Address, err)
+	}
+	s.logger().Info("past shopper account swept back", "epoch", pe, "amount", bal-fee)
+	return true, nil
 }
 
 // ModelDir loads the model files of a directory on demand, by hash, and

@@ -81,15 +81,30 @@ func TestReadStream(t *testing.T) {
 	}
 }
 
+// fixedLedger is a ShopperLedger stuck in one epoch, without accounts.
+type fixedLedger struct{ epoch uint64 }
+
+func (l fixedLedger) Epoch(context.Context) (ledger.EpochView, error) {
+	return ledger.EpochView{Epoch: ledger.Epoch{Number: l.epoch}}, nil
+}
+func (fixedLedger) Balance(context.Context, string) (uint64, error) { return 0, nil }
+func (fixedLedger) Channels(context.Context, string) ([]ledger.Channel, error) {
+	return nil, nil
+}
+func (fixedLedger) MinFee(context.Context) (uint64, error) { return 1000, nil }
+func (fixedLedger) Submit(context.Context, keys.Key, ...any) error {
+	return fmt.Errorf("fixed ledger: no transactions")
+}
+
 // TestHTTPShopperPaysFromShopperAccount sends shopper requests to a provider
-// stand-in on 127.0.0.1: the voucher is signed by the derived shopper
+// stand-in on 127.0.0.1: the voucher is signed by the epoch's derived shopper
 // account, not the verifier's key, the body asks for streaming and logprobs
 // exactly as drawn, and streamed and non-streamed answers come back the same.
 func TestHTTPShopperPaysFromShopperAccount(t *testing.T) {
 	seed := sha256.Sum256([]byte("verifier"))
 	priv := ed25519.NewKeyFromSeed(seed[:])
 	vk := keys.Key{Name: "verifier", Address: address.FromPubKey(priv.Public().(ed25519.PublicKey)), PrivKey: priv}
-	payer := ShopperKey(vk)
+	payer := EpochShopperKey(vk, 5)
 	rc := channel.Receipt{ChainID: "c", RequestID: "r1", Provider: "p", TokensOut: 2, FinishReason: "stop", Cumulative: 7}
 	var sawStream []bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,8 +141,8 @@ func TestHTTPShopperPaysFromShopperAccount(t *testing.T) {
 		_ = sse.WriteDone()
 	}))
 	defer srv.Close()
-	s := &HTTPShopper{Chain: LedgerChain{Key: vk}, ChainID: "c", HTTP: srv.Client(),
-		channels: map[string]*shopChannel{"p": {id: 1}}}
+	s := &HTTPShopper{Chain: LedgerChain{Key: vk}, Ledger: fixedLedger{5}, ChainID: "c", HTTP: srv.Client(),
+		channels: map[string]*shopChannel{"5/p": {id: 1}}}
 	for _, stream := range []bool{false, true} {
 		got, err := s.Shop(context.Background(), ledger.ProviderView{Provider: ledger.Provider{Address: "p", Endpoint: srv.URL}},
 			"m", ShopperParams{PoolIndex: 1, MaxTokens: 8, Stream: stream})
@@ -141,7 +156,7 @@ func TestHTTPShopperPaysFromShopperAccount(t *testing.T) {
 	if diff := cmp.Diff([]bool{false, true}, sawStream); diff != "" {
 		t.Errorf("stream flags seen by the provider (-want +got):\n%s", diff)
 	}
-	if s.channels["p"].delivered != 7 {
-		t.Errorf("channel delivered %d, want the receipt's cumulative 7", s.channels["p"].delivered)
+	if s.channels["5/p"].delivered != 7 {
+		t.Errorf("channel delivered %d, want the receipt's cumulative 7", s.channels["5/p"].delivered)
 	}
 }
