@@ -38,12 +38,18 @@ var (
 
 func send(t *testing.T, from testKey, nonce uint64, to string, amount uint64) []byte {
 	t.Helper()
+	return signedSend(t, chainID, from.addr, from.priv, nonce, to, amount)
+}
+
+// signedSend encodes a Send from sender signed by priv for chain.
+func signedSend(t *testing.T, chain, sender string, priv ed25519.PrivateKey, nonce uint64, to string, amount uint64) []byte {
+	t.Helper()
 	msg, err := tx.NewMsg(tx.Send{To: to, Amount: amount})
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := tx.Sign(tx.Body{ChainID: chainID, Sender: from.addr, Nonce: nonce,
-		Fee: ledger.DefaultParams().MinFee, Msgs: []tx.Msg{msg}}, from.priv)
+	signed, err := tx.Sign(tx.Body{ChainID: chain, Sender: sender, Nonce: nonce,
+		Fee: ledger.DefaultParams().MinFee, Msgs: []tx.Msg{msg}}, priv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,21 +475,7 @@ func TestCheckTxBetweenFinalizeAndCommit(t *testing.T) {
 // FinalizeBlock and Commit) as from executing it in a block.
 func TestStatelessCheckLedgerOrder(t *testing.T) {
 	sign := func(chain string, signer testKey, amount uint64) []byte {
-		t.Helper()
-		msg, err := tx.NewMsg(tx.Send{To: bob.addr, Amount: amount})
-		if err != nil {
-			t.Fatal(err)
-		}
-		signed, err := tx.Sign(tx.Body{ChainID: chain, Sender: alice.addr, Nonce: 0,
-			Fee: ledger.DefaultParams().MinFee, Msgs: []tx.Msg{msg}}, signer.priv)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := tx.Encode(signed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
+		return signedSend(t, chain, alice.addr, signer.priv, 0, bob.addr, amount)
 	}
 	for _, tc := range []struct {
 		name string
