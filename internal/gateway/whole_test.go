@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -275,4 +277,22 @@ func histCount(t *testing.T, h prometheus.Histogram) uint64 {
 		t.Fatal(err)
 	}
 	return m.GetHistogram().GetSampleCount()
+}
+
+// TestSSEBufferReused: openai.NewSSEReader takes a pooled buffer as it is instead of
+// allocating its own 64 KiB (else sseBufs would only add work).
+func TestSSEBufferReused(t *testing.T) {
+	br := sseBufs.Get().(*bufio.Reader)
+	defer sseBufs.Put(br)
+	br.Reset(strings.NewReader("data: {}\n\ndata: [DONE]\n\n"))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	sse := openai.NewSSEReader(br)
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n >= sseBufSize {
+		t.Errorf("NewSSEReader allocated %d bytes, want the pooled buffer used as it is", n)
+	}
+	if ev, err := sse.Next(); err != nil || string(ev) != "{}" {
+		t.Errorf("first event %q, %v, want {}", ev, err)
+	}
 }
