@@ -38,7 +38,7 @@ type provSpec struct {
 }
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ledger   *gatewaytest.Ledger
 	gw       *Gateway
 	url      string
@@ -50,7 +50,7 @@ type env struct {
 	addrs    map[string]string
 }
 
-func newEnv(t *testing.T, cfg Config, specs ...provSpec) *env {
+func newEnv(t testing.TB, cfg Config, specs ...provSpec) *env {
 	t.Helper()
 	l := gatewaytest.NewLedger(testChain)
 	l.AddModel(testModel)
