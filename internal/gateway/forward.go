@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mycel-network/mycel/internal/channel"
@@ -221,12 +223,20 @@ func noMatch(model string, rejected []router.Rejection, failed []string) *openai
 		Message: fmt.Sprintf("No provider can serve model '%s': %s", model, strings.Join(parts, "; ")), RetryAfter: 1}
 }
 
-// upstreamBody is the client's request as sent to a provider: streamed with usage when the
-// client streams (else one JSON answer with the receipt in a header), and
-// for a continuation the partial answer as an assistant prefix (chat) or prompt suffix.
+// upstreamBody is the client's request as sent to a provider: always streamed with usage
+// (a non-streaming client's answer is assembled from the stream, so that it too gets hedging,
+// mid-stream failover, a measured TTFT and the per-token receipt check), and for a
+// continuation the partial answer as an assistant prefix (chat) or prompt suffix.
 func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) {
-	if !req.stream && prefix == "" && !bytes.Contains(req.body, []byte(`"stream`)) {
-		return req.body, nil // nothing to change: forward the client's bytes
+	if prefix == "" && !bytes.Contains(req.body, []byte(`"stream`)) {
+		// The common plain request: add the two fields without decoding the body (it is a
+		// JSON object with at least "model", checked by decodeRequest).
+		rest := bytes.TrimLeft(req.body, " \t\r\n")
+		if len(rest) > 0 && rest[0] == '{' {
+			const add = `{"stream":true,"stream_options":{"include_usage":true},`
+			b := make([]byte, 0, len(add)+len(rest))
+			return append(append(b, add...), rest[1:]...), nil
+		}
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(req.body, &raw); err != nil {
@@ -236,13 +246,8 @@ func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) 
 	for k, v := range raw {
 		m[k] = v
 	}
-	if req.stream {
-		m["stream"] = json.RawMessage("true")
-		m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
-	} else {
-		delete(m, "stream")
-		delete(m, "stream_options")
-	}
+	m["stream"] = json.RawMessage("true")
+	m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
 	if prefix != "" {
 		if req.kind == kindChat {
 			var msgs []json.RawMessage
@@ -278,19 +283,32 @@ type attempt struct {
 	bodyHash string
 	resp     *http.Response
 	sse      *openai.SSEReader
+	br       *bufio.Reader // sse's buffer, from sseBufs
 	cancel   context.CancelFunc
 	stall    *time.Timer
 	start    time.Time
 	ttft     time.Duration
-	first    []byte // first SSE event, or the whole JSON answer of a non-streaming request
-	receipt  string // X-Mycel-Receipt of a non-streaming answer
+	first    []byte // first SSE event
 }
 
 func (a *attempt) close() {
 	a.stall.Stop()
 	a.cancel()
 	a.resp.Body.Close()
+	if a.br != nil {
+		a.br.Reset(nil)
+		sseBufs.Put(a.br)
+		a.br = nil
+	}
 }
+
+// sseBufs recycles the 64 KiB read buffers of provider streams: allocating (and zeroing) one
+// per attempt was a tenth of the gateway's CPU per request. openai.NewSSEReader uses a
+// *bufio.Reader of its size as it is. An event's data is a copy, so nothing refers to a
+// buffer once its attempt is closed.
+var sseBufs = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, sseBufSize) }}
+
+const sseBufSize = 64 << 10
 
 type dialError struct {
 	provider string
@@ -308,7 +326,7 @@ func (e *dialError) Error() string {
 }
 
 // dial sends body to c and waits for the first event.
-func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64, stream bool) (*attempt, error) {
+func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64) (*attempt, error) {
 	sum := sha256.Sum256(body)
 	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), start: g.now()}
 	for try := 0; ; try++ {
@@ -350,17 +368,9 @@ func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id 
 			return nil, &dialError{provider: c.Provider, status: resp.StatusCode, err: errors.New(perr.Message)}
 		}
 		a.resp, a.cancel, a.stall = resp, cancel, stall
-		if !stream {
-			b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-			if err != nil {
-				a.close()
-				return nil, &dialError{provider: c.Provider, err: fmt.Errorf("read answer: %w", err), sent: true, maxCost: maxCost}
-			}
-			a.first, a.receipt = b, resp.Header.Get(channel.HeaderReceipt)
-			a.ttft = g.now().Sub(a.start)
-			return a, nil
-		}
-		a.sse = openai.NewSSEReader(resp.Body)
+		a.br = sseBufs.Get().(*bufio.Reader)
+		a.br.Reset(resp.Body)
+		a.sse = openai.NewSSEReader(a.br)
 		first, err := a.sse.Next()
 		if err != nil {
 			a.close()
@@ -443,7 +453,7 @@ type dialResult struct {
 // the primary's first event is later than its p95 TTFT a hedge starts on the next candidate;
 // whichever streams first wins and the other is cancelled. It returns the winner and the
 // candidates not yet tried.
-func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body func() ([]byte, error), reqID string, rr router.Request, seq *int, stream bool) (*attempt, []candInfo, []string, error) {
+func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body func() ([]byte, error), reqID string, rr router.Request, seq *int) (*attempt, []candInfo, []string, error) {
 	b, err := body()
 	if err != nil {
 		return nil, cands, nil, err
@@ -473,7 +483,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 			cancels = append(cancels, cancel)
 			launchedAt, launchedTo = append(launchedAt, g.now()), append(launchedTo, c.Provider)
 			go func() {
-				a, err := g.dial(lctx, c, k, b, id, maxCost(c.Candidate, rr), stream)
+				a, err := g.dial(lctx, c, k, b, id, maxCost(c.Candidate, rr))
 				results <- dialResult{a, err, hedge, n}
 			}()
 			return true
@@ -484,7 +494,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 		return nil, nil, failed, errors.New("no candidate left")
 	}
 	var hedgeC <-chan time.Time
-	if stream && !g.cfg.NoHedge && next < len(cands) { // a whole answer has no first token to hedge on
+	if !g.cfg.NoHedge && next < len(cands) {
 		if p95 := g.stats.P95TTFT(cands[0].Provider); p95 > 0 {
 			t := time.NewTimer(max(p95, g.cfg.HedgeMin))
 			defer t.Stop()

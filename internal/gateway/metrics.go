@@ -19,7 +19,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "mycel_gateway_requests_total", Help: "API requests by route and status code.",
 		}, []string{"route", "code"}),
 		ttft: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "mycel_gateway_ttft_seconds", Help: "Time from request to the first token sent to the client.",
+			Name: "mycel_gateway_ttft_seconds", Help: "Time from request to the answer's first token from a provider (streamed to the client, or the start of a non-streaming answer).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -71,7 +71,7 @@ func (g *Gateway) WaitSettled(ctx context.Context) error { return g.settling.wai
 func (g *Gateway) settleLater(ctx context.Context, sp *splice, key *apikey.Key) {
 	ctx = context.WithoutCancel(ctx)
 	for _, s := range sp.segs {
-		if s.receipt != nil || s.rawReceipt != "" {
+		if s.receipt != nil {
 			s.pending = g.pay.expect(s.cand.Provider)
 		}
 	}
@@ -123,9 +123,6 @@ func (sp *splice) promptTokens() int {
 		if s.receipt != nil && uint64(s.before) <= s.receipt.TokensIn {
 			return int(s.receipt.TokensIn) - s.before
 		}
-	}
-	if sp.promptHint > 0 {
-		return sp.promptHint
 	}
 	return sp.req.estIn
 }

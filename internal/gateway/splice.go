@@ -41,16 +41,14 @@ type segment struct {
 	bodyHash string
 	reqID    string          // request id sent to the provider
 	pending  *pendingReceipt // the receipt's registration with its channel until verified
-	// rawReceipt is a non-streaming answer's X-Mycel-Receipt header, decoded into receipt
-	// after the client's answer.
-	rawReceipt string
+	// offset is the bytes of answer text before the segment: a continuation's completion
+	// logprobs count their text_offset from its own start.
+	offset int
 	// What the gateway relayed, to bound the output tokens a receipt may claim: token events
 	// (content chunks, empty ones included: a token can render as nothing until the next),
-	// bytes of text, log-probability entries, whether the segment ended with a finish reason,
-	// and for a non-streaming answer (whole) the completion tokens its usage states (-1: none).
+	// bytes of text, log-probability entries and whether the segment ended with a finish reason.
 	events, bytes, lpTokens int
-	finished, whole         bool
-	usageOut                int
+	finished                bool
 }
 
 // receiptTokenSlack is how many output tokens a receipt may claim beyond what the gateway
@@ -62,17 +60,12 @@ const receiptTokenSlack = 4
 // an event of its own and renders as at least one byte (possibly later, in the event that
 // completes a character or releases held-back text), so the gateway's witness is the smaller
 // of the events and the bytes (or the log-probability entries, one per token, when there are
-// more). A non-streaming answer has no events: its own usage and its bytes bound it.
+// more). Non-streaming clients' answers are streamed from the providers too, so this holds
+// for every segment.
 func (s *segment) maxTokensOut() int {
 	slack := 0
 	if s.finished {
 		slack = receiptTokenSlack
-	}
-	if s.whole {
-		if s.usageOut >= 0 {
-			return min(s.usageOut, s.bytes+slack)
-		}
-		return s.bytes + slack
 	}
 	return min(max(s.events, s.lpTokens), s.bytes) + slack
 }
@@ -98,42 +91,46 @@ type splice struct {
 	chatLP   []openai.TokenLogprob
 	compLP   *openai.CompletionLogprobs
 	segs     []*segment
-	// promptHint is the prompt tokens a non-streaming answer's usage states (0: none), for the
-	// client's usage before its receipt is decoded.
-	promptHint int
 }
 
+// serve answers req from one stream, spliced from one or more providers: streamed to a
+// streaming client as it arrives, assembled into one answer for the others. Every provider is
+// asked for a stream, so hedging, retries before the first token, mid-stream failover, the
+// TTFT statistics and the receipt's check against the relayed tokens apply to both.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key, req genRequest, cands []candInfo, rr router.Request, reqID string) *openai.Error {
-	if !req.stream {
-		return g.serveWhole(w, r, key, req, cands, rr, reqID)
-	}
 	ctx := r.Context()
 	seq := 0
-	a, rest, failed, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq, true)
+	a, rest, failed, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq)
 	if err != nil {
 		return noMatch(req.model, nil, failed)
 	}
 	sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix()}
-	// The header names the provider that starts the answer; the trailer of the same name,
-	// declared here, and the "mycel" field of the final chunks list every provider that
-	// served part of it, in order (after a mid-stream failover, more than one).
-	w.Header().Set(HeaderProvider, a.cand.Provider)
-	w.Header().Set("Trailer", HeaderProvider)
-	sse, err := openai.NewSSEWriter(w)
-	if err != nil {
-		a.close()
-		return &openai.Error{Status: http.StatusInternalServerError, Message: err.Error()}
+	if req.stream {
+		// The header names the provider that starts the answer; the trailer of the same name,
+		// declared here, and the "mycel" field of the final chunks list every provider that
+		// served part of it, in order (after a mid-stream failover, more than one).
+		w.Header().Set(HeaderProvider, a.cand.Provider)
+		w.Header().Set("Trailer", HeaderProvider)
+		sse, err := openai.NewSSEWriter(w)
+		if err != nil {
+			a.close()
+			return &openai.Error{Status: http.StatusInternalServerError, Message: err.Error()}
+		}
+		sp.sse = sse
 	}
-	sp.sse = sse
 	g.metrics.ttft.Observe(a.ttft.Seconds())
 	g.traffic.firstToken(a.ttft)
 	failovers := 0
+	var clientGone bool
 	for {
-		seg := &segment{cand: a.cand, before: sp.tokens, bodyHash: a.bodyHash, reqID: a.id}
+		seg := &segment{cand: a.cand, before: sp.tokens, offset: sp.text.Len(), bodyHash: a.bodyHash, reqID: a.id}
 		sp.segs = append(sp.segs, seg)
-		clientGone := g.pump(ctx, a, sp, seg)
+		clientGone = g.pump(ctx, a, sp, seg)
 		g.log.Debug("segment ended", "provider_id", a.cand.Provider, "broken", seg.broken, "finish", sp.finish, "client_gone", clientGone, "tokens", seg.tokens)
 		a.close()
+		if seg.broken {
+			failed = append(failed, fmt.Sprintf("%s: answer broke after %d tokens", a.cand.Provider, seg.tokens))
+		}
 		if clientGone || !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers {
 			break
 		}
@@ -146,12 +143,26 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		rr2 := rr
 		rr2.TokensIn += delivered
 		var next *attempt
-		next, rest, failed, err = g.firstByte(ctx, rest, req.kind, func() ([]byte, error) { return upstreamBody(req, prefix, delivered) }, reqID, rr2, &seq, true)
+		var f []string
+		next, rest, f, err = g.firstByte(ctx, rest, req.kind, func() ([]byte, error) { return upstreamBody(req, prefix, delivered) }, reqID, rr2, &seq)
+		failed = append(failed, f...)
 		if err != nil {
-			g.log.Warn("failover found no provider", "request_id", reqID, "failed", strings.Join(failed, "; "))
+			g.log.Warn("failover found no provider", "request_id", reqID, "failed", strings.Join(f, "; "))
 			break
 		}
 		a = next
+	}
+	if !req.stream {
+		if sp.finish == "" || clientGone {
+			// The client gets no answer and is charged nothing; the providers are still paid
+			// for what they delivered.
+			g.settleLater(ctx, sp, nil)
+			return noMatch(req.model, nil, failed)
+		}
+		w.Header().Set(HeaderProvider, strings.Join(sp.providers(), ","))
+		writeJSON(w, http.StatusOK, sp.final(sp.claimedUsage()))
+		g.settleLater(ctx, sp, key)
+		return nil
 	}
 	// Pay and account even if the client has gone away, once the client's answer is complete.
 	defer g.settleLater(ctx, sp, key)
@@ -177,71 +188,6 @@ func lpCount(raw json.RawMessage) int {
 		return 0
 	}
 	return max(len(lp.Content), len(lp.Tokens))
-}
-
-// upWhole is a provider's non-streaming chat or text completion.
-type upWhole struct {
-	Choices []struct {
-		Message      *openai.ChatMessage `json:"message"`
-		Text         string              `json:"text"`
-		Logprobs     json.RawMessage     `json:"logprobs"`
-		FinishReason string              `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *openai.Usage `json:"usage"`
-}
-
-// serveWhole answers a non-streaming request with one non-streaming provider request; an
-// answer that breaks or does not parse is retried on the next provider (the client has seen
-// nothing yet), at most MaxFailovers times.
-func (g *Gateway) serveWhole(w http.ResponseWriter, r *http.Request, key *apikey.Key, req genRequest, cands []candInfo, rr router.Request, reqID string) *openai.Error {
-	ctx := r.Context()
-	seq := 0
-	var failed []string
-	for try := 0; try <= g.cfg.MaxFailovers && len(cands) > 0; try++ {
-		a, rest, f, err := g.firstByte(ctx, cands, req.kind, func() ([]byte, error) { return upstreamBody(req, "", 0) }, reqID, rr, &seq, false)
-		failed = append(failed, f...)
-		if err != nil {
-			break
-		}
-		a.close()
-		cands = rest
-		var up upWhole
-		if err := json.Unmarshal(a.first, &up); err != nil || len(up.Choices) == 0 || up.Choices[0].FinishReason == "" {
-			g.done(a.cand.Provider, router.Outcome{OK: false})
-			failed = append(failed, fmt.Sprintf("%s: malformed or incomplete answer", a.cand.Provider))
-			if try > 0 || len(cands) > 0 {
-				g.metrics.failovers.Inc()
-				g.traffic.add(1, 0, 0, 0, 0)
-			}
-			continue
-		}
-		ch := up.Choices[0]
-		sp := &splice{req: req, id: chatID(req.kind, reqID), created: g.now().Unix(), finish: ch.FinishReason}
-		text := ch.Text
-		if ch.Message != nil {
-			text = ch.Message.Content
-		}
-		sp.text.WriteString(text)
-		sp.emit("", ch.Logprobs, nil) // collects logprobs
-		seg := &segment{cand: a.cand, bodyHash: a.bodyHash, reqID: a.id, whole: true, finished: true, bytes: len(text), usageOut: -1}
-		if up.Usage != nil {
-			seg.usageOut = up.Usage.CompletionTokens
-			// What the gateway pays for without a valid receipt: the answer's usage, but never
-			// more tokens than bytes of text relayed.
-			seg.tokens = min(up.Usage.CompletionTokens, seg.bytes+receiptTokenSlack)
-		}
-		seg.rawReceipt = a.receipt // decoded with the verification, after the answer
-		if up.Usage != nil {
-			sp.promptHint = up.Usage.PromptTokens
-		}
-		sp.segs = []*segment{seg}
-		g.done(a.cand.Provider, router.Outcome{OK: true, TokensOut: seg.tokens})
-		w.Header().Set(HeaderProvider, a.cand.Provider)
-		writeJSON(w, http.StatusOK, sp.final(sp.claimedUsage()))
-		g.settleLater(ctx, sp, key)
-		return nil
-	}
-	return noMatch(req.model, nil, failed)
 }
 
 func chatID(k kind, reqID string) string {
@@ -391,6 +337,11 @@ func (sp *splice) emit(text string, lp json.RawMessage, finish *string) error {
 	if hasLP {
 		clp = new(openai.CompletionLogprobs)
 		if json.Unmarshal(lp, clp) == nil {
+			if n := len(sp.segs); n > 0 && sp.segs[n-1].offset > 0 {
+				for i := range clp.TextOffset {
+					clp.TextOffset[i] += sp.segs[n-1].offset // a continuation counts from its prefix's end
+				}
+			}
 			if sp.compLP == nil {
 				sp.compLP = &openai.CompletionLogprobs{}
 			}
@@ -440,13 +391,6 @@ func (g *Gateway) account(ctx context.Context, sp *splice) (openai.Usage, uint64
 		if s.pending != nil {
 			// Once the segment is paid for (the receipt's cost, or what was delivered).
 			defer g.pay.verified(ctx, s.cand.Provider, s.pending)
-		}
-		if s.rawReceipt != "" && s.receipt == nil {
-			if rc, err := channel.DecodeReceiptHeader(s.rawReceipt); err == nil {
-				s.receipt = &rc
-			} else {
-				g.log.Warn("undecodable receipt", "provider_id", s.cand.Provider, "err", err)
-			}
 		}
 	}
 	prompt := sp.promptTokens()

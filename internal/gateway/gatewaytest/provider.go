@@ -62,6 +62,7 @@ type Provider struct {
 	bodies    [][]byte
 
 	hold      chan struct{}
+	pause     *pause
 	requests  atomic.Int64
 	unhealthy atomic.Bool
 }
@@ -109,6 +110,24 @@ func (p *Provider) SetHold(release chan struct{}) {
 	p.mu.Unlock()
 }
 
+// pause stops an answer after n tokens until its request is cancelled.
+type pause struct {
+	n                int
+	once, onceAbort  sync.Once
+	reached, aborted chan struct{}
+}
+
+// SetPause makes later answers stop after n tokens (streamed) until their request is
+// cancelled: reached is closed when an answer gets there, aborted when its request is then
+// cancelled (the provider writes nothing more).
+func (p *Provider) SetPause(n int) (reached, aborted <-chan struct{}) {
+	ps := &pause{n: n, reached: make(chan struct{}), aborted: make(chan struct{})}
+	p.mu.Lock()
+	p.pause = ps
+	p.mu.Unlock()
+	return ps.reached, ps.aborted
+}
+
 // SetHealthy makes GET /healthz answer 200 (true, the default) or 503.
 func (p *Provider) SetHealthy(ok bool) { p.unhealthy.Store(!ok) }
 
@@ -152,7 +171,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	}
 	p.mu.Lock()
 	p.bodies = append(p.bodies, body)
-	cfg, hold := p.cfg, p.hold
+	cfg, hold, ps := p.cfg, p.hold, p.pause
 	p.mu.Unlock()
 	if cfg.Status != 0 {
 		openai.WriteError(w, &openai.Error{Status: cfg.Status, Message: "scripted failure"})
@@ -180,7 +199,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	// Prompt and, for a continuation, the assistant prefix to continue.
 	var prompt, prefix string
 	var maxTokens int
-	stream, logprobs := true, false
+	stream, logprobs, top := true, false, 0
 	if chat {
 		req, e := openai.DecodeChatRequest(body)
 		if e != nil {
@@ -198,6 +217,9 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			maxTokens = n
 		}
 		stream, logprobs = req.Stream, req.Logprobs
+		if req.TopLogprobs != nil {
+			top = *req.TopLogprobs
+		}
 	} else {
 		req, e := openai.DecodeCompletionRequest(body)
 		if e != nil {
@@ -215,6 +237,9 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			maxTokens = n
 		}
 		stream = req.Stream
+		if req.Logprobs != nil {
+			logprobs, top = true, *req.Logprobs
+		}
 	}
 	start := 0
 	for k := len(cfg.Tokens); k > 0; k-- {
@@ -253,6 +278,12 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 		} else {
 			time.Sleep(cfg.TokenDelay)
 		}
+		if ps != nil && i == ps.n {
+			ps.once.Do(func() { close(ps.reached) })
+			<-r.Context().Done()
+			ps.onceAbort.Do(func() { close(ps.aborted) })
+			return
+		}
 		if cfg.BreakAfter > 0 && i == cfg.BreakAfter {
 			// The provider delivered i tokens and dies: it has served them on credit.
 			cost, _ := channel.Cost(tokensIn, uint64(i), cfg.PriceIn, cfg.PriceOut)
@@ -270,13 +301,24 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 			}
 			c := openai.ChatChunkChoice{Delta: d}
 			if logprobs {
-				c.Logprobs = &openai.ChatLogprobs{Content: []openai.TokenLogprob{TokenLogprob(start+i, tok)}}
+				c.Logprobs = &openai.ChatLogprobs{Content: []openai.TokenLogprob{TokenLogprobTop(start+i, tok, top)}}
 			}
 			chunk = openai.ChatCompletionChunk{ID: id, Object: openai.ObjectChatCompletionChunk, Model: cfg.Model,
 				Choices: []openai.ChatChunkChoice{c}}
 		} else {
+			c := openai.CompletionChunkChoice{Text: tok}
+			if logprobs {
+				// text_offset counts from the start of this provider's own output.
+				lp := TokenLogprobTop(start+i, tok, top)
+				m := map[string]float64{}
+				for _, t := range lp.TopLogprobs {
+					m[t.Token] = t.Logprob
+				}
+				c.Logprobs = &openai.CompletionLogprobs{Tokens: []string{tok}, TokenLogprobs: []float64{lp.Logprob},
+					TopLogprobs: []map[string]float64{m}, TextOffset: []int{text.Len() - len(tok)}}
+			}
 			chunk = openai.CompletionChunk{ID: id, Object: openai.ObjectTextCompletion, Model: cfg.Model,
-				Choices: []openai.CompletionChunkChoice{{Text: tok}}}
+				Choices: []openai.CompletionChunkChoice{c}}
 		}
 		if sse.WriteJSON(chunk) != nil {
 			return
@@ -360,4 +402,18 @@ func (p *Provider) receipt(r *http.Request, cfg ProviderConfig, v channel.Vouche
 		rc.Signature[0] ^= 1
 	}
 	return rc
+}
+
+// TokenLogprobTop is TokenLogprob with top alternatives: the token itself, then "alt1",
+// "alt2", … each 1 less likely than the one before.
+func TokenLogprobTop(i int, tok string, top int) openai.TokenLogprob {
+	lp := TokenLogprob(i, tok)
+	if top > 0 {
+		lp.TopLogprobs = append(lp.TopLogprobs, openai.TopLogprob{Token: tok, Logprob: lp.Logprob, Bytes: openai.TokenBytes(tok)})
+	}
+	for k := 1; k < top; k++ {
+		alt := fmt.Sprintf("alt%d", k)
+		lp.TopLogprobs = append(lp.TopLogprobs, openai.TopLogprob{Token: alt, Logprob: lp.Logprob - float64(k), Bytes: openai.TokenBytes(alt)})
+	}
+	return lp
 }
