@@ -24,6 +24,7 @@ import (
 	"github.com/mycel-network/mycel/internal/devnet"
 	"github.com/mycel-network/mycel/internal/devnet/fleet"
 	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/tx"
 	"github.com/mycel-network/mycel/internal/verifier"
 	"github.com/mycel-network/mycel/internal/verifier/cheat"
 )
@@ -78,6 +79,8 @@ type devnetCheatRun struct {
 	Elapsed           float64 `json:"elapsed_seconds"`   // the whole run, start-up included
 	Error             string  `json:"error,omitempty"`
 	LastRequestError  string  `json:"last_request_error,omitempty"`
+	// Accused are the evidence records against honest providers.
+	Accused []devnetAccusation `json:"accusations,omitempty"`
 }
 
 // devnetHonestProvider is one provider of the honest-only run.
@@ -91,6 +94,24 @@ type devnetHonestProvider struct {
 	Slashed  int    `json:"slashed"`
 }
 
+// devnetAccusation is an evidence record against an honest provider.
+type devnetAccusation struct {
+	Provider string             `json:"provider"`
+	Status   string             `json:"status"`
+	Summary  tx.EvidenceSummary `json:"summary"`
+	Request  string             `json:"request,omitempty"` // the audited request's body
+	Tokens   int                `json:"answer_tokens"`
+	Logprobs bool               `json:"answer_logprobs"` // the answer carried logprobs
+}
+
+func accusationOf(e ledger.Evidence, name string) devnetAccusation {
+	a := devnetAccusation{Provider: name, Status: e.Status, Summary: e.Summary}
+	if m := e.Material; m != nil {
+		a.Request, a.Tokens, a.Logprobs = m.Request, len(m.TokenIDs), len(m.LogprobBits) > 0
+	}
+	return a
+}
+
 // devnetHonestRun is the honest-only run.
 type devnetHonestRun struct {
 	Sent      int                    `json:"sent"`
@@ -99,6 +120,7 @@ type devnetHonestRun struct {
 	ShopEvery float64                `json:"shop_every_seconds"`
 	Providers []devnetHonestProvider `json:"providers"`
 	Evidence  int                    `json:"evidence"` // false accusations, all providers
+	Accused   []devnetAccusation     `json:"accusations,omitempty"`
 	Slashed   int                    `json:"slashed"`
 	Ollama    string                 `json:"ollama"` // "" or why it was left out
 	Elapsed   float64                `json:"elapsed_seconds"`
@@ -321,6 +343,7 @@ func runCheatDevnet(ctx context.Context, cfg devnetBenchConfig, strategy string)
 	defer n.stop()
 	var cheater *fleet.Provider
 	honest := map[string]bool{}
+	names := n.fl.Names()
 	for _, p := range n.fl.Providers() {
 		if p.Cheat != "" {
 			cheater = p
@@ -431,6 +454,7 @@ send:
 			r.Evidence++
 		} else {
 			r.HonestEvidence++
+			r.Accused = append(r.Accused, accusationOf(e, names[e.Provider]))
 		}
 	}
 	r.HonestSlashed = s.view.providerSlashes(honest)
@@ -519,6 +543,7 @@ func runHonestDevnet(ctx context.Context, cfg devnetBenchConfig) (h devnetHonest
 		for _, e := range v.evidence {
 			if e.Provider == p.Address {
 				hp.Evidence++
+				h.Accused = append(h.Accused, accusationOf(e, p.Name))
 			}
 		}
 		hp.Slashed = v.providerSlashes(map[string]bool{p.Address: true})
@@ -633,7 +658,21 @@ func printCheatRuns(w io.Writer, runs []devnetCheatRun) error {
 		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%s\t%s\t%d\t%s\t%d\t%d\t%.0fs\t%s\n", r.Strategy, r.Caught, r.Sent, r.Served, r.Audited,
 			secs, blocks, r.Evidence, r.Verdict, r.HonestEvidence, r.HonestSlashed, r.Elapsed, errText)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		printAccusations(w, r.Accused)
+	}
+	return nil
+}
+
+func printAccusations(w io.Writer, as []devnetAccusation) {
+	for _, a := range as {
+		fmt.Fprintf(w, "FALSE ACCUSATION of %s (%s): verdict %s, %d of %d positions mismatched, max |dlogprob| %.3g, %d tokens claimed / %d expected; answer of %d tokens, logprobs %v; request %.300s\n",
+			a.Provider, a.Status, a.Summary.Verdict, a.Summary.Mismatches, a.Summary.PositionsChecked, float64(a.Summary.MaxLogprobDevMicro)/1e6,
+			a.Summary.ClaimedTokens, a.Summary.ExpectedTokens, a.Tokens, a.Logprobs, a.Request)
+	}
 }
 
 // printHonestRun writes the devnet phase's honest-only table.
@@ -646,7 +685,10 @@ func printHonestRun(w io.Writer, h *devnetHonestRun) error {
 		for _, p := range h.Providers {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", p.Name, p.Engine, p.Served, p.Shopped, p.Evidence, p.Slashed)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		printAccusations(w, h.Accused)
 	}
 	return nil
 }
