@@ -67,6 +67,9 @@ type Config struct {
 	Engines []Engine
 	// ShopEvery is the verifier's pause between shopper requests; 3s if 0.
 	ShopEvery time.Duration
+	// DemoProviders is how many of the three honest demo providers start
+	// (provider1, provider2, ... in order); 0 starts all three.
+	DemoProviders int
 	// Progress receives one line per step (model generation, each part
 	// starting); nil discards.
 	Progress func(msg string)
@@ -186,7 +189,11 @@ func New(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	if err := f.registerModels(ctx); err != nil {
 		return nil, err
 	}
-	for _, spec := range demoProviders() {
+	specs := demoProviders()
+	if n := cfg.DemoProviders; n > 0 && n < len(specs) {
+		specs = specs[:n]
+	}
+	for _, spec := range specs {
 		if err := f.addProvider(ctx, spec, ""); err != nil {
 			return nil, err
 		}
