@@ -45,13 +45,17 @@ type devnetBenchConfig struct {
 	HonestTime  time.Duration // the honest-only run's traffic lasts this long (or until HonestN)
 	HonestShop  time.Duration // the verifier's pause between shopper requests in the honest-only run
 	Rate        float64       // user requests a second (one at a time); 0: back to back
-	Ollama      string        // path of the ollama binary; "" leaves it out
-	ModelsDir   string        // demo models, shared by the runs
-	Mix         verifier.Mix
-	Seed        uint64
-	ShopEvery   time.Duration // the verifier's pause between shopper requests
-	Logger      *slog.Logger
-	Progress    func(string)
+	// HonestBuiltin is how many built-in demo providers run beside the one
+	// behind Ollama in the honest-only run (0: all three); without Ollama
+	// all three run.
+	HonestBuiltin int
+	Ollama        string // path of the ollama binary; "" leaves it out
+	ModelsDir     string // demo models, shared by the runs
+	Mix           verifier.Mix
+	Seed          uint64
+	ShopEvery     time.Duration // the verifier's pause between shopper requests
+	Logger        *slog.Logger
+	Progress      func(string)
 }
 
 // devnetCheatRun is what one cheater's run measured. Counts of requests
@@ -192,7 +196,7 @@ type benchNet struct {
 
 // startBenchNet starts a fresh devnet in a temporary directory and the
 // fleet on it, and waits until every provider is ready.
-func startBenchNet(ctx context.Context, cfg devnetBenchConfig, cheater string, engines []fleet.Engine) (_ *benchNet, err error) {
+func startBenchNet(ctx context.Context, cfg devnetBenchConfig, cheater string, demoProviders int, engines []fleet.Engine) (_ *benchNet, err error) {
 	dir, err := os.MkdirTemp("", "mycel-bench-verify-devnet-")
 	if err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
@@ -230,7 +234,7 @@ func startBenchNet(ctx context.Context, cfg devnetBenchConfig, cheater string, e
 		return nil, fmt.Errorf("devnet: chain did not start: %w", err)
 	}
 	fl, err := fleet.New(ctx, fleet.Config{Devnet: d, ModelsDir: cfg.ModelsDir, GatewayAddr: "127.0.0.1:0", Cheater: cheater,
-		Engines: engines, ShopEvery: cfg.ShopEvery, Logger: cfg.Logger})
+		DemoProviders: demoProviders, Engines: engines, ShopEvery: cfg.ShopEvery, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +339,7 @@ func runCheatDevnet(ctx context.Context, cfg devnetBenchConfig, strategy string)
 	start := time.Now()
 	r.Strategy = strategy
 	defer func() { r.Elapsed = time.Since(start).Seconds() }()
-	n, err := startBenchNet(ctx, cfg, strategy, nil)
+	n, err := startBenchNet(ctx, cfg, strategy, 0, nil)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -503,7 +507,12 @@ func runHonestDevnet(ctx context.Context, cfg devnetBenchConfig) (h devnetHonest
 		hc.ShopEvery = hc.HonestShop
 	}
 	h.ShopEvery = hc.ShopEvery.Seconds()
-	n, err := startBenchNet(ctx, hc, "", engines)
+	builtin := 0 // all three
+	if len(engines) > 0 {
+		// Fewer built-in providers: more of the verifier's audits go to the engine's.
+		builtin = cfg.HonestBuiltin
+	}
+	n, err := startBenchNet(ctx, hc, "", builtin, engines)
 	if err != nil {
 		h.Error = err.Error()
 		return h
@@ -626,7 +635,7 @@ func startOllama(ctx context.Context, bin, gguf, name string) (string, func(), e
 
 // printDevnetReport writes the devnet phase's tables.
 func printDevnetReport(w io.Writer, rep devnetBenchReport) error {
-	fmt.Fprintf(w, "DEVNET: a fresh network per run (1 validator, 3 honest providers, 1 verifier re-checking every shopper answer, shopping every %.0fs, the gateway); epochs of %d blocks, vote window %d blocks, %d ms commit timeout\n",
+	fmt.Fprintf(w, "DEVNET: a fresh network per run (1 validator, honest demo providers, 1 verifier re-checking every shopper answer, shopping every %.0fs, the gateway); epochs of %d blocks, vote window %d blocks, %d ms commit timeout\n",
 		rep.ShopEvery, rep.EpochLength, rep.VoteBlocks, rep.BlockMs)
 	if len(rep.Cheaters) > 0 {
 		fmt.Fprintf(w, "per cheater: user requests (the users' mix) through the gateway's OpenAI API, one at a time, %g a second, until the slash or %d requests / %.0fs; counts are up to the slash, seconds and blocks from the cheater's first answered request to the slash\n",
@@ -723,33 +732,35 @@ func devnetFailure(rep devnetBenchReport) error {
 
 // devnetFlags are the devnet phase's flags of `mycel bench verify`.
 type devnetFlags struct {
-	on, only    *bool
-	cheaters    *string
-	maxRequests *int
-	maxTime     *time.Duration
-	honest      *int
-	honestTime  *time.Duration
-	honestShop  *time.Duration
-	rate        *float64
-	ollama      *string
-	shopEvery   *time.Duration
-	logLevel    *string
+	on, only      *bool
+	cheaters      *string
+	maxRequests   *int
+	maxTime       *time.Duration
+	honest        *int
+	honestTime    *time.Duration
+	honestShop    *time.Duration
+	rate          *float64
+	honestBuiltin *int
+	ollama        *string
+	shopEvery     *time.Duration
+	logLevel      *string
 }
 
 func addDevnetFlags(fs *flag.FlagSet) devnetFlags {
 	return devnetFlags{
-		on:          fs.Bool("devnet", false, "also run the devnet phase: per cheater a fresh network, requests through the gateway until the ledger slashes it"),
-		only:        fs.Bool("devnet-only", false, "run only the devnet phase"),
-		cheaters:    fs.String("devnet-cheaters", strings.Join(allCheaters(), ","), "cheaters of the devnet phase, comma-separated"),
-		maxRequests: fs.Int("devnet-max-requests", 400, "cap of user requests per devnet run"),
-		maxTime:     fs.Duration("devnet-max-time", 3*time.Minute, "cap of one devnet run's traffic"),
-		honest:      fs.Int("devnet-honest", 2000, "cap of user requests of the devnet's honest-only run (0 skips it)"),
-		honestShop:  fs.Duration("devnet-honest-shop-every", time.Second, "the devnet verifier's pause between shopper requests in the honest-only run"),
-		rate:        fs.Float64("devnet-rate", 5, "user requests a second through the gateway (0: back to back)"),
-		honestTime:  fs.Duration("devnet-honest-time", 150*time.Second, "how long the devnet's honest-only run sends requests (the verifier shops meanwhile)"),
-		ollama:      fs.String("ollama", "bin/ollama", "ollama binary for the honest-only run's provider behind Ollama (left out if missing)"),
-		shopEvery:   fs.Duration("devnet-shop-every", 3*time.Second, "the devnet verifier's pause between shopper requests"),
-		logLevel:    fs.String("devnet-log-level", "error", "log level of the devnet's daemons: debug|info|warn|error"),
+		on:            fs.Bool("devnet", false, "also run the devnet phase: per cheater a fresh network, requests through the gateway until the ledger slashes it"),
+		only:          fs.Bool("devnet-only", false, "run only the devnet phase"),
+		cheaters:      fs.String("devnet-cheaters", strings.Join(allCheaters(), ","), "cheaters of the devnet phase, comma-separated"),
+		maxRequests:   fs.Int("devnet-max-requests", 400, "cap of user requests per devnet run"),
+		maxTime:       fs.Duration("devnet-max-time", 3*time.Minute, "cap of one devnet run's traffic"),
+		honest:        fs.Int("devnet-honest", 2000, "cap of user requests of the devnet's honest-only run (0 skips it)"),
+		honestShop:    fs.Duration("devnet-honest-shop-every", time.Second, "the devnet verifier's pause between shopper requests in the honest-only run"),
+		honestBuiltin: fs.Int("devnet-honest-builtin", 1, "built-in providers beside the one behind Ollama in the honest-only run (1-3; all three without Ollama)"),
+		rate:          fs.Float64("devnet-rate", 5, "user requests a second through the gateway (0: back to back)"),
+		honestTime:    fs.Duration("devnet-honest-time", 150*time.Second, "how long the devnet's honest-only run sends requests (the verifier shops meanwhile)"),
+		ollama:        fs.String("ollama", "bin/ollama", "ollama binary for the honest-only run's provider behind Ollama (left out if missing)"),
+		shopEvery:     fs.Duration("devnet-shop-every", 3*time.Second, "the devnet verifier's pause between shopper requests"),
+		logLevel:      fs.String("devnet-log-level", "error", "log level of the devnet's daemons: debug|info|warn|error"),
 	}
 }
 
@@ -790,7 +801,7 @@ func runDevnetPhase(ctx context.Context, f devnetFlags, models string, mix verif
 		}
 	}
 	return benchVerifyDevnet(ctx, devnetBenchConfig{
-		Cheaters: cheaters, MaxRequests: *f.maxRequests, MaxDuration: *f.maxTime, HonestN: *f.honest, HonestTime: *f.honestTime, HonestShop: *f.honestShop, Rate: *f.rate, Ollama: ollama,
+		Cheaters: cheaters, MaxRequests: *f.maxRequests, MaxDuration: *f.maxTime, HonestN: *f.honest, HonestTime: *f.honestTime, HonestShop: *f.honestShop, Rate: *f.rate, HonestBuiltin: *f.honestBuiltin, Ollama: ollama,
 		ModelsDir: models, Mix: mix, Seed: seed, ShopEvery: *f.shopEvery, Logger: logger,
 		Progress: func(s string) { fmt.Fprintln(stderr, s) },
 	}), nil
