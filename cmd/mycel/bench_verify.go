@@ -46,6 +46,7 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logprobsShare := fs.Float64("logprobs-share", verifier.DefaultMix().LogprobsShare, "share of requests asking for logprobs")
 	reveal := fs.Bool("reveal", false, "providers reveal the committed logprobs of audited answers (proposed challenge)")
 	format := fs.String("output", "text", "output format: text or json")
+	dn := addDevnetFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +70,26 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if _, err := demomodel.Generate(ctx, dir, nil); err != nil {
 		return fmt.Errorf("bench verify: models: %w", err)
 	}
+	mix := verifier.DefaultMix()
+	mix.SeedShare, mix.LogprobsShare = *seededShare, *logprobsShare
+	if *dn.only {
+		rep, err := runDevnetPhase(ctx, dn, dir, mix, *seed, stderr)
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(struct {
+				Devnet devnetBenchReport `json:"devnet"`
+			}{rep}); err != nil {
+				return err
+			}
+		} else if err := printDevnetReport(stdout, rep); err != nil {
+			return err
+		}
+		return devnetFailure(rep)
+	}
 	peerPath := *peer
 	if _, err := os.Stat(peerPath); err != nil {
 		fmt.Fprintf(stderr, "bench verify: no llama.cpp peer at %s (build it with scripts/build-peer.sh); skipping it\n", peerPath)
@@ -90,8 +111,6 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	go func() { done <- lab.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 
-	mix := verifier.DefaultMix()
-	mix.SeedShare, mix.LogprobsShare = *seededShare, *logprobsShare
 	rep, err := cheat.Bench(ctx, lab, cheat.BenchConfig{
 		Mix:          mix,
 		Reveal:       *reveal,
@@ -116,15 +135,43 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("bench verify: %w", err)
 	}
 	eq := equilibrium(params, p, rep)
+	var dev *devnetBenchReport
+	if *dn.on {
+		d, err := runDevnetPhase(ctx, dn, dir, mix, *seed, stderr)
+		if err != nil {
+			return err
+		}
+		dev = &d
+	}
 	if *format == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
+		if err := enc.Encode(struct {
 			cheat.BenchReport
-			Equilibrium equilibriumCheck `json:"equilibrium"`
-		}{rep, eq})
+			Equilibrium equilibriumCheck   `json:"equilibrium"`
+			Devnet      *devnetBenchReport `json:"devnet,omitempty"`
+		}{rep, eq, dev}); err != nil {
+			return err
+		}
+	} else {
+		err := printVerifyReport(stdout, rep, eq)
+		if dev != nil {
+			fmt.Fprintln(stdout)
+			if perr := printDevnetReport(stdout, *dev); perr != nil {
+				return perr
+			}
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return printVerifyReport(stdout, rep, eq)
+	if !eq.Holds {
+		return errors.New("bench verify: equilibrium does not hold")
+	}
+	if dev != nil {
+		return devnetFailure(*dev)
+	}
+	return nil
 }
 
 // equilibriumCheck is the spot-check game p >= C/(R+S) for one request.
@@ -226,8 +273,5 @@ func printVerifyReport(w io.Writer, rep cheat.BenchReport, eq equilibriumCheck) 
 	fmt.Fprintf(w, "equilibrium p*d >= C/(R+S): %.4g*%.3f = %.4g >= %.0f/(%.0f+%.0f) = %.3g: %v (%s)\n",
 		eq.AuditP, eq.MinDetect, eq.EffectiveP, eq.SavedC, eq.RewardR, eq.SlashS, eq.RequiredP, eq.Holds, eq.Description)
 	fmt.Fprintf(w, "elapsed %.0fs\n", rep.Elapsed)
-	if !eq.Holds {
-		return errors.New("bench verify: equilibrium does not hold")
-	}
 	return nil
 }

@@ -61,6 +61,15 @@ type Config struct {
 	Cheater string
 	// NoVerifier leaves the verifier out.
 	NoVerifier bool
+	// Engines adds honest providers of ServedModel backed by an
+	// OpenAI-compatible engine (Ollama, llama.cpp's server) instead of the
+	// built-in one.
+	Engines []Engine
+	// ShopEvery is the verifier's pause between shopper requests; 3s if 0.
+	ShopEvery time.Duration
+	// DemoProviders is how many of the three honest demo providers start
+	// (provider1, provider2, ... in order); 0 starts all three.
+	DemoProviders int
 	// Progress receives one line per step (model generation, each part
 	// starting); nil discards.
 	Progress func(msg string)
@@ -75,6 +84,7 @@ type providerSpec struct {
 	priceIn, priceOut   uint64 // umyc per 1M tokens
 	threads, concurrent int
 	extra               []string // other models served
+	engine              *Engine  // served by an OpenAI-compatible engine, not the built-in one
 }
 
 func demoProviders() []providerSpec {
@@ -96,6 +106,7 @@ type Provider struct {
 	Name    string
 	Address string
 	Cheat   string // strategy, "" for honest
+	engine  string // profile of the OpenAI-compatible engine behind it, "" for the built-in one
 	p       *provider.Provider
 	ln      *killableListener
 	reg     *prometheus.Registry
@@ -178,13 +189,22 @@ func New(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 	if err := f.registerModels(ctx); err != nil {
 		return nil, err
 	}
-	for _, spec := range demoProviders() {
+	specs := demoProviders()
+	if n := cfg.DemoProviders; n > 0 && n < len(specs) {
+		specs = specs[:n]
+	}
+	for _, spec := range specs {
 		if err := f.addProvider(ctx, spec, ""); err != nil {
 			return nil, err
 		}
 	}
+	for _, e := range cfg.Engines {
+		if err := f.addEngine(ctx, e); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Cheater != "" {
-		if err := f.fundCheater(ctx); err != nil {
+		if err := f.fund(ctx, CheaterName); err != nil {
 			return nil, err
 		}
 		spec := providerSpec{name: CheaterName, priceIn: 40_000, priceOut: 120_000, threads: 1, concurrent: 4}
@@ -238,9 +258,10 @@ func (f *Fleet) registerModels(ctx context.Context) error {
 	return nil
 }
 
-// fundCheater gives the cheater account (not in the genesis) enough to stake.
-func (f *Fleet) fundCheater(ctx context.Context) error {
-	k, err := f.cfg.Devnet.AddKey(CheaterName)
+// fund gives an account not in the genesis (the cheater, an engine's
+// provider) enough to stake.
+func (f *Fleet) fund(ctx context.Context, name string) error {
+	k, err := f.cfg.Devnet.AddKey(name)
 	if err != nil {
 		return err
 	}
@@ -257,7 +278,7 @@ func (f *Fleet) fundCheater(ctx context.Context) error {
 		return err
 	}
 	if _, err := f.client.Submit(ctx, alice, tx.Send{To: k.Address, Amount: want - acc.Balance}); err != nil {
-		return fmt.Errorf("fleet: fund cheater: %w", err)
+		return fmt.Errorf("fleet: fund %s: %w", name, err)
 	}
 	return nil
 }
@@ -276,6 +297,9 @@ func (f *Fleet) addProvider(ctx context.Context, spec providerSpec, strategy str
 		return err
 	}
 	what := "honest"
+	if spec.engine != nil {
+		what = "honest, " + spec.engine.Profile + " engine at " + spec.engine.BaseURL
+	}
 	if strategy != "" {
 		what = "CHEATS: " + strategy
 	}
@@ -292,6 +316,9 @@ func (f *Fleet) addProvider(ctx context.Context, spec providerSpec, strategy str
 	cfg.RedeemInterval = 30 * time.Second
 	cfg.ShutdownGrace = 3 * time.Second
 	cfg.Models = []provider.ModelConfig{f.builtin(ServedModel, spec.threads, spec.concurrent, spec.priceIn, spec.priceOut)}
+	if spec.engine != nil {
+		cfg.Models[0] = f.engineModel(*spec.engine, spec.concurrent, spec.priceIn, spec.priceOut)
+	}
 	for i, id := range spec.extra {
 		cfg.Models = append(cfg.Models, f.builtin(id, 1, spec.concurrent, spec.priceIn*(2+uint64(i))/4, spec.priceOut*(2+uint64(i))/4))
 	}
@@ -304,6 +331,9 @@ func (f *Fleet) addProvider(ctx context.Context, spec providerSpec, strategy str
 		return fmt.Errorf("fleet: provider %s: %w", spec.name, err)
 	}
 	p := &Provider{Name: spec.name, Address: key.Address, Cheat: strategy, reg: prometheus.NewRegistry()}
+	if spec.engine != nil {
+		p.engine = spec.engine.Profile
+	}
 	f.closers = append(f.closers, closeAll)
 	if strategy != "" {
 		cheap := provider.Config{Models: []provider.ModelConfig{f.builtin("mycel-sub", spec.threads, spec.concurrent, 1, 1)}}
@@ -362,9 +392,13 @@ func (f *Fleet) addVerifier(ctx context.Context) error {
 	bands := verifier.DefaultBands()
 	f.vmodels = &verifier.ModelDir{Dir: f.cfg.ModelsDir, Threads: 1, Bands: bands, Logger: logger}
 	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: 10_000_000, Models: f.vmodels, Logger: logger}
+	shopEvery := f.cfg.ShopEvery
+	if shopEvery <= 0 {
+		shopEvery = 3 * time.Second
+	}
 	mix := verifier.DefaultMix() // as `mycel verifier`: shopper requests follow the users' mix
 	f.verifier, err = verifier.New(verifier.Config{
-		Address: key.Address, Stake: 150_000_000, ShopEvery: 3 * time.Second, EvidenceBond: 10_000_000,
+		Address: key.Address, Stake: 150_000_000, ShopEvery: shopEvery, EvidenceBond: 10_000_000,
 		RecheckAll: true, Mix: mix, Bands: bands, Logger: logger,
 	}, chain, shop, f.vmodels, nil)
 	if err != nil {

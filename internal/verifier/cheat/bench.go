@@ -41,7 +41,7 @@ type BenchConfig struct {
 	Peer         string // path of bin/llamapeer; "" skips the llama.cpp peer
 	PeerPrompts  int
 	PeerMaxToken int
-	Progress     func(string)
+	Progress     func(string) `json:"-"`
 }
 
 // ProfileStats summarises honest answers re-checked under one profile.
