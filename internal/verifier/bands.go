@@ -34,6 +34,11 @@ type Bands struct {
 	// PeerTokensInSlack is how many prompt tokens more than the reference
 	// counts a peer engine may bill (BOS handling differs between engines).
 	PeerTokensInSlack int `json:"peer_tokens_in_slack"`
+	// PeerTokensOutSlack is how many output tokens more than the answer holds
+	// a peer engine may bill when the answer stopped (finish "stop"): Ollama's
+	// and llama.cpp's counts include the end-of-generation token they sampled
+	// but did not send.
+	PeerTokensOutSlack int `json:"peer_tokens_out_slack"`
 }
 
 // DefaultBands returns the calibrated bands.
@@ -54,9 +59,10 @@ func DefaultBands() Bands {
 			"Q4_K_M": 0.3,
 			"Q4_0":   0.2,
 		},
-		PeerHardFactor:    4,
-		PeerBeyondFrac:    0.05,
-		PeerTokensInSlack: 1,
+		PeerHardFactor:     4,
+		PeerBeyondFrac:     0.05,
+		PeerTokensInSlack:  1,
+		PeerTokensOutSlack: 1,
 	}
 }
 
@@ -77,6 +83,8 @@ func (b Bands) Validate() error {
 		return fmt.Errorf("bands: peer beyond fraction %v outside [0,1)", b.PeerBeyondFrac)
 	case b.PeerTokensInSlack < 0:
 		return errors.New("bands: negative tokens-in slack")
+	case b.PeerTokensOutSlack < 0:
+		return errors.New("bands: negative tokens-out slack")
 	}
 	for wt, t := range b.LogprobTol {
 		if !(t >= 0) || math.IsInf(t, 0) {

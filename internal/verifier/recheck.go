@@ -227,8 +227,12 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 	}
 	in := float64(claim.TokensIn) - float64(len(job.Prompt))
 	add(Finding{Check: "tokens_in", Statistic: in, Threshold: float64(slack), Failed: in > float64(slack)})
+	outSlack := 0
+	if !exact && ans.FinishReason == engine.FinishStop {
+		outSlack = c.bands.PeerTokensOutSlack // the end-of-generation token, billed by some engines
+	}
 	out := float64(claim.TokensOut) - float64(len(ans.IDs))
-	add(Finding{Check: "tokens_out", Statistic: out, Threshold: 0, Failed: out > 0})
+	add(Finding{Check: "tokens_out", Statistic: out, Threshold: float64(outSlack), Failed: out > float64(outSlack)})
 	if s.MaxTokens > 0 {
 		over := float64(len(ans.IDs) - s.MaxTokens)
 		add(Finding{Check: "max_tokens", Statistic: over, Threshold: 0, Failed: over > 0, Detail: "tokens beyond max_tokens"})

@@ -331,3 +331,49 @@ func float64s(v []float32) []float64 {
 	}
 	return out
 }
+
+// TestPeerTokensOutSlack: a peer engine (Ollama, llama.cpp) that stopped on
+// end-of-generation may bill that token too; one more is an inflation. The
+// built-in profile, and answers cut by length, get no slack.
+func TestPeerTokensOutSlack(t *testing.T) {
+	l := lab(t)
+	ctx := context.Background()
+	var stop, length *cheat.Served
+	var stopReq, lengthReq cheat.Request
+	for i := 0; i < 64 && (stop == nil || length == nil); i++ {
+		req, s := served(t, l, verifier.ShopperParams{PoolIndex: uint64(i), Temperature: ptr(1.0), Seed: ptr(int64(i)), MaxTokens: 48})
+		switch {
+		case s.Answer.FinishReason == "stop" && stop == nil && len(s.Answer.IDs) > 1:
+			stop, stopReq = &s, req
+		case s.Answer.FinishReason == "length" && length == nil:
+			length, lengthReq = &s, req
+		}
+	}
+	if stop == nil || length == nil {
+		t.Fatalf("no answers ending in both stop and length among 64 prompts")
+	}
+	for _, tc := range []struct {
+		name    string
+		req     cheat.Request
+		s       cheat.Served
+		extra   uint64
+		profile verifier.Profile
+		fail    bool
+	}{
+		{"peer stop, end token billed", stopReq, *stop, 1, verifier.ProfilePeer, false},
+		{"peer stop, two more", stopReq, *stop, 2, verifier.ProfilePeer, true},
+		{"builtin stop, one more", stopReq, *stop, 1, verifier.ProfileBuiltin, true},
+		{"peer length, one more", lengthReq, *length, 1, verifier.ProfilePeer, true},
+	} {
+		claim := tc.s.Claim
+		claim.TokensOut += tc.extra
+		r, err := l.Check(ctx, "mycel-ref", tc.req, tc.s.Answer, claim, tc.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := r.Finding("tokens_out")
+		if f.Failed != tc.fail {
+			t.Errorf("%s: tokens_out failed = %v, want %v (%+v)", tc.name, f.Failed, tc.fail, f)
+		}
+	}
+}
