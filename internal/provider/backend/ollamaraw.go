@@ -45,19 +45,39 @@ type ollamaLine struct {
 	} `json:"logprobs"`
 }
 
-// generateOllamaRaw continues a final assistant message on Ollama. Ollama's chat endpoints
-// close every message with the model's template — the templates it infers from a GGUF's
-// chat_template (chatml, llama3-instruct, … in v0.17) end an assistant message with its
-// end-of-turn marker and open a new turn, so the answer would restart — and its
-// /v1/completions wraps the prompt in the template as a user message. So the open turn is
-// rendered here (chat.RenderContinue, the model file's template) and sent to the native
-// /api/generate with raw: true.
+// generateOllamaRaw serves a request on Ollama's native /api/generate with raw: true, the
+// prompt rendered here and the sampling options set to OpenAI's semantics.
+//
+// The prompt: Ollama's chat endpoints render messages with a template it infers from the
+// GGUF's chat_template (chatml, llama3-instruct, … in v0.17), which closes every message —
+// a trailing assistant message would be closed and the answer restart — and its
+// /v1/completions wraps the prompt in that template as a user message. So a chat is
+// rendered here with the model file's own template (chat.Render, or chat.RenderContinue for
+// an open last turn: the prompt the reference engine and the verifiers render too) and a
+// completion prompt is sent as it is.
+//
+// The options: Ollama's defaults are not OpenAI's (repeat_penalty 1.1 over the last 64
+// tokens, top_k 40, temperature 0.8), and its OpenAI endpoints override only temperature
+// and top_p; a "greedy" answer with a repeat penalty is not the model's greedy answer, and
+// verifiers re-checking it against the reference would rightly reject it. So every
+// sampling option is set: temperature and top_p as asked (OpenAI's default 1), no top-k,
+// min-p, typical-p or penalties.
 func (o *OpenAI) generateOllamaRaw(ctx context.Context, req *Request, emit func(Chunk) error) (Result, error) {
-	prompt, err := o.cfg.ChatFormat.RenderContinue(chatMessages(req.Messages))
+	var prompt string
+	var err error
+	switch {
+	case !req.Chat:
+		prompt = req.Prompt
+	case req.ContinueFinal:
+		prompt, err = o.cfg.ChatFormat.RenderContinue(chatMessages(req.Messages))
+	default:
+		prompt, err = o.cfg.ChatFormat.Render(chatMessages(req.Messages), !req.NoGenerationPrompt)
+	}
 	if err != nil {
 		return Result{}, &Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "messages", Message: fmt.Sprintf("render chat template: %v", err)}
 	}
-	opts := map[string]any{}
+	opts := map[string]any{"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "typical_p": 1.0,
+		"repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
 	if req.Temperature != nil {
 		opts["temperature"] = *req.Temperature
 	}

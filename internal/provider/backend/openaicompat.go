@@ -34,9 +34,10 @@ type Profile struct {
 	// llama.cpp servers ignore them and, since ggml-org/llama.cpp#13174 unless started with
 	// --no-prefill-assistant, continue a trailing assistant message by default).
 	ContinueFields bool
-	// RawContinue: the engine closes a trailing assistant message in chat requests, so a
-	// continuation is rendered by the adapter (OpenAIConfig.ChatFormat) and sent as a raw
-	// prompt to Ollama's native /api/generate.
+	// RawContinue: Ollama. Its chat endpoints close a trailing assistant message and its
+	// OpenAI endpoints leave its own sampling defaults (repeat penalty, top-k) in force, so
+	// requests go to its native /api/generate as raw prompts (chats rendered by the adapter
+	// with OpenAIConfig.ChatFormat; without one, chats use /v1/chat/completions).
 	RawContinue bool
 }
 
@@ -186,7 +187,7 @@ func (o *OpenAI) Prepare(req *Request) error {
 // Generate implements Backend: it always streams from the engine and passes each chunk on
 // as it arrives.
 func (o *OpenAI) Generate(ctx context.Context, req *Request, emit func(Chunk) error) (Result, error) {
-	if req.Chat && req.ContinueFinal && o.cfg.Profile.RawContinue && o.cfg.ChatFormat != 0 {
+	if o.cfg.Profile.RawContinue && (!req.Chat || o.cfg.ChatFormat != 0) {
 		return o.generateOllamaRaw(ctx, req, emit)
 	}
 	body, path, err := o.upstreamBody(req)

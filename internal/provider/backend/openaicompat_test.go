@@ -111,6 +111,9 @@ func TestOpenAIProfiles(t *testing.T) {
 	for _, prof := range ProfileNames() {
 		for _, chat := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/chat=%v", prof, chat), func(t *testing.T) {
+				if prof == "ollama" && !chat {
+					t.Skip("Ollama completions go to its native /api/generate: TestOllamaRawRequests")
+				}
 				f := &fakeEngine{profile: prof, usage: prof != "sglang", lastBody: make(chan []byte, 1), step: make(chan struct{})}
 				o, _ := newAdapter(t, f)
 				req := &Request{Chat: chat, Messages: []openai.ChatMessage{{Role: "user", Content: "hi"}}, Prompt: "hi", MaxTokens: 8, Logprobs: true, TopLogprobs: 1}
@@ -335,8 +338,69 @@ func TestOllamaRawContinue(t *testing.T) {
 	}
 	wantPrompt, _ := chat.Qwen2.RenderContinue([]chat.Message{{Role: "system", Content: "S"}, {Role: "user", Content: "hi"}, {Role: "assistant", Content: "Hel"}})
 	want := map[string]any{"model": "engine-model", "prompt": wantPrompt, "raw": true, "stream": true, "logprobs": true, "top_logprobs": 2.0,
-		"options": map[string]any{"temperature": 0.0, "seed": 7.0, "num_predict": 2.0, "stop": []any{"\n"}}}
+		"options": neutralOptions(map[string]any{"temperature": 0.0, "seed": 7.0, "num_predict": 2.0, "stop": []any{"\n"}})}
 	if diff := cmp.Diff(want, <-bodies); diff != "" {
 		t.Errorf("upstream request (-want +got):\n%s", diff)
+	}
+}
+
+// neutralOptions is what the adapter sends Ollama besides the request's own options: OpenAI's
+// sampling (temperature and top_p 1 unless asked, nothing else) instead of Ollama's defaults.
+func neutralOptions(set map[string]any) map[string]any {
+	o := map[string]any{"temperature": 1.0, "top_p": 1.0, "top_k": 0.0, "min_p": 0.0, "typical_p": 1.0,
+		"repeat_penalty": 1.0, "frequency_penalty": 0.0, "presence_penalty": 0.0}
+	for k, v := range set {
+		o[k] = v
+	}
+	return o
+}
+
+// TestOllamaRawRequests: on Ollama a plain chat is rendered with the model file's template
+// (generation prompt open) and a completion prompt is sent as it is, both raw to
+// /api/generate with OpenAI's sampling options, never Ollama's defaults.
+func TestOllamaRawRequests(t *testing.T) {
+	bodies := make(chan map[string]any, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/generate", func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		bodies <- body
+		fmt.Fprintln(w, `{"response":"ok","done":false}`)
+		fmt.Fprintln(w, `{"response":"","done":true,"done_reason":"stop","prompt_eval_count":5,"eval_count":2}`)
+	})
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("request went to %s", r.URL.Path)
+		w.WriteHeader(500)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	p, _ := LookupProfile("ollama")
+	o, err := NewOpenAI(OpenAIConfig{BaseURL: srv.URL + "/v1", Profile: p, Model: "engine-model", ChatFormat: chat.Qwen2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []openai.ChatMessage{{Role: "user", Content: "hi"}}
+	rendered, _ := chat.Qwen2.Render([]chat.Message{{Role: "user", Content: "hi"}}, true)
+	for _, tc := range []struct {
+		name   string
+		req    Request
+		prompt string
+		opts   map[string]any
+	}{
+		{"chat", Request{Chat: true, Messages: msgs, TopP: openai.Ptr(0.5)}, rendered, neutralOptions(map[string]any{"top_p": 0.5})},
+		{"completion", Request{Prompt: "func main() {", Temperature: openai.Ptr(0.0), MaxTokens: 3}, "func main() {",
+			neutralOptions(map[string]any{"temperature": 0.0, "num_predict": 3.0})},
+	} {
+		req := tc.req
+		if _, err := o.Generate(context.Background(), &req, func(Chunk) error { return nil }); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		body := <-bodies
+		if body["prompt"] != tc.prompt || body["raw"] != true {
+			t.Errorf("%s: prompt %q raw %v, want %q raw", tc.name, body["prompt"], body["raw"], tc.prompt)
+		}
+		if diff := cmp.Diff(tc.opts, body["options"]); diff != "" {
+			t.Errorf("%s: options (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
