@@ -592,8 +592,7 @@ func startOllama(ctx context.Context, bin, gguf, name string) (string, func(), e
 		return "", nil, fmt.Errorf("ollama serve: %w", err)
 	}
 	stop := func() {
-		_ = serve.Process.Kill()
-		_ = serve.Wait()
+		stopOllama(serve)
 		logf.Close()
 		os.RemoveAll(home)
 	}
@@ -805,4 +804,24 @@ func runDevnetPhase(ctx context.Context, f devnetFlags, models string, mix verif
 		ModelsDir: models, Mix: mix, Seed: seed, ShopEvery: *f.shopEvery, Logger: logger,
 		Progress: func(s string) { fmt.Fprintln(stderr, s) },
 	}), nil
+}
+
+// stopOllama stops an `ollama serve` process: interrupted, it unloads its model runners
+// (child processes that a kill of the server alone would leave running) and exits; killed
+// if it has not exited within 10 s.
+func stopOllama(serve *exec.Cmd) {
+	done := make(chan struct{})
+	go func() {
+		_ = serve.Wait()
+		close(done)
+	}()
+	if serve.Process.Signal(os.Interrupt) == nil {
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Second):
+		}
+	}
+	_ = serve.Process.Kill()
+	<-done
 }

@@ -61,8 +61,22 @@ func TestOllamaAdapter(t *testing.T) {
 	stop := func() {
 		if !stopped {
 			stopped = true
+			// Interrupted, ollama unloads its model runners (child processes a kill of
+			// the server alone would leave running) and exits.
+			done := make(chan struct{})
+			go func() {
+				_ = serve.Wait()
+				close(done)
+			}()
+			if serve.Process.Signal(os.Interrupt) == nil {
+				select {
+				case <-done:
+					return
+				case <-time.After(10 * time.Second):
+				}
+			}
 			_ = serve.Process.Kill()
-			_ = serve.Wait()
+			<-done
 		}
 	}
 	defer stop()
