@@ -367,7 +367,7 @@ func (p *payments) refund(st *chanState, amount uint64) {
 // signatures are deterministic (RFC 8032), so the stored receipt's signature is recomputed
 // identically whenever it is needed (serveReceipt), and signing overlaps the fsync instead of
 // adding to it.
-func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.PrivateKey, build func(cumulative uint64) channel.Receipt) ([]byte, error) {
+func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.PrivateKey, ids []int32, logprobs []float32, build func(cumulative uint64) channel.Receipt) ([]byte, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.inflight -= min(charged, st.inflight)
@@ -390,7 +390,7 @@ func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.Priva
 		msg = append(append(msg, channel.ReceiptDomain...), unsigned...)
 		sigc <- ed25519.Sign(key, msg)
 	}()
-	err = p.store.commitEncoded(st.rec, r, unsigned)
+	err = p.store.commitEncoded(st.rec, r, unsigned, ids, logprobs)
 	sig := <-sigc
 	if err != nil {
 		st.rec = prev

@@ -33,6 +33,7 @@ func (p *Provider) routes() http.Handler {
 	mux.HandleFunc("POST /mycel/v1/voucher", p.serveVoucher)
 	mux.HandleFunc("GET /mycel/v1/channels/{id}", p.serveChannel)
 	mux.HandleFunc("GET /mycel/v1/receipts/{channel}/{request}", p.serveReceipt)
+	mux.HandleFunc("GET /mycel/v1/logprobs/{request}", p.serveReveal)
 	mux.HandleFunc("GET /mycel/v1/info", p.serveInfo)
 	mux.HandleFunc("GET /healthz", p.serveHealth)
 	if p.gather != nil {
@@ -420,7 +421,7 @@ func (p *Provider) generate(w http.ResponseWriter, r *http.Request, g *genReques
 	if !firstAt.IsZero() {
 		ttft = firstAt.Sub(g.start)
 	}
-	rcJSON, err := p.pay.settle(g.st, charged, cost, p.deps.PrivKey, func(cum uint64) channel.Receipt {
+	rcJSON, err := p.pay.settle(g.st, charged, cost, p.deps.PrivKey, ids, lps, func(cum uint64) channel.Receipt {
 		return channel.Receipt{
 			ChainID: p.chainID, RequestID: g.reqID, Provider: p.deps.Address, Consumer: g.consumer, ChannelID: g.channelID,
 			ModelID: mid, ModelSHA256: m.sha, RequestHash: hex.EncodeToString(reqHash[:]), OutputHash: hex.EncodeToString(outHash[:]),

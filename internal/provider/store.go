@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sync"
 
@@ -349,21 +350,81 @@ func (s *Store) SaveChannelsSync(recs []ChannelRecord) error {
 	return nil
 }
 
-// Commit writes a receipt and its channel's record in one synced batch.
-func (s *Store) Commit(r ChannelRecord, rc channel.Receipt) error {
+// Commit writes a receipt, the token ids and logprobs its logprobs commitment hashes (see
+// Committed) and its channel's record in one synced batch.
+func (s *Store) Commit(r ChannelRecord, rc channel.Receipt, ids []int32, logprobs []float32) error {
 	rb, _ := json.Marshal(rc)
-	return s.commitEncoded(r, rc, rb)
+	return s.commitEncoded(r, rc, rb, ids, logprobs)
 }
 
 // commitEncoded is Commit with the receipt's JSON already made.
-func (s *Store) commitEncoded(r ChannelRecord, rc channel.Receipt, rb []byte) error {
+func (s *Store) commitEncoded(r ChannelRecord, rc channel.Receipt, rb []byte, ids []int32, logprobs []float32) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	cb, _ := json.Marshal(r)
 	_ = b.Set(chanKey(r.ID), cb, nil)
 	_ = b.Set(receiptKey(rc.ChannelID, rc.RequestID), rb, nil)
+	_ = b.Set(committedKey(rc.RequestID, rc.ChannelID), encodeCommitted(ids, logprobs), nil)
 	if err := b.Commit(s.sync); err != nil {
 		return fmt.Errorf("store receipt %s: %w", rc.RequestID, err)
 	}
 	return nil
+}
+
+// Committed values: for every receipt, the token ids and float32 logprobs its logprobs
+// commitment hashes, under "lpc/" || request id || 0x00 || u64be(channel id), as the
+// commitment's pre-image without its domain (u32be id, u32be float bits per token). They
+// are kept as long as the receipt (the store keeps receipts for good), and the reveal
+// endpoint serves them to the channel's consumer.
+
+func committedKey(requestID string, channelID uint64) []byte {
+	k := append(append([]byte("lpc/"), requestID...), 0)
+	return binary.BigEndian.AppendUint64(k, channelID)
+}
+
+func encodeCommitted(ids []int32, logprobs []float32) []byte {
+	n := min(len(ids), len(logprobs))
+	b := make([]byte, 0, 8*n)
+	for i := 0; i < n; i++ {
+		b = binary.BigEndian.AppendUint32(b, uint32(ids[i]))
+		b = binary.BigEndian.AppendUint32(b, math.Float32bits(logprobs[i]))
+	}
+	return b
+}
+
+// CommittedFor is what the store holds for one receipt of a request id.
+type CommittedFor struct {
+	ChannelID uint64
+	IDs       []int32
+	Logprobs  []float32
+}
+
+// Committed returns, for every channel with a receipt for requestID (request ids are
+// chosen by consumers, so two channels may share one), the ids and logprobs the receipt
+// committed to.
+func (s *Store) Committed(requestID string) ([]CommittedFor, error) {
+	lo := append(append([]byte("lpc/"), requestID...), 0)
+	hi := append(append([]byte("lpc/"), requestID...), 1)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, fmt.Errorf("store committed logprobs of %s: %w", requestID, err)
+	}
+	defer it.Close()
+	var out []CommittedFor
+	for it.First(); it.Valid(); it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(k) != len(lo)+8 || len(v)%8 != 0 {
+			return nil, fmt.Errorf("store committed logprobs: corrupt record %x", k)
+		}
+		c := CommittedFor{ChannelID: binary.BigEndian.Uint64(k[len(lo):]), IDs: make([]int32, len(v)/8), Logprobs: make([]float32, len(v)/8)}
+		for i := range c.IDs {
+			c.IDs[i] = int32(binary.BigEndian.Uint32(v[8*i:]))
+			c.Logprobs[i] = math.Float32frombits(binary.BigEndian.Uint32(v[8*i+4:]))
+		}
+		out = append(out, c)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("store committed logprobs of %s: %w", requestID, err)
+	}
+	return out, nil
 }
