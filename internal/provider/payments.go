@@ -390,7 +390,7 @@ func (p *payments) settle(st *chanState, charged, cost uint64, key ed25519.Priva
 		msg = append(append(msg, channel.ReceiptDomain...), unsigned...)
 		sigc <- ed25519.Sign(key, msg)
 	}()
-	err = p.store.commitEncoded(st.rec, r, unsigned, ids, logprobs)
+	err = p.store.commitEncoded(st.rec, r, unsigned, true, ids, logprobs)
 	sig := <-sigc
 	if err != nil {
 		st.rec = prev

@@ -350,21 +350,30 @@ func (s *Store) SaveChannelsSync(recs []ChannelRecord) error {
 	return nil
 }
 
-// Commit writes a receipt, the token ids and logprobs its logprobs commitment hashes (see
-// Committed) and its channel's record in one synced batch.
-func (s *Store) Commit(r ChannelRecord, rc channel.Receipt, ids []int32, logprobs []float32) error {
+// Commit writes a receipt and its channel's record in one synced batch, without the values
+// behind its logprobs commitment (the receipt cannot be revealed; see CommitRevealable).
+func (s *Store) Commit(r ChannelRecord, rc channel.Receipt) error {
 	rb, _ := json.Marshal(rc)
-	return s.commitEncoded(r, rc, rb, ids, logprobs)
+	return s.commitEncoded(r, rc, rb, false, nil, nil)
+}
+
+// CommitRevealable writes a receipt, the token ids and logprobs its logprobs commitment
+// hashes (see Committed) and its channel's record in one synced batch.
+func (s *Store) CommitRevealable(r ChannelRecord, rc channel.Receipt, ids []int32, logprobs []float32) error {
+	rb, _ := json.Marshal(rc)
+	return s.commitEncoded(r, rc, rb, true, ids, logprobs)
 }
 
 // commitEncoded is Commit with the receipt's JSON already made.
-func (s *Store) commitEncoded(r ChannelRecord, rc channel.Receipt, rb []byte, ids []int32, logprobs []float32) error {
+func (s *Store) commitEncoded(r ChannelRecord, rc channel.Receipt, rb []byte, revealable bool, ids []int32, logprobs []float32) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	cb, _ := json.Marshal(r)
 	_ = b.Set(chanKey(r.ID), cb, nil)
 	_ = b.Set(receiptKey(rc.ChannelID, rc.RequestID), rb, nil)
-	_ = b.Set(committedKey(rc.RequestID, rc.ChannelID), encodeCommitted(ids, logprobs), nil)
+	if revealable {
+		_ = b.Set(committedKey(rc.RequestID, rc.ChannelID), encodeCommitted(ids, logprobs), nil)
+	}
 	if err := b.Commit(s.sync); err != nil {
 		return fmt.Errorf("store receipt %s: %w", rc.RequestID, err)
 	}

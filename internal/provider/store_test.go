@@ -47,7 +47,7 @@ func TestStoreCrash(t *testing.T) {
 	for i := uint64(1); i <= 3; i++ {
 		rec := ChannelRecord{ID: 7, Delivered: 10 * i, Latest: channel.SignVoucher(testChain, 7, 10*(i-1), alice), Receipts: i}
 		rc := channel.Receipt{ChainID: testChain, RequestID: "r" + itoa(int(i)), ChannelID: 7, Cost: 10, Cumulative: 10 * i}
-		if err := s.Commit(rec, rc, nil, nil); err != nil {
+		if err := s.Commit(rec, rc); err != nil {
 			t.Fatal(err)
 		}
 		recs = append(recs, rec)
