@@ -286,6 +286,22 @@ func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model str
 			return Shopped{}, fmt.Errorf("shop: %w", err)
 		}
 		ans.IDs, ans.Logprobs = ids, lps
+	} else {
+		// An answer without logprobs carries no token ids: ask for the ones behind the
+		// receipt's commitment, as the paying consumer, so the exact checks run (see
+		// Answer.Revealed). A refusal or values that do not hash to the commitment leave
+		// no logprobs with Revealed set: the re-check runs on the text's tokenisation and
+		// logprobs_reveal fails. Answers with logprobs already carry ids and values.
+		ans.Revealed = true
+		ids, lps, err := s.fetchReveal(ctx, p.Endpoint, p.Address, hex.EncodeToString(rid[:]), rc.LogprobsCommitment, payer.PrivKey)
+		if err != nil {
+			s.logger().Info("provider did not reveal its committed logprobs", "provider", p.Address, "err", err)
+		} else {
+			ans.IDs, ans.Logprobs = ids, make([]float64, len(lps))
+			for i, v := range lps {
+				ans.Logprobs[i] = float64(v)
+			}
+		}
 	}
 	s.mu.Lock()
 	if rc.Cumulative > ch.delivered {

@@ -1,0 +1,28 @@
+package verifier_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mycel-network/mycel/internal/verifier"
+)
+
+// TestCheckRevealRefused: an answer whose provider did not reveal values matching its
+// commitment reaches the checker as HTTPShopper leaves it (revealed, no logprobs, ids from
+// the text's tokenisation): exactly logprobs_reveal fails, on an otherwise honest answer.
+func TestCheckRevealRefused(t *testing.T) {
+	l := lab(t)
+	for _, profile := range []verifier.Profile{verifier.ProfileBuiltin, verifier.ProfilePeer} {
+		req, s := served(t, l, verifier.ShopperParams{PoolIndex: 5, Temperature: ptr(0.8), Seed: ptr(int64(42)), MaxTokens: 24})
+		s.Answer.Logprobs, s.Answer.Revealed = nil, true
+		r, err := l.Check(context.Background(), "mycel-ref", req, s.Answer, s.Claim, profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"logprobs_reveal"}, r.Failed()); diff != "" {
+			t.Errorf("%s: failed checks (-want +got):\n%s", profile, diff)
+		}
+	}
+}
