@@ -42,9 +42,9 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	peer := fs.String("peer", "bin/llamapeer", "llama.cpp peer binary (skipped if missing)")
 	peerPrompts := fs.Int("peer-prompts", 40, "greedy prompts per model served by llama.cpp")
 	seed := fs.Uint64("seed", 1, "seed of the request streams")
-	seededShare := fs.Float64("seeded-share", verifier.DefaultMix().SeedShare, "share of requests carrying a seed (1: the gateway assigns one to every request)")
+	seededShare := fs.Float64("seeded-share", 1, "share of requests reaching providers with a seed (1: through a gateway, which seeds every request without one; the devnet phase's users send the users' mix and its gateway seeds the rest)")
 	logprobsShare := fs.Float64("logprobs-share", verifier.DefaultMix().LogprobsShare, "share of requests asking for logprobs")
-	reveal := fs.Bool("reveal", false, "providers reveal the committed logprobs of audited answers (proposed challenge)")
+	reveal := fs.Bool("reveal", true, "providers reveal the committed logprobs of answers without logprobs to the paying consumer (GET /mycel/v1/logprobs/{id})")
 	format := fs.String("output", "text", "output format: text or json")
 	dn := addDevnetFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -72,8 +72,16 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	mix := verifier.DefaultMix()
 	mix.SeedShare, mix.LogprobsShare = *seededShare, *logprobsShare
+	// The devnet's users send client bodies: the users' seeds (its gateway seeds the rest)
+	// unless --seeded-share says otherwise.
+	dmix := mix
+	seededSet := false
+	fs.Visit(func(f *flag.Flag) { seededSet = seededSet || f.Name == "seeded-share" })
+	if !seededSet {
+		dmix.SeedShare = verifier.DefaultMix().SeedShare
+	}
 	if *dn.only {
-		rep, err := runDevnetPhase(ctx, dn, dir, mix, *seed, stderr)
+		rep, err := runDevnetPhase(ctx, dn, dir, dmix, *seed, stderr)
 		if err != nil {
 			return err
 		}
@@ -137,7 +145,7 @@ func benchVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	eq := equilibrium(params, p, rep)
 	var dev *devnetBenchReport
 	if *dn.on {
-		d, err := runDevnetPhase(ctx, dn, dir, mix, *seed, stderr)
+		d, err := runDevnetPhase(ctx, dn, dir, dmix, *seed, stderr)
 		if err != nil {
 			return err
 		}

@@ -19,8 +19,8 @@ type Backend struct {
 	// TruncateAfter is how many tokens the truncating cheater emits before
 	// claiming a natural stop (0 means 8).
 	TruncateAfter int
-	// LooksLikeAudit is the spotter's guess; nil guesses "seeded or asks
-	// for logprobs".
+	// LooksLikeAudit is the spotter's guess; nil is NaiveAuditGuess's:
+	// "asks for logprobs".
 	LooksLikeAudit func(*backend.Request) bool
 }
 
@@ -52,7 +52,7 @@ func (b *Backend) Generate(ctx context.Context, req *backend.Request, emit func(
 	case Spotter:
 		look := b.LooksLikeAudit
 		if look == nil {
-			look = func(r *backend.Request) bool { return r.Seed != nil || r.Logprobs }
+			look = func(r *backend.Request) bool { return r.Logprobs }
 		}
 		if look(req) {
 			return b.Honest.Generate(ctx, req, emit)

@@ -48,8 +48,10 @@ func TestBackendStrategies(t *testing.T) {
 			"t0 t1 t2 t3 t4 t5 t6 t7", 10, "length"},
 		{"substitute uses the cheap backend", &Backend{Strategy: Substitute, Honest: honest, Cheap: cheap}, backend.Request{},
 			"xxx", 3, "stop"},
-		{"spotter honest to seeded", &Backend{Strategy: Spotter, Honest: honest, Cheap: cheap}, backend.Request{Seed: &seed},
+		{"spotter honest to logprobs", &Backend{Strategy: Spotter, Honest: honest, Cheap: cheap}, backend.Request{Logprobs: true},
 			"t0 t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11 t12 t13 t14 t15", 16, "length"},
+		{"spotter cheats on seeded (the gateway seeds all)", &Backend{Strategy: Spotter, Honest: honest, Cheap: cheap}, backend.Request{Seed: &seed},
+			"xxx", 3, "stop"},
 		{"spotter cheats otherwise", &Backend{Strategy: Spotter, Honest: honest, Cheap: cheap}, backend.Request{},
 			"xxx", 3, "stop"},
 	}

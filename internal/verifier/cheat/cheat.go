@@ -58,8 +58,7 @@ type Provider struct {
 	// cheater runs instead.
 	Registered, Cheap Generator
 	ModelSHA256       string
-	// LooksLikeAudit is the spotter's guess; nil guesses "seeded or asks
-	// for logprobs", the requests a naive verifier would send.
+	// LooksLikeAudit is the spotter's guess; nil is NaiveAuditGuess.
 	LooksLikeAudit func(Request) bool
 	// RandomSeed seeds the provider's sampling of unseeded requests and
 	// its truncation points.
@@ -178,11 +177,11 @@ func (p *Provider) Serve(ctx context.Context, req Request) (Served, error) {
 	return s, nil
 }
 
-// NaiveAuditGuess guesses that seeded requests and requests asking for
-// logprobs are audits (what a verifier that needs them for exact checks
-// would send).
+// NaiveAuditGuess guesses that requests asking for logprobs are audits
+// (what a verifier that needs them for exact checks would send). A seed no
+// longer tells anything: the gateway gives every request one.
 func NaiveAuditGuess(r Request) bool {
-	return r.Params.Seed != nil || r.Params.Logprobs
+	return r.Params.Logprobs
 }
 
 // prefixText is the text the first n tokens released.
