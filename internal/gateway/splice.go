@@ -131,8 +131,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		if seg.broken {
 			failed = append(failed, fmt.Sprintf("%s: answer broke after %d tokens", a.cand.Provider, seg.tokens))
 		}
-		if clientGone || !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers {
-			break
+		if clientGone || !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers || req.pin != "" {
+			break // a pinned request has no other provider: its answer ends broken
 		}
 		// Mid-stream failover: continue the same answer on the next provider.
 		failovers++
