@@ -330,6 +330,7 @@ type attempt struct {
 	cand     candInfo
 	id       string // request id sent to the provider
 	bodyHash string
+	body     []byte // sent to the provider
 	resp     *http.Response
 	sse      *openai.SSEReader
 	br       *bufio.Reader // sse's buffer, from sseBufs
@@ -377,7 +378,7 @@ func (e *dialError) Error() string {
 // dial sends body to c and waits for the first event.
 func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64) (*attempt, error) {
 	sum := sha256.Sum256(body)
-	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), start: g.now()}
+	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), body: body, start: g.now()}
 	for try := 0; ; try++ {
 		v, err := g.pay.voucher(ctx, c.Provider, maxCost, g.now())
 		if err != nil {
