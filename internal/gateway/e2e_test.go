@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,11 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mycel-network/mycel/internal/chainclient"
+	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/devnet"
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/gateway/gwapi"
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/provider"
 	"github.com/mycel-network/mycel/internal/provider/backend"
+	"github.com/mycel-network/mycel/internal/provider/reveal"
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
@@ -214,7 +220,9 @@ func TestDevnetEndToEnd(t *testing.T) {
 
 	// 2. With provider1 gone, a non-streaming request is retried on provider2 before the
 	// first byte and paid with a voucher covering everything provider2 delivered before.
-	got, err := sdk.Chat.Completions.New(ctx, oai.ChatCompletionNewParams{Model: "synthetic", Messages: params.Messages, MaxTokens: oai.Int(4)})
+	var plainResp *http.Response
+	got, err := sdk.Chat.Completions.New(ctx, oai.ChatCompletionNewParams{Model: "synthetic", Messages: params.Messages, MaxTokens: oai.Int(4)},
+		option.WithResponseInto(&plainResp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,6 +234,45 @@ func TestDevnetEndToEnd(t *testing.T) {
 	}
 	if _, n := rl.Root(0); n != 2 {
 		t.Errorf("receipt log holds %d receipts, want 2", n)
+	}
+
+	// 3. The request's record: the body provider2 signed for (seeded by the gateway), and the
+	// reveal fetched through the gateway matches the receipt's logprobs commitment.
+	getJSON := func(path string, v any) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv+path, nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: status %d: %s", path, resp.StatusCode, b)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	reqID := plainResp.Header.Get(HeaderRequestID)
+	var rec gwapi.Record
+	getJSON(gwapi.RecordPath(reqID), &rec)
+	if len(rec.Attempts) != 1 || rec.Attempts[0].Provider != k2.Address {
+		t.Fatalf("record %+v, want one attempt by provider2", rec)
+	}
+	at := rec.Attempts[0]
+	bodySum := sha256.Sum256([]byte(at.Body))
+	if err := at.Receipt.Verify(k2.PubKey()); err != nil || at.Receipt.RequestHash != hex.EncodeToString(bodySum[:]) || at.Receipt.RequestID != at.ProviderRequestID {
+		t.Errorf("record's receipt (err %v) does not bind the body sent as %s", err, at.ProviderRequestID)
+	}
+	if !strings.Contains(at.Body, `"seed":`) {
+		t.Errorf("upstream body %s without the gateway's seed", at.Body)
+	}
+	var rv reveal.Response
+	getJSON(gwapi.RevealPath(reqID, 0), &rv)
+	if len(rv.IDs) != 4 || channel.LogprobsCommitment(rv.IDs, rv.Float32s()) != at.Receipt.LogprobsCommitment {
+		t.Errorf("reveal %+v does not open the receipt's logprobs commitment %s", rv, at.Receipt.LogprobsCommitment)
 	}
 }
 

@@ -11,13 +11,16 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/gateway/gwapi"
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/openai"
 	"github.com/mycel-network/mycel/internal/router"
@@ -48,6 +51,13 @@ type genRequest struct {
 	prompt       string
 	estIn        int // estimated prompt tokens
 	logprobs     bool
+	// seed is the gateway's seed for the request, drawn once per client request and sent on
+	// every attempt (hedges, retries, continuations) when the client's body has none (absent
+	// or null): a seeded answer can be regenerated exactly by a verifier, and every request
+	// looks alike, verifiers' and users'.
+	seed int64
+	// pin is the provider the client pinned the request to (gwapi.HeaderPinProvider), or "".
+	pin string
 	// hold is the API key's budget reserved for the request, released once its cost has
 	// been charged (settleNow) or when it fails before an answer.
 	hold *apikey.Reservation
@@ -72,6 +82,8 @@ func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *ap
 	if e != nil {
 		return e
 	}
+	req.seed = newSeed()
+	req.pin = strings.TrimSpace(r.Header.Get(gwapi.HeaderPinProvider))
 	if e := g.admit(key); e != nil {
 		return e
 	}
@@ -85,6 +97,9 @@ func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *ap
 	}
 	rr := router.Request{TokensIn: req.estIn, TokensOut: out, Limits: limits}
 	cands, e := g.candidates(r.Context(), req.model, policy, rr)
+	if req.pin != "" {
+		cands, e = pinned(cands, e, req.model, req.pin)
+	}
 	if e != nil {
 		return e
 	}
@@ -99,6 +114,34 @@ func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *ap
 		return e
 	}
 	return nil
+}
+
+// maxSeed bounds the seeds the gateway draws: [0, 2^31) is a seed every engine takes (some
+// read it as a 32-bit signed integer).
+const maxSeed = 1 << 31
+
+// newSeed draws a gateway-assigned seed, uniform in [0, maxSeed).
+func newSeed() int64 { return rand.Int64N(maxSeed) }
+
+// pinned restricts the routable candidates (or candidates' error e) to the provider pin: the
+// one candidate, so that no other provider is tried, hedged or failed over to. A pinned
+// provider that is not among them gives 503 no_provider naming it; an unknown model stays a
+// 404.
+func pinned(cands []candInfo, e *openai.Error, model, pin string) ([]candInfo, *openai.Error) {
+	if e != nil && e.Code == openai.CodeModelNotFound {
+		return nil, e
+	}
+	for _, c := range cands {
+		if c.Provider == pin {
+			return []candInfo{c}, nil
+		}
+	}
+	why := "it is unknown, does not serve the model, or is not routable within the request's limits"
+	if e != nil {
+		why = e.Message
+	}
+	return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Code: "no_provider", RetryAfter: 1,
+		Message: fmt.Sprintf("The pinned provider %s (%s) cannot serve model '%s': %s", pin, gwapi.HeaderPinProvider, model, why)}
 }
 
 func decodeRequest(k kind, body []byte) (genRequest, *openai.Error) {
@@ -225,29 +268,35 @@ func noMatch(model string, rejected []router.Rejection, failed []string) *openai
 
 // upstreamBody is the client's request as sent to a provider: always streamed with usage
 // (a non-streaming client's answer is assembled from the stream, so that it too gets hedging,
-// mid-stream failover, a measured TTFT and the per-token receipt check), and for a
-// continuation the partial answer as an assistant prefix (chat) or prompt suffix.
+// mid-stream failover, a measured TTFT and the per-token receipt check), with the gateway's
+// seed when the client gave none (absent or null), and for a continuation the partial answer
+// as an assistant prefix (chat) or prompt suffix.
 func upstreamBody(req genRequest, prefix string, delivered int) ([]byte, error) {
-	if prefix == "" && !bytes.Contains(req.body, []byte(`"stream`)) {
-		// The common plain request: add the two fields without decoding the body (it is a
-		// JSON object with at least "model", checked by decodeRequest).
+	if prefix == "" && !bytes.Contains(req.body, []byte(`"stream`)) && !bytes.Contains(req.body, []byte(`"seed"`)) {
+		// The common plain request: add the three fields without decoding the body (it is a
+		// JSON object with at least "model", checked by decodeRequest). A "seed" anywhere,
+		// even nested, takes the path below, which looks at the top level only.
 		rest := bytes.TrimLeft(req.body, " \t\r\n")
 		if len(rest) > 0 && rest[0] == '{' {
-			const add = `{"stream":true,"stream_options":{"include_usage":true},`
-			b := make([]byte, 0, len(add)+len(rest))
-			return append(append(b, add...), rest[1:]...), nil
+			const add = `{"stream":true,"stream_options":{"include_usage":true},"seed":`
+			b := make([]byte, 0, len(add)+11+len(rest))
+			b = strconv.AppendInt(append(b, add...), req.seed, 10)
+			return append(append(b, ','), rest[1:]...), nil
 		}
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(req.body, &raw); err != nil {
 		return nil, fmt.Errorf("upstream body: %w", err)
 	}
-	m := make(map[string]json.RawMessage, len(raw)+2)
+	m := make(map[string]json.RawMessage, len(raw)+3)
 	for k, v := range raw {
 		m[k] = v
 	}
 	m["stream"] = json.RawMessage("true")
 	m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
+	if s, ok := m["seed"]; !ok || bytes.Equal(bytes.TrimSpace(s), []byte("null")) {
+		m["seed"] = strconv.AppendInt(nil, req.seed, 10)
+	}
 	if prefix != "" {
 		if req.kind == kindChat {
 			var msgs []json.RawMessage
@@ -281,6 +330,7 @@ type attempt struct {
 	cand     candInfo
 	id       string // request id sent to the provider
 	bodyHash string
+	body     []byte // sent to the provider
 	resp     *http.Response
 	sse      *openai.SSEReader
 	br       *bufio.Reader // sse's buffer, from sseBufs
@@ -328,7 +378,7 @@ func (e *dialError) Error() string {
 // dial sends body to c and waits for the first event.
 func (g *Gateway) dial(ctx context.Context, c candInfo, k kind, body []byte, id string, maxCost uint64) (*attempt, error) {
 	sum := sha256.Sum256(body)
-	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), start: g.now()}
+	a := &attempt{cand: c, id: id, bodyHash: hex.EncodeToString(sum[:]), body: body, start: g.now()}
 	for try := 0; ; try++ {
 		v, err := g.pay.voucher(ctx, c.Provider, maxCost, g.now())
 		if err != nil {

@@ -44,6 +44,13 @@ type Config struct {
 	// counted, beyond the maximum cost of its attempts that ended without a receipt (those are
 	// always allowed), before the claim is refused.
 	ReconcileSlackUmyc uint64 `toml:"reconcile_slack_umyc"`
+	// RecordLimit is how many records of answered requests (gwapi.RecordPath: the upstream
+	// bodies and receipts) the gateway keeps in memory, the oldest evicted first; -1 keeps
+	// none. RecordTTL is how long it keeps one, RecordMaxBytes how many bytes of upstream
+	// bodies all of them may hold.
+	RecordLimit    int           `toml:"record_limit"`
+	RecordTTL      time.Duration `toml:"record_ttl"`
+	RecordMaxBytes int64         `toml:"record_max_bytes"`
 }
 
 // DefaultConfig returns the defaults.
@@ -63,6 +70,9 @@ func DefaultConfig() Config {
 		MaxBodyBytes:       4 << 20,
 		Policy:             router.NameBalanced,
 		ReconcileSlackUmyc: 1_000,
+		RecordLimit:        10_000,
+		RecordTTL:          15 * time.Minute,
+		RecordMaxBytes:     256 << 20,
 	}
 }
 
@@ -110,6 +120,18 @@ func (c Config) withDefaults() Config {
 	if c.Policy == "" {
 		c.Policy = d.Policy
 	}
+	switch {
+	case c.RecordLimit == 0:
+		c.RecordLimit = d.RecordLimit
+	case c.RecordLimit < 0:
+		c.RecordLimit = 0
+	}
+	if c.RecordTTL <= 0 {
+		c.RecordTTL = d.RecordTTL
+	}
+	if c.RecordMaxBytes <= 0 {
+		c.RecordMaxBytes = d.RecordMaxBytes
+	}
 	return c
 }
 
@@ -152,6 +174,7 @@ type Gateway struct {
 	metrics *metrics
 	traffic *traffic
 	dir     *directory
+	records *records
 
 	settling   settleGroup // answers whose receipts are verified after the response
 	settleHook func()      // tests: called before an answer's receipts are verified
@@ -203,6 +226,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	g.metrics = newMetrics(g.deps.Registerer)
 	g.traffic = newTraffic()
 	g.dir = newDirectory(deps.Chain, g.client, g.log)
+	g.records = newRecords(cfg.RecordLimit, cfg.RecordTTL, cfg.RecordMaxBytes)
 	return g, nil
 }
 

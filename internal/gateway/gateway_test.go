@@ -47,6 +47,7 @@ type env struct {
 	keyID    string
 	receipts *ReceiptLog
 	provs    map[string]*gatewaytest.Provider
+	srvs     map[string]*httptest.Server // the providers' servers
 	addrs    map[string]string
 }
 
@@ -56,7 +57,7 @@ func newEnv(t testing.TB, cfg Config, specs ...provSpec) *env {
 	l.AddModel(testModel)
 	l.AddModel("registered-but-unserved")
 	gk, gaddr := gatewaytest.Key("gateway")
-	e := &env{t: t, ledger: l, provs: map[string]*gatewaytest.Provider{}, addrs: map[string]string{}}
+	e := &env{t: t, ledger: l, provs: map[string]*gatewaytest.Provider{}, srvs: map[string]*httptest.Server{}, addrs: map[string]string{}}
 	for _, s := range specs {
 		k, addr := gatewaytest.Key(s.name)
 		c := s.cfg
@@ -66,7 +67,7 @@ func newEnv(t testing.TB, cfg Config, specs ...provSpec) *env {
 		srv := httptest.NewServer(p)
 		t.Cleanup(srv.Close)
 		l.AddProvider(addr, srv.URL, k.Public().(ed25519PublicKey), testModel, c.PriceIn, c.PriceOut)
-		e.provs[s.name], e.addrs[s.name] = p, addr
+		e.provs[s.name], e.srvs[s.name], e.addrs[s.name] = p, srv, addr
 	}
 	dir := t.TempDir()
 	ks, err := apikey.Open(filepath.Join(dir, "keys.jsonl"))

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mycel-network/mycel/internal/gateway/apikey"
+	"github.com/mycel-network/mycel/internal/gateway/gwapi"
 	"github.com/mycel-network/mycel/internal/openai"
 	"github.com/mycel-network/mycel/internal/router"
 )
@@ -34,8 +35,8 @@ const (
 	HeaderMaxTTFT  = "X-Mycel-Max-Ttft-Ms"
 )
 
-// Handler returns the HTTP API: /v1/models, /v1/chat/completions, /v1/completions, /healthz,
-// /metrics.
+// Handler returns the HTTP API: /v1/models, /v1/chat/completions, /v1/completions, the
+// request records and reveals of gwapi, /healthz, /metrics.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/models", g.api("models", g.handleModels))
@@ -46,6 +47,9 @@ func (g *Gateway) Handler() http.Handler {
 	mux.Handle("POST /v1/completions", g.api("completions", func(w http.ResponseWriter, r *http.Request, k *apikey.Key) *openai.Error {
 		return g.handleGenerate(w, r, k, kindCompletion)
 	}))
+	// The records of answered requests and the reveal of their attempts (gwapi).
+	mux.Handle("GET "+gwapi.RecordPath("{id}"), g.api("record", g.handleRecord))
+	mux.Handle("GET "+gwapi.RecordPath("{id}")+"/attempts/{attempt}/logprobs", g.api("reveal", g.handleReveal))
 	// /healthz is 200 {"status":"ok"} while the gateway can serve, else 503 with the reason:
 	// the ledger did not answer the last refresh, or no provider passed its health probe.
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

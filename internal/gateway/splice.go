@@ -39,6 +39,7 @@ type segment struct {
 	receipt  *channel.Receipt
 	broken   bool
 	bodyHash string
+	body     []byte          // the upstream body sent to the provider
 	reqID    string          // request id sent to the provider
 	pending  *pendingReceipt // the receipt's registration with its channel until verified
 	// offset is the bytes of answer text before the segment: a continuation's completion
@@ -123,7 +124,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 	failovers := 0
 	var clientGone bool
 	for {
-		seg := &segment{cand: a.cand, before: sp.tokens, offset: sp.text.Len(), bodyHash: a.bodyHash, reqID: a.id}
+		seg := &segment{cand: a.cand, before: sp.tokens, offset: sp.text.Len(), bodyHash: a.bodyHash, body: a.body, reqID: a.id}
 		sp.segs = append(sp.segs, seg)
 		clientGone = g.pump(ctx, a, sp, seg)
 		g.log.Debug("segment ended", "provider_id", a.cand.Provider, "broken", seg.broken, "finish", sp.finish, "client_gone", clientGone, "tokens", seg.tokens)
@@ -131,8 +132,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 		if seg.broken {
 			failed = append(failed, fmt.Sprintf("%s: answer broke after %d tokens", a.cand.Provider, seg.tokens))
 		}
-		if clientGone || !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers {
-			break
+		if clientGone || !seg.broken || sp.finish != "" || failovers >= g.cfg.MaxFailovers || req.pin != "" {
+			break // a pinned request has no other provider: its answer ends broken
 		}
 		// Mid-stream failover: continue the same answer on the next provider.
 		failovers++
@@ -151,6 +152,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, key *apikey.Key,
 			break
 		}
 		a = next
+	}
+	// The record is kept before the answer's last byte goes out (the body, [DONE], the end
+	// of a broken stream): a client that has read its answer finds it.
+	if req.stream || sp.finish != "" && !clientGone {
+		g.keep(reqID, key, sp)
 	}
 	if !req.stream {
 		if sp.finish == "" || clientGone {

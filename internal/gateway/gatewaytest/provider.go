@@ -19,6 +19,7 @@ import (
 
 	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/openai"
+	"github.com/mycel-network/mycel/internal/provider/reveal"
 )
 
 // ProviderConfig scripts a fake provider.
@@ -60,6 +61,8 @@ type Provider struct {
 	mu        sync.Mutex
 	delivered map[uint64]uint64 // channel → cumulative umyc delivered
 	bodies    [][]byte
+	answered  map[string]int // request id → tokens of its answer (for the reveal)
+	reveals   int
 
 	hold      chan struct{}
 	pause     *pause
@@ -82,7 +85,14 @@ func NewProvider(cfg ProviderConfig) *Provider {
 	if cfg.Tokens == nil {
 		cfg.Tokens = DefaultTokens(8)
 	}
-	return &Provider{cfg: cfg, delivered: map[uint64]uint64{}}
+	return &Provider{cfg: cfg, delivered: map[uint64]uint64{}, answered: map[string]int{}}
+}
+
+// Reveals returns how many logprobs reveals were answered with 200.
+func (p *Provider) Reveals() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reveals
 }
 
 // Requests returns how many generation requests arrived.
@@ -154,6 +164,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, "/mycel/v1/channels/"):
 		id, _ := strconv.ParseUint(strings.TrimPrefix(r.URL.Path, "/mycel/v1/channels/"), 10, 64)
 		json.NewEncoder(w).Encode(map[string]uint64{"delivered": p.Delivered(id)})
+	case strings.HasPrefix(r.URL.Path, reveal.Path("")) && r.Method == http.MethodGet:
+		p.reveal(w, r, strings.TrimPrefix(r.URL.Path, reveal.Path("")))
 	case r.URL.Path == "/mycel/v1/voucher":
 		w.WriteHeader(http.StatusOK)
 	default:
@@ -162,6 +174,33 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func words(s string) int { return len(strings.Fields(s)) }
+
+// reveal answers GET /mycel/v1/logprobs/{request_id} like a provider (provider/reveal): to
+// the consumer's signature only (cfg.Consumer), for a request it answered with a receipt.
+// The ids are the tokens' positions, the logprobs TokenLogprob's.
+func (p *Provider) reveal(w http.ResponseWriter, r *http.Request, reqID string) {
+	p.mu.Lock()
+	n, ok := p.answered[reqID]
+	p.mu.Unlock()
+	if !ok {
+		openai.WriteError(w, &openai.Error{Status: http.StatusNotFound, Type: openai.TypeNotFound, Message: "no receipt for request " + reqID})
+		return
+	}
+	if err := reveal.Verify(p.cfg.ChainID, p.cfg.Address, reqID, r.Header.Get(reveal.Header), p.cfg.Consumer); err != nil {
+		openai.WriteError(w, &openai.Error{Status: http.StatusForbidden, Type: openai.TypePermission, Message: err.Error()})
+		return
+	}
+	out := reveal.Response{RequestID: reqID, IDs: make([]int32, n), Logprobs: make([]reveal.Logprob, n)}
+	for i := range n {
+		out.IDs[i] = int32(i)
+		out.Logprobs[i] = reveal.Logprob(TokenLogprob(i, "").Logprob)
+	}
+	p.mu.Lock()
+	p.reveals++
+	p.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
 
 func (p *Provider) generate(w http.ResponseWriter, r *http.Request, chat bool) {
 	p.requests.Add(1)
@@ -388,6 +427,7 @@ func (p *Provider) receipt(r *http.Request, cfg ProviderConfig, v channel.Vouche
 	p.mu.Lock()
 	p.delivered[v.ChannelID] += cost
 	cum := p.delivered[v.ChannelID]
+	p.answered[r.Header.Get(channel.HeaderRequestID)] = int(tokensOut)
 	p.mu.Unlock()
 	reqHash := sha256.Sum256(body)
 	outHash := sha256.Sum256([]byte(text))

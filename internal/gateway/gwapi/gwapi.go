@@ -19,8 +19,10 @@ const HeaderPinProvider = "X-Mycel-Pin-Provider"
 
 // RecordPath returns the path of the record of a request the caller made, by the gateway's
 // request id (the X-Request-Id response header). GET, authorised by the same API key that
-// made the request (another key gets 404). The gateway keeps records for a bounded time and
-// number; an expired or unknown id gets 404.
+// made the request (another key gets 404). The gateway keeps records in memory for a bounded
+// time, number and size (gateway config record_ttl, record_limit, record_max_bytes); an
+// expired or unknown id gets 404. A request's record is kept before the last byte of its
+// answer is sent, so a client that has read the answer finds it.
 func RecordPath(requestID string) string { return "/mycel/v1/requests/" + requestID }
 
 // RevealPath returns the path at which the gateway fetches, as the paying consumer, the
@@ -38,7 +40,10 @@ type Record struct {
 }
 
 // Attempt is one provider's part of an answer: the exact body the gateway sent it and the
-// receipt it signed, which binds that body by its request hash.
+// receipt it signed, which binds that body by its request hash. The receipt is the one the
+// provider returned, kept before the gateway verifies it (right after the answer): a client
+// checks it against the provider's key on the ledger itself. A provider whose stream broke
+// before its receipt leaves the zero Receipt.
 type Attempt struct {
 	Provider          string          `json:"provider"`
 	ProviderRequestID string          `json:"provider_request_id"`

@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mycel-network/mycel/internal/gateway/gwapi"
+	"github.com/mycel-network/mycel/internal/openai"
+)
+
+// TestGatewayPinProvider: a pinned request is served by the pinned provider only, even when
+// the router prefers another; an unknown, jailed or failing pinned provider gives 503
+// no_provider naming it and no other provider is asked.
+func TestGatewayPinProvider(t *testing.T) {
+	failing := dear("c")
+	failing.cfg.Status = http.StatusInternalServerError
+	e := newEnv(t, Config{NoHedge: true}, cheap("a"), dear("b"), failing, cheap("j"))
+	e.ledger.Jail(e.addrs["j"])
+
+	resp, b := e.post("/v1/chat/completions", chatBody(""), gwapi.HeaderPinProvider, e.addrs["b"])
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderProvider) != e.addrs["b"] {
+		t.Fatalf("pinned to b: status %d from %q: %s", resp.StatusCode, resp.Header.Get(HeaderProvider), b)
+	}
+	if n := e.provs["a"].Requests(); n != 0 {
+		t.Errorf("a, the router's choice, got %d requests of a request pinned to b", n)
+	}
+
+	for _, tt := range []struct{ name, pin string }{
+		{"unknown", "mycel1nosuchprovider"},
+		{"jailed", e.addrs["j"]},
+		{"failing", e.addrs["c"]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a0, b0 := e.provs["a"].Requests(), e.provs["b"].Requests()
+			resp, body := e.post("/v1/chat/completions", chatBody(""), gwapi.HeaderPinProvider, tt.pin)
+			perr := openai.ParseError(resp.StatusCode, body)
+			if resp.StatusCode != http.StatusServiceUnavailable || perr.Code != "no_provider" || !strings.Contains(perr.Message, tt.pin) {
+				t.Errorf("status %d code %q %q, want 503 no_provider naming %s", resp.StatusCode, perr.Code, perr.Message, tt.pin)
+			}
+			if a, b := e.provs["a"].Requests()-a0, e.provs["b"].Requests()-b0; a != 0 || b != 0 {
+				t.Errorf("other providers asked: a %d, b %d requests, want none", a, b)
+			}
+		})
+	}
+	if n := e.provs["c"].Requests(); n != 1 {
+		t.Errorf("failing pinned c got %d requests, want 1 (no retry)", n)
+	}
+	// An unknown model stays a 404.
+	resp, b = e.post("/v1/chat/completions", `{"model":"nope","messages":[{"role":"user","content":"hi"}]}`, gwapi.HeaderPinProvider, e.addrs["a"])
+	if perr := openai.ParseError(resp.StatusCode, b); resp.StatusCode != http.StatusNotFound || perr.Code != openai.CodeModelNotFound {
+		t.Errorf("unknown model pinned: status %d code %q, want 404 model_not_found", resp.StatusCode, perr.Code)
+	}
+}
+
+// TestGatewayPinNoHedgeNoFailover: a pinned request is not hedged when its provider is late
+// to its first token, and a stream that breaks after its first tokens ends there (no [DONE])
+// instead of being continued on another provider.
+func TestGatewayPinNoHedgeNoFailover(t *testing.T) {
+	slow := cheap("a")
+	slow.cfg.TTFT = 50 * time.Millisecond // 50 times its p95 below: unpinned, it would be hedged
+	e := newEnv(t, Config{HedgeMin: time.Millisecond}, slow, dear("b"))
+	for range 5 {
+		e.gw.stats.Start(e.addrs["a"])
+		e.gw.stats.Done(e.addrs["a"], routerOutcome(time.Millisecond), time.Now())
+	}
+	resp, b := e.post("/v1/chat/completions", chatBody(`"stream":true,`), gwapi.HeaderPinProvider, e.addrs["a"], HeaderPolicy, "cheapest")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderProvider) != e.addrs["a"] || !strings.Contains(string(b), "[DONE]") {
+		t.Fatalf("pinned to slow a: status %d from %q: %s", resp.StatusCode, resp.Header.Get(HeaderProvider), b)
+	}
+	if n := e.provs["b"].Requests(); n != 0 {
+		t.Errorf("b got %d requests: a pinned request was hedged", n)
+	}
+
+	e.provs["a"].SetBreakAfter(3)
+	resp, b = e.post("/v1/chat/completions", chatBody(`"stream":true,`), gwapi.HeaderPinProvider, e.addrs["a"])
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, b)
+	}
+	if strings.Contains(string(b), "[DONE]") || !strings.Contains(string(b), "tok2") || strings.Contains(string(b), "tok3") {
+		t.Errorf("stream of a pinned provider that broke after 3 tokens:\n%s\nwant tok0…tok2 and no [DONE]", b)
+	}
+	if n := e.provs["b"].Requests(); n != 0 {
+		t.Errorf("b got %d requests: a pinned stream was failed over", n)
+	}
+	if got := resp.Trailer.Get(HeaderProvider); got != e.addrs["a"] {
+		t.Errorf("%s trailer %q, want only a", HeaderProvider, got)
+	}
+}
