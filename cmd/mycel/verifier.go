@@ -82,6 +82,9 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("verifier: %w", err)
 	}
+	if cfg.GatewayURL != "" && cfg.GatewayAPIKey == "" {
+		return errors.New("verifier: gateway_url is set without gateway_api_key")
+	}
 	shopEvery, err := time.ParseDuration(cfg.ShopEvery)
 	if err != nil {
 		return fmt.Errorf("verifier: shop_every: %w", err)
@@ -114,9 +117,6 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var shop verifier.Shopper = &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: cfg.Deposit, Models: models, Logger: logger}
 	shopVia := "directly"
 	if cfg.GatewayURL != "" {
-		if cfg.GatewayAPIKey == "" {
-			return errors.New("verifier: gateway_url is set without gateway_api_key")
-		}
 		shop = &verifier.GatewayShopper{GatewayURL: cfg.GatewayURL, APIKey: cfg.GatewayAPIKey, ChainID: chainID, Keys: chain,
 			Models: models, Logger: logger}
 		shopVia = "through " + cfg.GatewayURL
