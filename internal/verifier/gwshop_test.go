@@ -29,7 +29,6 @@ import (
 // request for the key that made it, and relays the provider's reveal fetched with its own
 // consumer key. Hooks let a test make it misbehave.
 type fakeGateway struct {
-	t        *testing.T
 	apiKey   string
 	payer    keys.Key // the gateway's consumer account (channel 1 at the provider)
 	chainID  string
@@ -52,7 +51,7 @@ type fakeGateway struct {
 func newFakeGateway(t *testing.T) (*fakeGateway, *httptest.Server) {
 	payer := seededKey("gateway")
 	pv, chainID := realProvider(t, payer, nil)
-	g := &fakeGateway{t: t, apiKey: "sk-shopper", payer: payer, chainID: chainID, provider: pv, seed: 918273, records: map[string]gwapi.Record{}}
+	g := &fakeGateway{apiKey: "sk-shopper", payer: payer, chainID: chainID, provider: pv, seed: 918273, records: map[string]gwapi.Record{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", g.generate)
 	mux.HandleFunc("GET /mycel/v1/requests/{id}", g.getRecord)
@@ -92,7 +91,11 @@ func (g *fakeGateway) generate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	up := gatewayUpstream(g.t, body, g.seed)
+	up, err := gatewayUpstream(body, g.seed)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	if g.upstream != nil {
 		up = g.upstream(up)
 	}

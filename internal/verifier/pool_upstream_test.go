@@ -11,13 +11,12 @@ import (
 // internal/gateway's upstreamBody does: a body without "stream takes the fast path (fields
 // prepended to the client's bytes), any other is decoded into a map, given the fields and
 // re-encoded (sorted keys). A seed is added when the client set none.
-func gatewayUpstream(t testing.TB, client []byte, seed int64) []byte {
-	t.Helper()
+func gatewayUpstream(client []byte, seed int64) ([]byte, error) {
 	var probe struct {
 		Seed *int64 `json:"seed"`
 	}
 	if err := json.Unmarshal(client, &probe); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if !bytes.Contains(client, []byte(`"stream`)) {
 		add := `{"stream":true,"stream_options":{"include_usage":true},`
@@ -25,22 +24,18 @@ func gatewayUpstream(t testing.TB, client []byte, seed int64) []byte {
 			add += `"seed":` + strconv.FormatInt(seed, 10) + `,`
 		}
 		rest := bytes.TrimLeft(client, " \t\r\n")
-		return append([]byte(add), rest[1:]...)
+		return append([]byte(add), rest[1:]...), nil
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(client, &m); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	m["stream"] = json.RawMessage("true")
 	m["stream_options"] = json.RawMessage(`{"include_usage":true}`)
 	if probe.Seed == nil {
 		m["seed"] = json.RawMessage(strconv.FormatInt(seed, 10))
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return json.Marshal(m)
 }
 
 // TestParseUpstreamBody: the bodies a gateway sends upstream for shopper requests (both of
@@ -52,7 +47,10 @@ func TestParseUpstreamBody(t *testing.T) {
 		p := DefaultMix().Draw(7, i)
 		sys, user := PoolPrompt(p.PoolIndex)
 		client := RequestBody("mycel-ref", p, sys, user)
-		up := gatewayUpstream(t, client, gwSeed)
+		up, err := gatewayUpstream(client, gwSeed)
+		if err != nil {
+			t.Fatal(err)
+		}
 		model, gotSys, gotUser, got, err := ParseRequestBody(up)
 		if err != nil {
 			t.Fatalf("request %d: %s: %v", i, up, err)
