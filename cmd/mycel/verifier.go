@@ -37,6 +37,13 @@ type verifierFileConfig struct {
 	// StateDir holds the state a restart needs (the committed audit seeds,
 	// weight commitments and unreported audits), written atomically.
 	StateDir string `toml:"state_dir"`
+	// GatewayURL, when set, sends shopper requests through that gateway's
+	// public API (base URL, without /v1) with GatewayAPIKey, an ordinary API
+	// key, so they reach providers like any user's (verifier.GatewayShopper).
+	// Unset, the verifier shops directly from accounts of its own
+	// (verifier.HTTPShopper): distinguishable, for networks without a gateway.
+	GatewayURL    string `toml:"gateway_url"`
+	GatewayAPIKey string `toml:"gateway_api_key"`
 }
 
 func defaultVerifierConfig(home string) verifierFileConfig {
@@ -75,6 +82,9 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("verifier: %w", err)
 	}
+	if cfg.GatewayURL != "" && cfg.GatewayAPIKey == "" {
+		return errors.New("verifier: gateway_url is set without gateway_api_key")
+	}
 	shopEvery, err := time.ParseDuration(cfg.ShopEvery)
 	if err != nil {
 		return fmt.Errorf("verifier: shop_every: %w", err)
@@ -100,10 +110,17 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	chain := verifier.LedgerChain{Client: client, Key: key}
 	bands := verifier.DefaultBands()
 	models := &verifier.ModelDir{Dir: cfg.ModelsDir, Threads: cfg.Threads, Bands: bands, Logger: logger}
-	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: cfg.Deposit, Models: models, Logger: logger}
 	// Shopper requests follow the ordinary client mix (streaming and logprobs
-	// included) and are paid from a separate consumer account the verifier
-	// funds, a fresh one every epoch (verifier.EpochShopperKey).
+	// included). Through a gateway they are paid by the gateway like any
+	// user's; directly, from a separate consumer account the verifier funds,
+	// a fresh one every epoch (verifier.EpochShopperKey).
+	var shop verifier.Shopper = &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: cfg.Deposit, Models: models, Logger: logger}
+	shopVia := "directly"
+	if cfg.GatewayURL != "" {
+		shop = &verifier.GatewayShopper{GatewayURL: cfg.GatewayURL, APIKey: cfg.GatewayAPIKey, ChainID: chainID, Keys: chain,
+			Models: models, Logger: logger}
+		shopVia = "through " + cfg.GatewayURL
+	}
 	mix := verifier.DefaultMix()
 	v, err := verifier.New(verifier.Config{
 		Address: key.Address, Stake: cfg.Stake, ShopEvery: shopEvery, EvidenceBond: cfg.EvidenceBond,
@@ -112,7 +129,7 @@ func cmdVerifier(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return fmt.Errorf("verifier: %w", err)
 	}
-	fmt.Fprintf(stdout, "verifier %s on %s (models from %s)\n", key.Address, cfg.ChainRPC, cfg.ModelsDir)
+	fmt.Fprintf(stdout, "verifier %s on %s (models from %s, shopping %s)\n", key.Address, cfg.ChainRPC, cfg.ModelsDir, shopVia)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return models.Run(ctx) })
 	g.Go(func() error {

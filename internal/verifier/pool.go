@@ -196,8 +196,10 @@ func RequestBody(model string, p ShopperParams, system, user string) []byte {
 
 // ParseRequestBody reads back a chat completion body of the shape
 // RequestBody writes (an optional system message, one user message, the
-// sampling parameters): what a verifier needs to re-check evidence about a
-// request it did not send. Other shapes are an error.
+// sampling parameters), also as a gateway sends it upstream (with
+// "stream", "stream_options" {"include_usage"} and a "seed" of its own
+// added): what a verifier needs to re-check a request it did not send, or
+// that a gateway forwarded for it. Other fields and shapes are an error.
 func ParseRequestBody(body []byte) (model, system, user string, p ShopperParams, err error) {
 	var b struct {
 		Model    string `json:"model"`
@@ -205,12 +207,15 @@ func ParseRequestBody(body []byte) (model, system, user string, p ShopperParams,
 			Role    string `json:"role"`
 			Content string `json:"content"`
 		} `json:"messages"`
-		Temperature *float64 `json:"temperature"`
-		TopP        *float64 `json:"top_p"`
-		Seed        *int64   `json:"seed"`
-		MaxTokens   int      `json:"max_tokens"`
-		Logprobs    bool     `json:"logprobs"`
-		Stream      bool     `json:"stream"`
+		Temperature   *float64 `json:"temperature"`
+		TopP          *float64 `json:"top_p"`
+		Seed          *int64   `json:"seed"`
+		MaxTokens     int      `json:"max_tokens"`
+		Logprobs      bool     `json:"logprobs"`
+		Stream        bool     `json:"stream"`
+		StreamOptions *struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

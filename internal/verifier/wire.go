@@ -321,25 +321,44 @@ func readCompletion(resp *http.Response) (text, finish string, lps []LogprobEntr
 	if rc, err = channel.DecodeReceiptHeader(resp.Header.Get("X-Mycel-Receipt")); err != nil {
 		return "", "", nil, false, rc, err
 	}
+	text, finish, lps, haveLP, err = parseCompletion(raw)
+	return text, finish, lps, haveLP, rc, err
+}
+
+// parseCompletion reads a non-streamed chat completion body.
+func parseCompletion(raw []byte) (text, finish string, lps []LogprobEntry, haveLP bool, err error) {
 	var out chatResponse
 	if err := json.Unmarshal(raw, &out); err != nil || len(out.Choices) == 0 {
-		return "", "", nil, false, rc, fmt.Errorf("bad completion body: %v", err)
+		return "", "", nil, false, fmt.Errorf("bad completion body: %v", err)
 	}
 	c := out.Choices[0]
 	if c.Logprobs != nil {
 		lps, haveLP = c.Logprobs.Content, true
 	}
-	return c.Message.Content, c.FinishReason, lps, haveLP, rc, nil
+	return c.Message.Content, c.FinishReason, lps, haveLP, nil
 }
 
 // readStream reads a streamed chat completion (server-sent events): the
 // content deltas and logprobs of every chunk, the finish reason, and the
 // receipt event the provider sends before [DONE].
 func readStream(r io.Reader) (text, finish string, lps []LogprobEntry, haveLP bool, rc channel.Receipt, err error) {
+	text, finish, lps, haveLP, got, err := scanStream(r)
+	if err != nil {
+		return "", "", nil, false, rc, err
+	}
+	if got == nil {
+		return "", "", nil, false, rc, errors.New("stream ended without a receipt")
+	}
+	return text, finish, lps, haveLP, *got, nil
+}
+
+// scanStream reads a streamed chat completion as readStream does; the
+// receipt event is nil when the stream had none (a gateway's, to its
+// clients).
+func scanStream(r io.Reader) (text, finish string, lps []LogprobEntry, haveLP bool, rc *channel.Receipt, err error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	var b strings.Builder
-	gotReceipt := false
 	for sc.Scan() {
 		line := sc.Text()
 		data, ok := strings.CutPrefix(line, "data:")
@@ -367,13 +386,13 @@ func readStream(r io.Reader) (text, finish string, lps []LogprobEntry, haveLP bo
 			} `json:"choices"`
 		}
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			return "", "", nil, false, rc, fmt.Errorf("stream event: %w", err)
+			return "", "", nil, false, nil, fmt.Errorf("stream event: %w", err)
 		}
 		switch {
 		case ev.Object == channel.ReceiptEventObject && ev.Receipt != nil:
-			rc, gotReceipt = *ev.Receipt, true
+			rc = ev.Receipt
 		case ev.Error != nil:
-			return "", "", nil, false, rc, fmt.Errorf("stream error: %s", ev.Error.Message)
+			return "", "", nil, false, nil, fmt.Errorf("stream error: %s", ev.Error.Message)
 		}
 		for _, c := range ev.Choices {
 			b.WriteString(c.Delta.Content)
@@ -386,10 +405,7 @@ func readStream(r io.Reader) (text, finish string, lps []LogprobEntry, haveLP bo
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return "", "", nil, false, rc, fmt.Errorf("stream: %w", err)
-	}
-	if !gotReceipt {
-		return "", "", nil, false, rc, errors.New("stream ended without a receipt")
+		return "", "", nil, false, nil, fmt.Errorf("stream: %w", err)
 	}
 	return b.String(), finish, lps, haveLP, rc, nil
 }

@@ -212,13 +212,14 @@ func New(ctx context.Context, cfg Config) (_ *Fleet, err error) {
 			return nil, err
 		}
 	}
+	// The gateway first: the verifier shops through it, with a key of its own.
+	if err := f.addGateway(); err != nil {
+		return nil, err
+	}
 	if !cfg.NoVerifier {
 		if err := f.addVerifier(ctx); err != nil {
 			return nil, err
 		}
-	}
-	if err := f.addGateway(); err != nil {
-		return nil, err
 	}
 	return f, nil
 }
@@ -391,7 +392,15 @@ func (f *Fleet) addVerifier(ctx context.Context) error {
 	chain := verifier.LedgerChain{Client: f.client, Key: key}
 	bands := verifier.DefaultBands()
 	f.vmodels = &verifier.ModelDir{Dir: f.cfg.ModelsDir, Threads: 1, Bands: bands, Logger: logger}
-	shop := &verifier.HTTPShopper{Chain: chain, ChainID: chainID, Deposit: 10_000_000, Models: f.vmodels, Logger: logger}
+	// Shopper requests go through the devnet's gateway like any user's, paid by the
+	// gateway against an API key of the verifier's own (a new one each start: the store
+	// keeps only hashes of secrets).
+	secret, _, err := f.keys.Create("verifier1-shopper", VerifierAPIKeyBudget, 0, 0, time.Now())
+	if err != nil {
+		return fmt.Errorf("fleet: verifier api key: %w", err)
+	}
+	shop := &verifier.GatewayShopper{GatewayURL: f.GatewayURL(), APIKey: secret, ChainID: chainID, Keys: chain,
+		Models: f.vmodels, Logger: logger}
 	shopEvery := f.cfg.ShopEvery
 	if shopEvery <= 0 {
 		shopEvery = 3 * time.Second
@@ -443,6 +452,9 @@ func (f *Fleet) addGateway() error {
 
 // APIKeyBudget is the budget of the API key a devnet creates: 100 myc.
 const APIKeyBudget uint64 = 100 * 1_000_000
+
+// VerifierAPIKeyBudget is the budget of the API key the devnet's verifier shops with.
+const VerifierAPIKeyBudget uint64 = 100 * 1_000_000
 
 // GatewayURL is the gateway's base URL (OpenAI clients add /v1).
 func (f *Fleet) GatewayURL() string { return "http://" + f.ln.Addr().String() }
