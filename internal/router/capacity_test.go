@@ -149,6 +149,19 @@ func TestUnprovenExplores(t *testing.T) {
 	}
 }
 
+// TestBandBeforeProof: a provider with a large proof but measured far slower than the others
+// (outside the latency band) is not made a first choice by its proof; the two in the band split
+// the traffic by their own proofs, 1:1.
+func TestBandBeforeProof(t *testing.T) {
+	const n = 200
+	slow := proven("c", 1000, 8)
+	slow.TTFTMs, slow.TokensPerSec = 5000, 2
+	got, _, _ := simulate(Balanced{}, []Candidate{proven("a", 10, 8), proven("b", 10, 8), slow}, n, 1)
+	if got["c"] != 0 || got["a"] != n/2 || got["b"] != n/2 {
+		t.Errorf("requests a, b, c = %d, %d, %d; want %d, %d, 0", got["a"], got["b"], got["c"], n/2, n/2)
+	}
+}
+
 // TestFilterProvenShare: the admission bound rejects a candidate that already holds its
 // proven share of the requests in flight, saying so, and never every candidate.
 func TestFilterProvenShare(t *testing.T) {

@@ -302,15 +302,17 @@ func (Fastest) Rank(cands []Candidate, r Request) []Candidate {
 // factor from reputation and a small preference for stake. The slower rest follow, ranked by
 // latency, as retry and failover targets.
 //
-// Proven capacity bounds that order (see Bounds): a candidate that this request would take over
-// its share bound of the model's recent traffic (Routed + this request's tokens, over the total
-// plus them) goes after every candidate still within its bound, and among those over their
-// bound the least served relative to its bound (Routed share / bound) comes first. Over a run of
-// requests each candidate's share so tends to its bound when the others are available, and a
-// candidate is given a request that takes it over its bound only when the request would take
-// every other candidate over its own too; cost, latency and
-// reputation decide who is served first within the bounds. Without any proof among the
-// candidates there are no bounds and the order is cost within the latency band alone.
+// Proven capacity bounds the order within the band (see Bounds, computed over the candidates in
+// the band): a candidate that this request would take over its share bound of the band's recent
+// traffic (Routed + this request's tokens, over the band's total plus them) goes after every
+// candidate in the band still within its bound, and among those over their bound the least
+// served relative to its bound (Routed share / bound) comes first. Over a run of requests each
+// candidate's share so tends to its bound, and a candidate is given a request that takes it over
+// its bound only when the request would take every other candidate in the band over its own
+// too. Cost, reputation and stake decide who is served first within the bounds. A provider
+// measured outside the band is not a first choice, whatever its proof, and the band's bounds
+// are shared without it, as without a filtered-out candidate. Without any proof in the band
+// there are no bounds and the order is the one above.
 type Balanced struct {
 	Slack float64 // 0 means 4 (chosen with mycel bench routing)
 }
@@ -323,20 +325,18 @@ func (b Balanced) Rank(cands []Candidate, r Request) []Candidate {
 	}
 	minLat := math.Inf(1)
 	var maxStake uint64
-	var routed float64
 	for _, c := range cands {
 		minLat = math.Min(minLat, ExpectedLatencyMs(c, r)/success(c))
 		maxStake = max(maxStake, c.Stake)
-		routed += c.Routed
 	}
-	bounds := Bounds(cands)
-	tokens := float64(max(r.TokensOut, 1))
 	type scored struct {
 		c                Candidate
-		tier             int // 0 within bound and latency band, 1 within bound, 2 over bound
+		tier             int // 0 in the latency band within its bound, 1 in the band over it, 2 outside the band
 		fill, score, lat float64
 	}
 	s := make([]scored, len(cands))
+	var band []Candidate // the candidates in the latency band, whose bounds are compared
+	var routed float64
 	for i, c := range cands {
 		lat := ExpectedLatencyMs(c, r) / success(c)
 		stake := 1.0
@@ -344,18 +344,31 @@ func (b Balanced) Rank(cands []Candidate, r Request) []Candidate {
 			stake = 1.05 - 0.05*float64(c.Stake)/float64(maxStake)
 		}
 		sr := success(c)
-		x := scored{c: c, lat: lat, score: (ExpectedCost(c, r) + 1e-9) / (sr * sr) * trust(c) * stake}
+		s[i] = scored{c: c, lat: lat, score: (ExpectedCost(c, r) + 1e-9) / (sr * sr) * trust(c) * stake}
 		if lat > slack*minLat {
 			// Outside the latency band: after every candidate inside it, by latency.
-			x.tier, x.score = 1, math.Inf(1)
+			s[i].tier, s[i].score = 2, math.Inf(1)
+			continue
 		}
-		if bounds != nil && (c.Routed+tokens)/(routed+tokens) > bounds[i]+1e-12 {
-			x.tier = 2
-			if routed > 0 {
-				x.fill = c.Routed / routed / bounds[i]
+		band = append(band, c)
+		routed += c.Routed
+	}
+	if bounds := Bounds(band); bounds != nil {
+		tokens := float64(max(r.TokensOut, 1))
+		k := 0
+		for i := range s {
+			if s[i].tier == 2 {
+				continue
+			}
+			c, b := s[i].c, bounds[k]
+			k++
+			if (c.Routed+tokens)/(routed+tokens) > b+1e-12 {
+				s[i].tier = 1
+				if routed > 0 {
+					s[i].fill = c.Routed / routed / b
+				}
 			}
 		}
-		s[i] = x
 	}
 	slices.SortStableFunc(s, func(x, y scored) int {
 		return cmp.Or(cmp.Compare(x.tier, y.tier), cmp.Compare(x.fill, y.fill), cmp.Compare(x.score, y.score),
