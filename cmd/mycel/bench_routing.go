@@ -208,6 +208,7 @@ func benchRouting(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	nReq := fs.Int("requests", 20000, "requests per strategy")
 	seed := fs.Uint64("seed", 1, "random seed of the fleet and the workload")
 	output := fs.String("output", "text", "text or json")
+	proven := fs.Bool("proven", false, "give every provider a capacity proof equal to its true decode speed (the router then bounds each one's share of the traffic by it, docs/ROUTING.md)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -221,6 +222,9 @@ func benchRouting(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		cs := make([]router.Candidate, len(fleet))
 		for i, p := range fleet {
 			cs[i] = router.Candidate{Provider: p.Name, PriceInPerMTok: p.PriceIn, PriceOutPerMTok: p.PriceOut, Stake: 1000}
+			if *proven {
+				cs[i].ProvenTPS = p.TokensPerSec
+			}
 			stats.Fill(&cs[i], now)
 			cs[i].CircuitOpen = false // the simulation has no wall clock for breakers to cool down on
 		}
@@ -256,8 +260,16 @@ func benchRouting(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				name string
 				mk   func(*router.Stats) chooser
 			}{name, func(stats *router.Stats) chooser {
+				shares := router.NewShares(0)
 				return func(i int, r simRequest) []int {
-					ranked, _ := router.Select(pol, cands(stats, time.Unix(0, 0)), router.Request{TokensIn: r.in, TokensOut: 175})
+					cs := cands(stats, time.Unix(0, 0))
+					for k := range cs {
+						shares.Fill("m", &cs[k])
+					}
+					ranked, _ := router.Select(pol, cs, router.Request{TokensIn: r.in, TokensOut: 175})
+					if len(ranked) > 0 {
+						shares.Add("m", ranked[0].Provider, 175) // as the gateway does, the first choice
+					}
 					o := make([]int, len(ranked))
 					for k, c := range ranked {
 						o[k] = index[c.Provider]
@@ -303,12 +315,17 @@ func benchRouting(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return writeJSON(stdout, struct {
 			Benchmark string        `json:"benchmark"`
 			Seed      uint64        `json:"seed"`
+			Proven    bool          `json:"proven"`
 			Requests  int           `json:"requests"`
 			Fleet     []simProvider `json:"fleet"`
 			Rows      []routingRow  `json:"rows"`
-		}{"routing", *seed, *nReq, fleet, rows})
+		}{"routing", *seed, *proven, *nReq, fleet, rows})
 	}
-	fmt.Fprintf(stdout, "routing quality: %d simulated providers, %d requests per strategy, seed %d\n\n", len(fleet), *nReq, *seed)
+	proof := ""
+	if *proven {
+		proof = ", every provider proven at its decode speed"
+	}
+	fmt.Fprintf(stdout, "routing quality: %d simulated providers, %d requests per strategy, seed %d%s\n\n", len(fleet), *nReq, *seed, proof)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "strategy\thedging\tumyc/1M tok\tp50 ms\tp99 ms\tTTFT p50\tTTFT p99\textra tokens\tretries\tfailovers\thindsight umyc/1M at ≤ p99\tvs hindsight\t")
 	for _, r := range rows {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/router"
 )
 
 // directory caches the ledger's providers and models and the health of each provider.
@@ -32,10 +33,14 @@ type directory struct {
 	slots      map[string]map[string]int
 	refreshErr error // the last refresh's failure, nil once one succeeds
 	pubkeys    map[string]ed25519.PublicKey
+	// shares is the traffic recently given to each provider per model, which the router
+	// holds to the providers' proven-capacity bounds.
+	shares *router.Shares
 }
 
 func newDirectory(chain Chain, client *http.Client, log *slog.Logger) *directory {
-	return &directory{chain: chain, client: client, log: log, unhealthy: map[string]string{}, slots: map[string]map[string]int{}, pubkeys: map[string]ed25519.PublicKey{}}
+	return &directory{chain: chain, client: client, log: log, unhealthy: map[string]string{}, slots: map[string]map[string]int{}, pubkeys: map[string]ed25519.PublicKey{},
+		shares: router.NewShares(0)}
 }
 
 func (d *directory) refresh(ctx context.Context) error {

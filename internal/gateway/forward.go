@@ -195,16 +195,19 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 		// Capacity is what the provider advertises it takes for the model (max_concurrent
 		// running plus queue_length waiting, read by the health probe from GET
 		// /mycel/v1/info; 0 = unknown, no limit): a request beyond that would get the
-		// provider's 429, so the router sends it elsewhere, or the 503 says at_capacity. The
-		// ledger's proven capacity is a decode throughput (tokens/s), not a number of
-		// requests, so it is not used here. In-flight counts only this gateway's requests.
+		// provider's 429, so the router sends it elsewhere, or the 503 says at_capacity. It
+		// can only lower what a provider gets: its share of traffic and of requests in flight
+		// is bounded by ProvenTPS, the ledger's proven capacity on the model, relative to the
+		// other candidates' (router.Bounds). In-flight and Routed count only this gateway's
+		// requests.
 		c := router.Candidate{Provider: pv.Address, PriceInPerMTok: sm.PriceInPerMTok, PriceOutPerMTok: sm.PriceOutPerMTok,
 			Stake: pv.Stake, Jailed: pv.Jailed, Unhealthy: !pv.Active && !pv.Jailed,
-			Reputation: reputation(pv), Capacity: slots[pv.Address][model]}
+			Reputation: reputation(pv), Capacity: slots[pv.Address][model], ProvenTPS: provenTPS(pv, model)}
 		if _, bad := unhealthy[pv.Address]; bad {
 			c.Unhealthy = true
 		}
 		g.stats.Fill(&c, now)
+		g.dir.shares.Fill(model, &c)
 		cs = append(cs, c)
 		endpoints[pv.Address] = pv.Endpoint
 	}
@@ -219,11 +222,29 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 	if len(ranked) == 0 {
 		return nil, noMatch(model, rejected, nil)
 	}
+	// The first choice is given the request for the share bounds, whether or not a retry,
+	// hedge or failover ends up serving part of it.
+	g.dir.shares.Add(model, ranked[0].Provider, rr.TokensOut)
 	out := make([]candInfo, len(ranked))
 	for i, c := range ranked {
 		out[i] = candInfo{Candidate: c, endpoint: endpoints[c.Provider]}
 	}
 	return out, nil
+}
+
+// provenTPS is p's proven capacity on model in tokens/s (the stake-weighted median of the
+// verifiers' benchmark measurements, from the last epoch in which verifiers recorded any for
+// the provider), 0 without a proof on this model.
+func provenTPS(p ledger.ProviderView, model string) float64 {
+	if p.ProvenCapacity == nil {
+		return 0
+	}
+	for _, m := range p.ProvenCapacity.Models {
+		if m.ModelID == model {
+			return float64(m.TokensPerSecMilli) / 1000
+		}
+	}
+	return 0
 }
 
 // reputation is the router's Reputation of a provider from its ledger record, in (0, 1], or

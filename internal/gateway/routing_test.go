@@ -39,6 +39,49 @@ func TestRoutingUsesReputation(t *testing.T) {
 	}
 }
 
+// TestRoutingUsesProvenCapacity: of two providers equal in price and advertised slots, the one
+// the verifiers proved three times faster on the model serves three requests in four. Without
+// the proofs the smaller address would win the first requests and measured latency the rest.
+func TestRoutingUsesProvenCapacity(t *testing.T) {
+	e := newEnv(t, Config{NoHedge: true}, cheap("a"), cheap("b"))
+	low, high := e.addrs["a"], e.addrs["b"]
+	if high < low {
+		low, high = high, low
+	}
+	prove := func(addr string, tps uint64) {
+		e.ledger.SetCapacity(addr, &ledger.Capacity{Provider: addr, Epoch: 1, Models: []ledger.ModelCapacity{
+			{ModelID: "other-model", TokensPerSecMilli: 1_000_000}, // another model's proof does not count
+			{ModelID: testModel, TokensPerSecMilli: tps, Records: 2}}})
+	}
+	prove(low, 10_000)
+	prove(high, 30_000)
+	const n = 16
+	served := map[string]int{}
+	for i := 0; i < n; i++ {
+		var resp *http.Response
+		if _, err := e.client().Chat.Completions.New(context.Background(), chatParams(testPrompt), option.WithResponseInto(&resp)); err != nil {
+			t.Fatal(err)
+		}
+		served[resp.Header.Get(HeaderProvider)]++
+	}
+	if served[high] < 11 || served[high] > 13 {
+		t.Errorf("the provider proven 3× faster served %d of %d requests, the other %d; want 12 ± 1", served[high], n, served[low])
+	}
+}
+
+func TestProvenTPS(t *testing.T) {
+	pv := ledger.ProviderView{ProvenCapacity: &ledger.Capacity{Models: []ledger.ModelCapacity{{ModelID: "m", TokensPerSecMilli: 12_500}}}}
+	if got := provenTPS(pv, "m"); got != 12.5 {
+		t.Errorf("provenTPS(m) = %v, want 12.5", got)
+	}
+	if got := provenTPS(pv, "other"); got != 0 {
+		t.Errorf("provenTPS(other) = %v, want 0 (no proof on that model)", got)
+	}
+	if got := provenTPS(ledger.ProviderView{}, "m"); got != 0 {
+		t.Errorf("provenTPS without proof = %v, want 0", got)
+	}
+}
+
 func TestReputation(t *testing.T) {
 	for _, tt := range []struct {
 		name string

@@ -1,7 +1,14 @@
 // Package router chooses providers for a request. It is pure: policies rank candidates from
-// facts passed in (prices, measured latencies, success rates, reputation, stake, load) and say
-// why every rejected candidate was rejected. It does no I/O and reads no clock; Stats and
-// Breaker, which keep per-provider measurements, take the time as an argument.
+// facts passed in (prices, measured latencies, success rates, reputation, stake, load, proven
+// capacity) and say why every rejected candidate was rejected. It does no I/O and reads no
+// clock; Stats and Breaker, which keep per-provider measurements, take the time as an argument,
+// and Shares keeps the traffic each provider was given.
+//
+// Proven capacity bounds load (see Bounds): once any candidate for a model has a capacity
+// proof on the ledger, each candidate's share of the gateway's traffic and of its requests in
+// flight is bounded by its proven tokens/s relative to the others' (a provider without proof
+// gets a small exploration share). Advertised request slots and declared hardware can only
+// lower what a provider gets, never raise it.
 package router
 
 import (
@@ -29,6 +36,12 @@ type Candidate struct {
 	TokensPerSec    float64 // moving average of the decode speed
 	SuccessRate     float64 // moving average in [0,1] of requests that completed
 	Reputation      float64 // in [0,1]: verification pass rate and ledger reputation; 0 = unknown
+	// ProvenTPS is the provider's proven capacity on the model: the tokens/s the verifiers'
+	// seeded benchmark jobs measured, as recorded on the ledger; 0 = no proof yet.
+	ProvenTPS float64
+	// Routed is the traffic this gateway recently gave the provider for the model (decayed
+	// expected completion tokens, from Shares); the share bound compares it with the others'.
+	Routed float64
 }
 
 // Limits are the per-request limits a client sets (x-mycel-max-price, x-mycel-max-ttft-ms).
@@ -91,16 +104,103 @@ func ByName(name string) (Policy, error) {
 	return nil, fmt.Errorf("unknown policy %q: want balanced, cheapest or fastest", name)
 }
 
-// Filter splits cands into those that can serve r and the rejections of the rest.
+// Filter splits cands into those that can serve r and the rejections of the rest. A candidate
+// is at capacity when its advertised request slots are full, or when one more request in
+// flight on it would take it over its proven share (Bounds, computed over the candidates that
+// pass every other check) of this gateway's requests in flight for the model: with n requests
+// in flight in all, a candidate with bound b takes a request only while it has fewer than
+// ceil(b·(n+1)) of them. The bounds sum to 1, so that check alone never rejects every candidate.
 func Filter(cands []Candidate, r Request) (ok []Candidate, rejected []Rejection) {
-	for _, c := range cands {
+	reasons := make([]Rejection, len(cands))
+	var pass []Candidate
+	for i, c := range cands {
 		if reason, detail := check(c, r); reason != "" {
-			rejected = append(rejected, Rejection{Provider: c.Provider, Reason: reason, Detail: detail})
+			reasons[i] = Rejection{Provider: c.Provider, Reason: reason, Detail: detail}
 			continue
 		}
-		ok = append(ok, c)
+		pass = append(pass, c)
+	}
+	bounds := Bounds(pass)
+	inFlight := 0
+	for _, c := range pass {
+		inFlight += c.InFlight
+	}
+	j := 0 // index in pass and bounds
+	for i, c := range cands {
+		if reasons[i].Reason != "" {
+			rejected = append(rejected, reasons[i])
+			continue
+		}
+		b := 0.0
+		if bounds != nil {
+			b = bounds[j]
+		}
+		j++
+		switch {
+		case c.Capacity > 0 && c.InFlight >= c.Capacity:
+			rejected = append(rejected, Rejection{Provider: c.Provider, Reason: AtCapacity,
+				Detail: fmt.Sprintf("%d of %d request slots in use", c.InFlight, c.Capacity)})
+		case bounds != nil && c.InFlight >= provenSlots(b, inFlight):
+			rejected = append(rejected, Rejection{Provider: c.Provider, Reason: AtCapacity,
+				Detail: fmt.Sprintf("holds %d of the %d requests in flight; its share is at most %.1f%% (%s)", c.InFlight, inFlight, 100*b, provenDetail(c))})
+		default:
+			ok = append(ok, c)
+		}
 	}
 	return ok, rejected
+}
+
+// provenSlots is how many of the requests in flight (inFlight now, plus the one being placed)
+// a candidate with share bound b may hold: ceil(b·(inFlight+1)), at least 1.
+func provenSlots(b float64, inFlight int) int {
+	return max(1, int(math.Ceil(b*float64(inFlight+1)-1e-9)))
+}
+
+func provenDetail(c Candidate) string {
+	if c.ProvenTPS <= 0 {
+		return "no capacity proof yet: exploration share"
+	}
+	return fmt.Sprintf("proven %.1f tokens/s", c.ProvenTPS)
+}
+
+// Exploration shares of providers without a capacity proof, while other candidates have one.
+const (
+	ExploreShare = 0.05 // the most one unproven candidate gets
+	ExploreTotal = 0.20 // the most all unproven candidates together get
+)
+
+// Bounds returns, for each of cands, the largest share of the model's traffic it may be given,
+// or nil when no candidate has a capacity proof (then nothing is bounded: there is nothing to
+// compare with). With u candidates without proof, each gets e = min(ExploreShare,
+// ExploreTotal/u) so that it can be measured and proven; the proven ones share the rest, 1 −
+// u·e, in proportion to their proven tokens/s. The bounds sum to 1. Nothing a provider declares
+// (request slots, hardware) enters them.
+func Bounds(cands []Candidate) []float64 {
+	var total float64
+	unproven := 0
+	for _, c := range cands {
+		if c.ProvenTPS > 0 {
+			total += c.ProvenTPS
+		} else {
+			unproven++
+		}
+	}
+	if total <= 0 {
+		return nil
+	}
+	e := 0.0
+	if unproven > 0 {
+		e = min(ExploreShare, ExploreTotal/float64(unproven))
+	}
+	out := make([]float64, len(cands))
+	for i, c := range cands {
+		if c.ProvenTPS > 0 {
+			out[i] = (1 - float64(unproven)*e) * c.ProvenTPS / total
+		} else {
+			out[i] = e
+		}
+	}
+	return out
 }
 
 func check(c Candidate, r Request) (Reason, string) {
@@ -117,9 +217,6 @@ func check(c Candidate, r Request) (Reason, string) {
 	}
 	if m := r.Limits.MaxTTFTMs; m > 0 && c.Samples > 0 && c.TTFTP95Ms > m {
 		return TooSlow, fmt.Sprintf("p95 time to first token %.0f ms exceeds max %.0f ms", c.TTFTP95Ms, m)
-	}
-	if c.Capacity > 0 && c.InFlight >= c.Capacity {
-		return AtCapacity, fmt.Sprintf("%d of %d request slots in use", c.InFlight, c.Capacity)
 	}
 	return "", ""
 }
@@ -202,8 +299,20 @@ func (Fastest) Rank(cands []Candidate, r Request) []Candidate {
 // Balanced is the default policy. It keeps latency within a factor of the best: candidates
 // whose expected latency is at most Slack × the fastest candidate's come first, ranked by
 // expected cost divided by the squared success rate (failures cost latency too), times a trust
-// factor from reputation and a small preference for stake. The slower rest follow, ranked the
-// same way after adding their latency penalty, as retry and failover targets.
+// factor from reputation and a small preference for stake. The slower rest follow, ranked by
+// latency, as retry and failover targets.
+//
+// Proven capacity bounds the order within the band (see Bounds, computed over the candidates in
+// the band): a candidate that this request would take over its share bound of the band's recent
+// traffic (Routed + this request's tokens, over the band's total plus them) goes after every
+// candidate in the band still within its bound, and among those over their bound the least
+// served relative to its bound (Routed share / bound) comes first. Over a run of requests each
+// candidate's share so tends to its bound, and a candidate is given a request that takes it over
+// its bound only when the request would take every other candidate in the band over its own
+// too. Cost, reputation and stake decide who is served first within the bounds. A provider
+// measured outside the band is not a first choice, whatever its proof, and the band's bounds
+// are shared without it, as without a filtered-out candidate. Without any proof in the band
+// there are no bounds and the order is the one above.
 type Balanced struct {
 	Slack float64 // 0 means 4 (chosen with mycel bench routing)
 }
@@ -220,20 +329,56 @@ func (b Balanced) Rank(cands []Candidate, r Request) []Candidate {
 		minLat = math.Min(minLat, ExpectedLatencyMs(c, r)/success(c))
 		maxStake = max(maxStake, c.Stake)
 	}
-	return rankBy(cands, func(c Candidate) float64 {
+	type scored struct {
+		c                Candidate
+		tier             int // 0 in the latency band within its bound, 1 in the band over it, 2 outside the band
+		fill, score, lat float64
+	}
+	s := make([]scored, len(cands))
+	var band []Candidate // the candidates in the latency band, whose bounds are compared
+	var routed float64
+	for i, c := range cands {
 		lat := ExpectedLatencyMs(c, r) / success(c)
 		stake := 1.0
 		if maxStake > 0 {
 			stake = 1.05 - 0.05*float64(c.Stake)/float64(maxStake)
 		}
 		sr := success(c)
-		score := (ExpectedCost(c, r) + 1e-9) / (sr * sr) * trust(c) * stake
+		s[i] = scored{c: c, lat: lat, score: (ExpectedCost(c, r) + 1e-9) / (sr * sr) * trust(c) * stake}
 		if lat > slack*minLat {
-			// Outside the latency band: after every candidate inside it.
-			return math.Inf(1)
+			// Outside the latency band: after every candidate inside it, by latency.
+			s[i].tier, s[i].score = 2, math.Inf(1)
+			continue
 		}
-		return score
-	}, func(c Candidate) float64 { return ExpectedLatencyMs(c, r) / success(c) })
+		band = append(band, c)
+		routed += c.Routed
+	}
+	if bounds := Bounds(band); bounds != nil {
+		tokens := float64(max(r.TokensOut, 1))
+		k := 0
+		for i := range s {
+			if s[i].tier == 2 {
+				continue
+			}
+			c, b := s[i].c, bounds[k]
+			k++
+			if (c.Routed+tokens)/(routed+tokens) > b+1e-12 {
+				s[i].tier = 1
+				if routed > 0 {
+					s[i].fill = c.Routed / routed / b
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(s, func(x, y scored) int {
+		return cmp.Or(cmp.Compare(x.tier, y.tier), cmp.Compare(x.fill, y.fill), cmp.Compare(x.score, y.score),
+			cmp.Compare(x.lat, y.lat), cmp.Compare(x.c.Provider, y.c.Provider))
+	})
+	out := make([]Candidate, len(s))
+	for i := range s {
+		out[i] = s[i].c
+	}
+	return out
 }
 
 func rankBy(cands []Candidate, primary, secondary func(Candidate) float64) []Candidate {

@@ -88,6 +88,18 @@ func (l *Ledger) SetRecord(addr string, rep *ledger.Reputation, auditPassRateBps
 	}
 }
 
+// SetCapacity sets a provider's proven capacity as the ledger's providers query reports it
+// (nil: no proof).
+func (l *Ledger) SetCapacity(addr string, c *ledger.Capacity) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.providers {
+		if l.providers[i].Address == addr {
+			l.providers[i].ProvenCapacity = c
+		}
+	}
+}
+
 // SetDown makes Providers and Models fail with err (nil: answer again).
 func (l *Ledger) SetDown(err error) {
 	l.mu.Lock()
