@@ -1,23 +1,31 @@
 // Package reveal defines the logprobs reveal: GET /mycel/v1/logprobs/{request_id}, by which
 // the consumer who paid for a request obtains from its provider the token ids and float32
 // log-probabilities behind the receipt's logprobs commitment (channel.LogprobsCommitment).
-// It is pure: the message the consumer signs to ask, and the answer's JSON form.
+// It is pure: the message the consumer signs to ask, the answer's JSON form and the
+// provider's signature over the answer, which makes a reveal that contradicts the receipt
+// provable to anyone holding both.
 package reveal
 
 import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/mycel-network/mycel/internal/channel"
 )
 
 // Domain prefixes the bytes a consumer signs to ask for a reveal.
 const Domain = "mycel/logprobs-reveal/v1\x00"
+
+// AnswerDomain prefixes the bytes a provider signs for a reveal answer.
+const AnswerDomain = "mycel/logprobs-reveal-answer/v1\x00"
 
 // Header carries base64url (unpadded) of the consumer's ed25519 signature over SignBytes.
 const Header = "X-Mycel-Reveal-Signature"
@@ -67,11 +75,73 @@ func Verify(chainID, provider, requestID, header string, pub ed25519.PublicKey) 
 }
 
 // Response is the answer of the reveal endpoint. Logprobs[i] is the float32 log-probability
-// of token Ids[i], exactly as committed.
+// of token Ids[i], exactly as committed. Signature is the provider's over the answer
+// (SignAnswer): a provider that reveals values other than those its receipt commits to has
+// signed two contradicting statements.
 type Response struct {
 	RequestID string    `json:"request_id"`
 	IDs       []int32   `json:"ids"`
 	Logprobs  []Logprob `json:"logprobs"`
+	Signature string    `json:"signature,omitempty"` // base64url (unpadded) ed25519
+}
+
+// AnswerSignBytes returns the bytes a provider signs for its reveal of requestID:
+// "mycel/logprobs-reveal-answer/v1\x00" || u16be(len(chain id)) || chain id ||
+// u16be(len(provider)) || provider address || u16be(len(request id)) || request id ||
+// the 32 bytes of channel.LogprobsCommitment(ids, logprobs). Only the commitment of the values
+// is signed, so the signature compares directly with a receipt's.
+func AnswerSignBytes(chainID, provider, requestID string, ids []int32, logprobs []float32) []byte {
+	c, _ := hex.DecodeString(channel.LogprobsCommitment(ids, logprobs))
+	b := make([]byte, 0, len(AnswerDomain)+6+len(chainID)+len(provider)+len(requestID)+len(c))
+	b = append(b, AnswerDomain...)
+	for _, s := range []string{chainID, provider, requestID} {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+		b = append(b, s...)
+	}
+	return append(b, c...)
+}
+
+// SignAnswer returns the provider key k's signature (base64url, unpadded) over its reveal
+// of ids and logprobs for requestID on chainID.
+func SignAnswer(chainID, provider, requestID string, ids []int32, logprobs []float32, k ed25519.PrivateKey) string {
+	return base64.RawURLEncoding.EncodeToString(ed25519.Sign(k, AnswerSignBytes(chainID, provider, requestID, ids, logprobs)))
+}
+
+// VerifyAnswer checks a provider's signature sig (SignAnswer) over its reveal of ids and
+// logprobs (one per id) for requestID against the provider's public key. Every failure
+// wraps ErrBadSignature.
+func VerifyAnswer(chainID, provider, requestID string, ids []int32, logprobs []float32, sig string, pub ed25519.PublicKey) error {
+	if len(pub) != ed25519.PublicKeySize {
+		return fmt.Errorf("verify reveal answer: public key has %d bytes: %w", len(pub), ErrBadSignature)
+	}
+	if len(ids) != len(logprobs) {
+		return fmt.Errorf("verify reveal answer: %d ids for %d logprobs: %w", len(ids), len(logprobs), ErrBadSignature)
+	}
+	for _, s := range []string{chainID, provider, requestID} {
+		if len(s) > 0xffff {
+			return fmt.Errorf("verify reveal answer: field too long: %w", ErrBadSignature)
+		}
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(sig, "="))
+	if err != nil || len(raw) != ed25519.SignatureSize {
+		return fmt.Errorf("verify reveal answer: malformed signature: %w", ErrBadSignature)
+	}
+	if !ed25519.Verify(pub, AnswerSignBytes(chainID, provider, requestID, ids, logprobs), raw) {
+		return fmt.Errorf("verify reveal answer: signature does not match the provider's key: %w", ErrBadSignature)
+	}
+	return nil
+}
+
+// Sign sets r's Signature: provider's (key k) on chainID over r's request id, ids and
+// logprobs.
+func (r Response) Sign(chainID, provider string, k ed25519.PrivateKey) Response {
+	r.Signature = SignAnswer(chainID, provider, r.RequestID, r.IDs, r.Float32s(), k)
+	return r
+}
+
+// Verify checks r's Signature against the public key of provider on chainID.
+func (r Response) Verify(chainID, provider string, pub ed25519.PublicKey) error {
+	return VerifyAnswer(chainID, provider, r.RequestID, r.IDs, r.Float32s(), r.Signature, pub)
 }
 
 // Float32s returns the logprobs as float32.
