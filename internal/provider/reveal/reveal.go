@@ -10,7 +10,6 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,9 +22,6 @@ import (
 
 // Domain prefixes the bytes a consumer signs to ask for a reveal.
 const Domain = "mycel/logprobs-reveal/v1\x00"
-
-// AnswerDomain prefixes the bytes a provider signs for a reveal answer.
-const AnswerDomain = "mycel/logprobs-reveal-answer/v1\x00"
 
 // Header carries base64url (unpadded) of the consumer's ed25519 signature over SignBytes.
 const Header = "X-Mycel-Reveal-Signature"
@@ -85,20 +81,21 @@ type Response struct {
 	Signature string    `json:"signature,omitempty"` // base64url (unpadded) ed25519
 }
 
-// AnswerSignBytes returns the bytes a provider signs for its reveal of requestID:
+// AnswerSignBytes returns the bytes a provider signs for its reveal of requestID
+// (channel.RevealAnswerSignBytes):
 // "mycel/logprobs-reveal-answer/v1\x00" || u16be(len(chain id)) || chain id ||
 // u16be(len(provider)) || provider address || u16be(len(request id)) || request id ||
-// the 32 bytes of channel.LogprobsCommitment(ids, logprobs). Only the commitment of the values
-// is signed, so the signature compares directly with a receipt's.
+// the 32 bytes of channel.LogprobsCommitment(ids, logprobs).
 func AnswerSignBytes(chainID, provider, requestID string, ids []int32, logprobs []float32) []byte {
-	c, _ := hex.DecodeString(channel.LogprobsCommitment(ids, logprobs))
-	b := make([]byte, 0, len(AnswerDomain)+6+len(chainID)+len(provider)+len(requestID)+len(c))
-	b = append(b, AnswerDomain...)
-	for _, s := range []string{chainID, provider, requestID} {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-		b = append(b, s...)
+	return channel.RevealAnswerSignBytes(chainID, provider, requestID, ids, float32Bits(logprobs))
+}
+
+func float32Bits(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, f := range v {
+		out[i] = math.Float32bits(f)
 	}
-	return append(b, c...)
+	return out
 }
 
 // SignAnswer returns the provider key k's signature (base64url, unpadded) over its reveal
@@ -111,23 +108,12 @@ func SignAnswer(chainID, provider, requestID string, ids []int32, logprobs []flo
 // logprobs (one per id) for requestID against the provider's public key. Every failure
 // wraps ErrBadSignature.
 func VerifyAnswer(chainID, provider, requestID string, ids []int32, logprobs []float32, sig string, pub ed25519.PublicKey) error {
-	if len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("verify reveal answer: public key has %d bytes: %w", len(pub), ErrBadSignature)
-	}
-	if len(ids) != len(logprobs) {
-		return fmt.Errorf("verify reveal answer: %d ids for %d logprobs: %w", len(ids), len(logprobs), ErrBadSignature)
-	}
-	for _, s := range []string{chainID, provider, requestID} {
-		if len(s) > 0xffff {
-			return fmt.Errorf("verify reveal answer: field too long: %w", ErrBadSignature)
-		}
-	}
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(sig, "="))
-	if err != nil || len(raw) != ed25519.SignatureSize {
+	if err != nil {
 		return fmt.Errorf("verify reveal answer: malformed signature: %w", ErrBadSignature)
 	}
-	if !ed25519.Verify(pub, AnswerSignBytes(chainID, provider, requestID, ids, logprobs), raw) {
-		return fmt.Errorf("verify reveal answer: signature does not match the provider's key: %w", ErrBadSignature)
+	if err := channel.VerifyRevealAnswer(chainID, provider, requestID, ids, float32Bits(logprobs), raw, pub); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	return nil
 }
