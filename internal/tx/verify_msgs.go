@@ -453,9 +453,13 @@ func (m EvidenceMaterial) Check(r channel.Receipt) error {
 	if len(m.LogprobBits) != 0 && len(m.LogprobBits) != len(m.TokenIDs) {
 		return invalidf("evidence material: %d logprobs for %d token ids", len(m.LogprobBits), len(m.TokenIDs))
 	}
-	for i, id := range m.TokenIDs {
-		if id < 0 {
-			return invalidf("evidence material: token id %d is negative", i)
+	if m.RevealSignature == "" {
+		// A signed reveal's ids are the provider's word, whatever they are: a negative
+		// one is part of what it is held to.
+		for i, id := range m.TokenIDs {
+			if id < 0 {
+				return invalidf("evidence material: token id %d is negative", i)
+			}
 		}
 	}
 	if m.RevealSignature != "" {

@@ -95,6 +95,9 @@ func TestVerifyMsgsValidateBasic(t *testing.T) {
 		{"evidence material signed reveal without logprobs", mutEv(func(e *SubmitEvidence) {
 			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1, 2}, RevealSignature: sig64}
 		}), false},
+		{"evidence material signed reveal with a negative id", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{-1}, LogprobBits: []uint32{3}, RevealSignature: sig64}
+		}), true},
 		{"evidence material malformed reveal signature", mutEv(func(e *SubmitEvidence) {
 			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1}, LogprobBits: []uint32{3}, RevealSignature: sig64[:40]}
 		}), false},
