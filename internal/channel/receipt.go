@@ -153,13 +153,22 @@ func Cost(tokensIn, tokensOut, priceInPerMTok, priceOutPerMTok uint64) (uint64, 
 // endian. Extra entries of the longer slice are ignored. No tokens give the hash of the
 // domain alone.
 func LogprobsCommitment(ids []int32, logprobs []float32) string {
-	n := min(len(ids), len(logprobs))
+	bits := make([]uint32, len(logprobs))
+	for i, v := range logprobs {
+		bits[i] = math.Float32bits(v)
+	}
+	return LogprobsCommitmentBits(ids, bits)
+}
+
+// LogprobsCommitmentBits is LogprobsCommitment of the logprobs' IEEE-754 bits.
+func LogprobsCommitmentBits(ids []int32, bits []uint32) string {
+	n := min(len(ids), len(bits))
 	h := sha256.New()
 	h.Write([]byte(LogprobsDomain))
 	var buf [8]byte
 	for i := 0; i < n; i++ {
 		binary.BigEndian.PutUint32(buf[0:4], uint32(ids[i]))
-		binary.BigEndian.PutUint32(buf[4:8], math.Float32bits(logprobs[i]))
+		binary.BigEndian.PutUint32(buf[4:8], bits[i])
 		h.Write(buf[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))

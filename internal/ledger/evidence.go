@@ -31,6 +31,12 @@ func (x *msgCtx) submitEvidence(m tx.SubmitEvidence) ([]Event, error) {
 	if err := r.Verify(acct.PubKey); err != nil {
 		return nil, fail(CodeSignature, "receipt not signed by the provider %s: %v", r.Provider, errors.Unwrap(err))
 	}
+	if m.Material != nil {
+		// A signed reveal in the material is the provider's word: it must be its signature.
+		if m.Material.VerifyReveal(r, acct.PubKey) != nil {
+			return nil, fail(CodeSignature, "reveal in the material not signed by the provider %s", r.Provider)
+		}
+	}
 	dk := keyEvidenceByReceipt(r.Provider, r.RequestID)
 	if raw, ok := x.o.get(dk); ok {
 		return nil, fail(CodeInvalid, "evidence %s already filed for request %q of provider %s", raw, r.RequestID, r.Provider)

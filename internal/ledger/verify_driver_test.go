@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/provider/reveal"
 	"github.com/mycel-network/mycel/internal/tx"
 )
 
@@ -154,9 +156,17 @@ func (d *driver) verifyMsg(cmd string, pos []string, opts map[string]string, id 
 		if v, ok := opts["verdict"]; ok {
 			verdict = v
 		}
-		return tx.SubmitEvidence{Receipt: r, Bond: bond, Summary: tx.EvidenceSummary{
+		m := tx.SubmitEvidence{Receipt: r, Bond: bond, Summary: tx.EvidenceSummary{
 			PositionsChecked: 200, Mismatches: 150, MaxLogprobDevMicro: 4_500_000,
-			ExpectedTokens: 200, ClaimedTokens: 200, Verdict: verdict}}, nil
+			ExpectedTokens: 200, ClaimedTokens: 200, Verdict: verdict}}
+		if s, ok := opts["reveal-signer"]; ok {
+			// Material with a reveal signed by s (values that contradict the receipt).
+			ids, lps := []int32{1, 2}, []float32{-0.5, -1.5}
+			m.Material = &tx.EvidenceMaterial{Request: "req", Output: "out", TokenIDs: ids,
+				LogprobBits:     []uint32{math.Float32bits(lps[0]), math.Float32bits(lps[1])},
+				RevealSignature: reveal.SignAnswer(r.ChainID, prov, r.RequestID, ids, lps, testKey(s))}
+		}
+		return m, nil
 	case "vote":
 		switch arg(2) {
 		case "guilty":

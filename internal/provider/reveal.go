@@ -8,8 +8,8 @@ import (
 )
 
 // serveReveal answers GET /mycel/v1/logprobs/{request}: the token ids and logprobs behind
-// the logprobs commitment of the request's receipt, to the consumer of its channel only
-// (docs/spec/channels.md, "Logprobs reveal").
+// the logprobs commitment of the request's receipt, to the consumer of its channel only,
+// signed by the provider's key (docs/spec/channels.md, "Logprobs reveal").
 func (p *Provider) serveReveal(w http.ResponseWriter, r *http.Request) {
 	reqID := r.PathValue("request")
 	if !validRequestID(reqID) {
@@ -52,7 +52,7 @@ func (p *Provider) serveReveal(w http.ResponseWriter, r *http.Request) {
 		if out.IDs == nil {
 			out.IDs = []int32{}
 		}
-		writeJSON(w, http.StatusOK, out)
+		writeJSON(w, http.StatusOK, out.Sign(p.chainID, p.deps.Address, p.deps.PrivKey))
 		return
 	}
 	openai.WriteError(w, &openai.Error{Status: 403, Type: openai.TypePermission, Message: "the signature is not the paying consumer's over this chain, provider and request"})

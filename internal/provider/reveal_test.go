@@ -39,7 +39,8 @@ func (h *harness) getReveal(reqID string, k ed25519.PrivateKey) (int, reveal.Res
 }
 
 // TestReveal: the consumer who paid for a request (without logprobs) gets the ids and
-// logprobs that hash to its receipt's commitment, after a restart too; another key gets a
+// logprobs that hash to its receipt's commitment, signed by the provider's key, after a
+// restart too; another key gets a
 // 403, an unknown request a 404, a request without signature a 401. Two consumers that
 // chose the same request id each get their own.
 func TestReveal(t *testing.T) {
@@ -82,6 +83,12 @@ func TestReveal(t *testing.T) {
 			}
 			if channel.LogprobsCommitment(got.IDs, got.Float32s()) != c.rc.LogprobsCommitment {
 				t.Fatalf("%s: %s: revealed values do not hash to the receipt's commitment", when, c.name)
+			}
+			if err := got.Verify(testChain, h.prov, h.provKey.Public().(ed25519.PublicKey)); err != nil {
+				t.Fatalf("%s: %s: reveal signature: %v", when, c.name, err)
+			}
+			if err := got.Verify(testChain, h.prov, h.aliceKey.Public().(ed25519.PublicKey)); err == nil {
+				t.Fatalf("%s: %s: reveal signature verifies under the consumer's key", when, c.name)
 			}
 		}
 		if code, _, e := h.getReveal("shared-id", carolKey); code != http.StatusForbidden || e == nil || e.Type != openai.TypePermission {

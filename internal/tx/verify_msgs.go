@@ -1,9 +1,12 @@
 package tx
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/mycel-network/mycel/internal/address"
@@ -397,11 +400,44 @@ const (
 // receipt's logprobs commitment hashes). Ids and logprobs are bound by the commitment when
 // they hash to it; a verifier ignores logprobs that do not, and holds ids that do not to the
 // text (see docs/VERIFICATION.md).
+//
+// RevealSignature, when present, says that TokenIDs and LogprobBits (one per id) are the
+// provider's reveal of the receipt's request, signed by the provider (reveal.SignAnswer,
+// base64url): the ledger verifies it against the provider's key (VerifyReveal). Such values
+// are the provider's word: when they do not hash to the receipt's commitment the provider
+// signed two contradicting statements.
 type EvidenceMaterial struct {
-	Request     string   `json:"request"`
-	Output      string   `json:"output"`
-	TokenIDs    []int32  `json:"token_ids"`
-	LogprobBits []uint32 `json:"logprob_bits,omitempty"`
+	Request         string   `json:"request"`
+	Output          string   `json:"output"`
+	TokenIDs        []int32  `json:"token_ids"`
+	LogprobBits     []uint32 `json:"logprob_bits,omitempty"`
+	RevealSignature string   `json:"reveal_signature,omitempty"`
+}
+
+// VerifyReveal checks RevealSignature, when present, as the signature of r's provider (public
+// key pub) over its reveal of TokenIDs and LogprobBits for r's request on r's chain
+// (channel.VerifyRevealAnswer); a failure wraps channel.ErrBadRevealAnswer. No signature is
+// no claim and passes.
+func (m EvidenceMaterial) VerifyReveal(r channel.Receipt, pub ed25519.PublicKey) error {
+	if m.RevealSignature == "" {
+		return nil
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(m.RevealSignature)
+	if err != nil {
+		return fmt.Errorf("evidence material: reveal signature is not unpadded base64url: %w", channel.ErrBadRevealAnswer)
+	}
+	if err := channel.VerifyRevealAnswer(r.ChainID, r.Provider, r.RequestID, m.TokenIDs, m.LogprobBits, sig, pub); err != nil {
+		return fmt.Errorf("evidence material: %w", err)
+	}
+	return nil
+}
+
+// SignedRevealContradicts reports whether the material carries a provider-signed reveal (its
+// signature verified by VerifyReveal) whose values do not hash to r's logprobs commitment (a
+// receipt without a commitment contradicts nothing).
+func (m EvidenceMaterial) SignedRevealContradicts(r channel.Receipt) bool {
+	return m.RevealSignature != "" && r.LogprobsCommitment != "" && len(m.LogprobBits) == len(m.TokenIDs) &&
+		!strings.EqualFold(channel.LogprobsCommitmentBits(m.TokenIDs, m.LogprobBits), r.LogprobsCommitment)
 }
 
 // Check verifies the material against the receipt's request and output hashes and its
@@ -417,9 +453,21 @@ func (m EvidenceMaterial) Check(r channel.Receipt) error {
 	if len(m.LogprobBits) != 0 && len(m.LogprobBits) != len(m.TokenIDs) {
 		return invalidf("evidence material: %d logprobs for %d token ids", len(m.LogprobBits), len(m.TokenIDs))
 	}
-	for i, id := range m.TokenIDs {
-		if id < 0 {
-			return invalidf("evidence material: token id %d is negative", i)
+	if m.RevealSignature == "" {
+		// A signed reveal's ids are the provider's word, whatever they are: a negative
+		// one is part of what it is held to.
+		for i, id := range m.TokenIDs {
+			if id < 0 {
+				return invalidf("evidence material: token id %d is negative", i)
+			}
+		}
+	}
+	if m.RevealSignature != "" {
+		if len(m.LogprobBits) != len(m.TokenIDs) {
+			return invalidf("evidence material: a signed reveal needs one logprob per token id, got %d for %d", len(m.LogprobBits), len(m.TokenIDs))
+		}
+		if sig, err := base64.RawURLEncoding.DecodeString(m.RevealSignature); err != nil || len(sig) != ed25519.SignatureSize {
+			return invalidf("evidence material: reveal signature must be %d bytes in unpadded base64url", ed25519.SignatureSize)
 		}
 	}
 	if h := sha256.Sum256([]byte(m.Request)); hex.EncodeToString(h[:]) != r.RequestHash {

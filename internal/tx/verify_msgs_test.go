@@ -1,14 +1,18 @@
 package tx
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/mycel-network/mycel/internal/channel"
+	"github.com/mycel-network/mycel/internal/provider/reveal"
 )
 
 func hexOf(s string) string {
@@ -33,6 +37,7 @@ func TestVerifyMsgsValidateBasic(t *testing.T) {
 		f(&e)
 		return e
 	}
+	sig64 := base64.RawURLEncoding.EncodeToString(make([]byte, ed25519.SignatureSize)) // well-formed, not verified here
 	ws := []ProviderWeight{{addr("p1"), 3}, {addr("p2"), 1}}
 	if ws[0].Provider > ws[1].Provider {
 		ws[0], ws[1] = ws[1], ws[0]
@@ -83,6 +88,18 @@ func TestVerifyMsgsValidateBasic(t *testing.T) {
 		}), false},
 		{"evidence material negative id", mutEv(func(e *SubmitEvidence) {
 			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{-1}}
+		}), false},
+		{"evidence material signed reveal", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1, 2}, LogprobBits: []uint32{3, 4}, RevealSignature: sig64}
+		}), true},
+		{"evidence material signed reveal without logprobs", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1, 2}, RevealSignature: sig64}
+		}), false},
+		{"evidence material signed reveal with a negative id", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{-1}, LogprobBits: []uint32{3}, RevealSignature: sig64}
+		}), true},
+		{"evidence material malformed reveal signature", mutEv(func(e *SubmitEvidence) {
+			e.Material = &EvidenceMaterial{Request: "req", Output: "out", TokenIDs: []int32{1}, LogprobBits: []uint32{3}, RevealSignature: sig64[:40]}
 		}), false},
 		{"evidence material too long", mutEv(func(e *SubmitEvidence) {
 			e.Material = &EvidenceMaterial{Request: strings.Repeat("x", MaxEvidenceRequest+1), Output: "out"}
@@ -222,6 +239,58 @@ func TestAnchorChunkProofs(t *testing.T) {
 		}
 		if AnchorChunkProof(leaves, chunks) != nil {
 			t.Errorf("n=%d: proof for a chunk out of range", n)
+		}
+	}
+}
+
+// TestEvidenceMaterialVerifyReveal: a reveal signed by the receipt's provider verifies, and
+// SignedRevealContradicts tells values that hash to the receipt's commitment from values that
+// do not; a signature by another key, or over other values, request or chain, does not
+// verify; no signature is no claim.
+func TestEvidenceMaterialVerifyReveal(t *testing.T) {
+	ids, lps := []int32{4, 9, 2}, []float32{-0.25, -3, -1e-3}
+	bits := []uint32{math.Float32bits(lps[0]), math.Float32bits(lps[1]), math.Float32bits(lps[2])}
+	r := sampleReceipt()
+	pub := testKey("pat").Public().(ed25519.PublicKey)
+	material := func(rc channel.Receipt, signer string, ids []int32) EvidenceMaterial {
+		return EvidenceMaterial{Request: "req", Output: "out", TokenIDs: ids, LogprobBits: bits,
+			RevealSignature: reveal.SignAnswer(rc.ChainID, rc.Provider, rc.RequestID, ids, lps, testKey(signer))}
+	}
+
+	m := material(r, "pat", ids)
+	if err := (SubmitEvidence{Receipt: r, Summary: EvidenceSummary{Verdict: VerdictQuantization}, Bond: 1, Material: &m}).ValidateBasic(); err != nil {
+		t.Fatalf("ValidateBasic: %v", err)
+	}
+	if err := m.VerifyReveal(r, pub); err != nil {
+		t.Fatalf("VerifyReveal of the provider's signature: %v", err)
+	}
+	if !m.SignedRevealContradicts(r) {
+		t.Error("values that do not hash to the receipt's commitment: SignedRevealContradicts = false")
+	}
+	matching := r
+	matching.LogprobsCommitment = channel.LogprobsCommitment(ids, lps)
+	if m.SignedRevealContradicts(matching) {
+		t.Error("values that hash to the receipt's commitment: SignedRevealContradicts = true")
+	}
+	if unsigned := (EvidenceMaterial{Request: "req", Output: "out", TokenIDs: ids, LogprobBits: bits}); unsigned.VerifyReveal(r, pub) != nil || unsigned.SignedRevealContradicts(r) {
+		t.Error("material without a reveal signature: want no error and no contradiction")
+	}
+
+	otherReq, otherChain := r, r
+	otherReq.RequestID, otherChain.ChainID = "req-2", "other-chain"
+	tampered := material(r, "pat", ids)
+	tampered.LogprobBits = append([]uint32{bits[0] ^ 1}, bits[1:]...)
+	otherIDs := material(r, "pat", ids)
+	otherIDs.TokenIDs = []int32{4, 9, 3}
+	for name, m := range map[string]EvidenceMaterial{
+		"another key":      material(r, "carl", ids),
+		"other ids":        otherIDs,
+		"other logprob":    tampered,
+		"other request id": material(otherReq, "pat", ids),
+		"other chain":      material(otherChain, "pat", ids),
+	} {
+		if err := m.VerifyReveal(r, pub); !errors.Is(err, channel.ErrBadRevealAnswer) {
+			t.Errorf("%s: VerifyReveal = %v, want ErrBadRevealAnswer", name, err)
 		}
 	}
 }

@@ -761,6 +761,14 @@ func relaxTextIDs(r Report, claimed uint64, n, maxTokens int) Report {
 }
 
 func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
+	if !provable(got, r) {
+		// Other verifiers could not reproduce the failure from the material: the
+		// accusation would only cost the bond. The failed audit still counts in
+		// the tally (Weights) and the audit report.
+		v.log.Info("failed audit not provable: no evidence filed", "provider_id", got.Receipt.Provider,
+			"request_id", got.Receipt.RequestID, "failed", r.Failed())
+		return nil
+	}
 	v.mu.Lock()
 	if v.accused[got.Receipt.RequestID] {
 		v.mu.Unlock()
@@ -774,6 +782,22 @@ func (v *Verifier) accuse(ctx context.Context, got Shopped, r Report) error {
 	}
 	v.log.Warn("evidence submitted", "provider_id", got.Receipt.Provider, "request_id", got.Receipt.RequestID, "verdict", msg.Summary.Verdict)
 	return nil
+}
+
+// provable reports whether other verifiers can reproduce a failed report
+// from the evidence material: a refused reveal, or revealed values the
+// provider did not sign, fail logprobs_reveal only for the verifier that
+// asked; with no other failed check the failure is not provable.
+func provable(got Shopped, r Report) bool {
+	if got.Answer.RevealSignature != "" {
+		return true
+	}
+	for _, c := range r.Failed() {
+		if c != "logprobs_reveal" {
+			return true
+		}
+	}
+	return false
 }
 
 // vote votes on open evidence this verifier can re-check: evidence about a
@@ -840,9 +864,11 @@ func (v *Verifier) vote(ctx context.Context) error {
 }
 
 // Material is the evidence material of a shopped answer: the request body,
-// the answer text, its token ids and the float32 bits of its logprobs.
+// the answer text, its token ids and the float32 bits of its logprobs, with
+// the provider's signature when they are its signed reveal.
 func Material(got Shopped) *tx.EvidenceMaterial {
-	m := &tx.EvidenceMaterial{Request: string(got.Body), Output: got.Answer.Text, TokenIDs: got.Answer.IDs}
+	m := &tx.EvidenceMaterial{Request: string(got.Body), Output: got.Answer.Text, TokenIDs: got.Answer.IDs,
+		RevealSignature: got.Answer.RevealSignature}
 	if m.TokenIDs == nil {
 		m.TokenIDs = []int32{}
 	}
@@ -854,7 +880,11 @@ func Material(got Shopped) *tx.EvidenceMaterial {
 
 // recheckEvidence re-checks evidence from its material. Request and output
 // text are bound by the receipt (the ledger checked their hashes); the
-// finish reason is the receipt's. Logprobs count only when they hash, with
+// finish reason is the receipt's. Material carrying the provider's signed
+// reveal (the ledger verified the signature against the provider's key)
+// whose values do not hash to the receipt's commitment is guilty whatever
+// the text's re-check says: the provider signed two contradicting
+// statements. Otherwise logprobs count only when they hash, with
 // the ids, to the receipt's logprobs commitment (otherwise they are the
 // accuser's word and are dropped). Ids are bound by that commitment or, on
 // the built-in engine, by the reference's own commitment; unbound ids could
@@ -865,6 +895,9 @@ func (v *Verifier) recheckEvidence(ctx context.Context, sha string, ev ledger.Ev
 	m := ev.Material
 	if m.Check(ev.Receipt) != nil {
 		return false, false, nil
+	}
+	if m.SignedRevealContradicts(ev.Receipt) {
+		return true, true, nil
 	}
 	_, sys, user, params, err := ParseRequestBody([]byte(m.Request))
 	if err != nil {
@@ -950,7 +983,7 @@ func Summary(r Report, rc channel.Receipt) tx.EvidenceSummary {
 	case failed["logprobs_band"] || failed["logprobs_commitment"] || failed["logprobs_reveal"]:
 		// The right tokens with another model's numbers.
 		s.Verdict = tx.VerdictQuantization
-	case failed["seeded_regen"] || failed["text_tokens"] || failed["output_hash"]:
+	case failed["seeded_regen"] || failed["text_tokens"] || failed["output_hash"] || failed["token_vocab"]:
 		s.Verdict = tx.VerdictMismatch
 	default:
 		s.Verdict = tx.VerdictSubstitution

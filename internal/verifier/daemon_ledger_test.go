@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mycel-network/mycel/internal/ledger"
+	"github.com/mycel-network/mycel/internal/provider/reveal"
 	"github.com/mycel-network/mycel/internal/tx"
 	"github.com/mycel-network/mycel/internal/verifier"
 	"github.com/mycel-network/mycel/internal/verifier/cheat"
@@ -317,5 +318,109 @@ func TestForgedEvidenceVotedDown(t *testing.T) {
 		if before.Balance-after.Balance != bond+fee {
 			t.Errorf("forgery %d: accuser balance %d → %d, want to lose the bond %d and one fee %d", i, before.Balance, after.Balance, bond, fee)
 		}
+	}
+}
+
+// TestSignedRevealLieOnLedger: a provider that answered honestly but signed a reveal whose
+// logprobs contradict its receipt's commitment is guilty on that proof alone. Evidence whose
+// material carries a reveal signature by anyone but the provider is refused by the ledger
+// and changes nothing; with the provider's signature it is accepted, and the second
+// verifier, although the text re-checks honest, votes guilty and the provider is slashed.
+func TestSignedRevealLieOnLedger(t *testing.T) {
+	ctx := context.Background()
+	m, shop := memSetup(t, map[string]cheat.Strategy{"honest": cheat.Honest})
+	_, a1 := newMemVerifier(t, m, shop, labCheckers{shop.lab}, "v1", 1)
+	v2, _ := newMemVerifier(t, m, &labShopper{}, labCheckers{shop.lab}, "v2", 2)
+	toEpoch(t, m, 1, v2)
+	provs, err := a1.Providers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := provs[0].Address
+	params := verifier.ShopperParams{PoolIndex: 4, Temperature: ptr(0.0), MaxTokens: 16, Logprobs: true}
+	got, err := shop.Shop(ctx, provs[0], "mycel-ref", params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Answer.Logprobs) == 0 {
+		t.Fatalf("answer %+v: no values to lie about", got.Answer)
+	}
+	// What the provider would reveal when lying: its ids with other logprobs.
+	lie := got
+	lie.Answer.Revealed = true
+	lie.Answer.Logprobs = make([]float64, len(got.Answer.Logprobs))
+	lps := make([]float32, len(got.Answer.Logprobs))
+	for i, lp := range got.Answer.Logprobs {
+		lps[i] = float32(lp - 0.5)
+		lie.Answer.Logprobs[i] = float64(lps[i])
+	}
+	rid := got.Receipt.RequestID
+	submit := func(signer ed25519.PrivateKey) error {
+		lie.Answer.RevealSignature = reveal.SignAnswer(memChainID, prov, rid, got.Answer.IDs, lps, signer)
+		return a1.Submit(ctx, tx.SubmitEvidence{Receipt: got.Receipt, Bond: 1_000_000, Material: verifier.Material(lie),
+			Summary: verifier.Summary(verifier.Report{Findings: []verifier.Finding{{Check: "logprobs_reveal", Failed: true}}}, got.Receipt)})
+	}
+
+	var before ledger.Account
+	if err := m.query("account/"+a1.addr, nil, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(a1.key); err == nil {
+		t.Fatal("evidence with a reveal signed by the accuser was accepted")
+	}
+	var after ledger.Account
+	if err := m.query("account/"+a1.addr, nil, &after); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.evidence()); n != 0 || after.Balance < before.Balance-m.l.Params().MinFee {
+		t.Fatalf("refused evidence: %d evidence, balance %d → %d: want nothing filed, no bond taken", n, before.Balance, after.Balance)
+	}
+
+	if err := submit(shop.keys[prov]); err != nil {
+		t.Fatalf("evidence with the provider's signed reveal: %v", err)
+	}
+	if err := v2.Tick(ctx); err != nil {
+		t.Logf("tick: %v", err)
+	}
+	evs := m.evidence()
+	if len(evs) != 1 || evs[0].Status != ledger.EvidenceGuilty || len(evs[0].Votes) != 1 || !evs[0].Votes[0].Guilty || evs[0].Slashed == 0 {
+		t.Fatalf("after the second verifier's vote: %+v", evs)
+	}
+}
+
+// refusingShopper is a labShopper whose providers refuse every logprobs reveal: answers come
+// back as HTTPShopper leaves them then (revealed, no ids, no logprobs, no signature).
+type refusingShopper struct{ *labShopper }
+
+func (s refusingShopper) Shop(ctx context.Context, p ledger.ProviderView, model string, params verifier.ShopperParams) (verifier.Shopped, error) {
+	got, err := s.labShopper.Shop(ctx, p, model, params)
+	got.Answer.IDs, got.Answer.Logprobs, got.Answer.Revealed = nil, nil, true
+	return got, err
+}
+
+// TestRefusedRevealNotAccused: an honest-answering provider that refuses every reveal fails
+// the verifier's audits (logprobs_reveal) and gets weight zero from it, but no evidence is
+// filed: the refusal cannot be proved to other verifiers, an accusation would only cost
+// the bond.
+func TestRefusedRevealNotAccused(t *testing.T) {
+	ctx := context.Background()
+	m, shop := memSetup(t, map[string]cheat.Strategy{"honest": cheat.Honest})
+	v1, _ := newMemVerifier(t, m, refusingShopper{shop}, labCheckers{shop.lab}, "v1", 1)
+	toEpoch(t, m, 1, v1)
+	if err := v1.Tick(ctx); err != nil {
+		t.Logf("tick: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := v1.ShopOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if evs := m.evidence(); len(evs) != 0 {
+		t.Errorf("%d evidence filed over refused reveals, want none", len(evs))
+	}
+	prov := m.account("honest").addr
+	ws := v1.Weights()
+	if len(ws) != 1 || ws[0].Provider != prov || ws[0].Weight != 0 {
+		t.Errorf("weights %+v, want weight 0 for %s", ws, prov)
 	}
 }

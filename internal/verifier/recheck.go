@@ -66,6 +66,11 @@ type Answer struct {
 	// commitment, revealed by the provider on challenge: they must hash to
 	// the commitment (float32 values, as committed).
 	Revealed bool
+	// RevealSignature is the provider's signature over its reveal of IDs
+	// and Logprobs (reveal.SignAnswer), verified by the shopper; "" when the
+	// reveal was not signed or not made. Values it signs that do not hash to
+	// the commitment are proof of a lie (tx.EvidenceMaterial).
+	RevealSignature string
 }
 
 // Claim holds the receipt fields the re-check tests (see channel.Receipt).
@@ -200,12 +205,6 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 	if s.Temperature < 0 || math.IsNaN(s.Temperature) || math.IsInf(s.Temperature, 0) {
 		return Report{}, fmt.Errorf("check: bad temperature %v", s.Temperature)
 	}
-	vocab := c.tok.VocabSize()
-	for i, id := range ans.IDs {
-		if id < 0 || int(id) >= vocab {
-			return Report{}, fmt.Errorf("check: token %d: id %d outside the vocabulary", i, id)
-		}
-	}
 	r := Report{Profile: job.Profile, Tokens: len(ans.IDs)}
 	add := func(f Finding) { r.Findings = append(r.Findings, f) }
 	exact := job.Profile == ProfileBuiltin
@@ -218,6 +217,26 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 	add(boolFinding("output_hash", strings.EqualFold(claim.OutputHash, HexSHA256([]byte(ans.Text))), ""))
 	if claim.FinishReason != "" {
 		add(boolFinding("finish_reason", claim.FinishReason == ans.FinishReason, "receipt "+claim.FinishReason+", answer "+ans.FinishReason))
+	}
+	if ans.Revealed {
+		lp32 := make([]float32, len(ans.Logprobs))
+		for i, v := range ans.Logprobs {
+			lp32[i] = float32(v)
+		}
+		add(boolFinding("logprobs_reveal", strings.EqualFold(claim.LogprobsCommitment, channel.LogprobsCommitment(ans.IDs, lp32)),
+			"revealed logprobs do not match the receipt's commitment"))
+	}
+
+	// Token ids the model does not have: the provider's ids are a lie (the
+	// rest cannot be scored).
+	vocab := c.tok.VocabSize()
+	for i, id := range ans.IDs {
+		if id < 0 || int(id) >= vocab {
+			add(Finding{Check: "token_vocab", Statistic: float64(id), Threshold: float64(vocab), Failed: true,
+				Detail: fmt.Sprintf("token %d: id %d outside the vocabulary of %d", i, id, vocab)})
+			r.Honest = false
+			return r, nil
+		}
 	}
 
 	// Token counts: never more than the reference counts.
@@ -340,14 +359,6 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		add(c.logprobFinding(outPos, ans.Logprobs, exact, tol))
 	}
 
-	if ans.Revealed {
-		lp32 := make([]float32, len(ans.Logprobs))
-		for i, v := range ans.Logprobs {
-			lp32[i] = float32(v)
-		}
-		add(boolFinding("logprobs_reveal", strings.EqualFold(claim.LogprobsCommitment, channel.LogprobsCommitment(ans.IDs, lp32)),
-			"revealed logprobs do not match the receipt's commitment"))
-	}
 	if exact {
 		want := channel.LogprobsCommitment(ans.IDs, refLogprobs(scores[:len(ans.IDs)]))
 		add(boolFinding("logprobs_commitment", strings.EqualFold(claim.LogprobsCommitment, want), "receipt commitment differs from the reference's"))

@@ -219,9 +219,11 @@ func TestCheckStructural(t *testing.T) {
 	})
 	t.Run("bad input is an error", func(t *testing.T) {
 		req, s := served(t, l, verifier.ShopperParams{PoolIndex: 3, Temperature: ptr(0.0), MaxTokens: 8})
+		// A token id outside the vocabulary is the provider's lie, not bad input: the
+		// audit fails (see TestCheckRevealOutsideVocabulary).
 		s.Answer.IDs = append([]int32{-5}, s.Answer.IDs...)
-		if _, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer); err == nil {
-			t.Error("negative token id: no error")
+		if r, err := l.Check(ctx, "mycel-ref", req, s.Answer, s.Claim, verifier.ProfilePeer); err != nil || r.Honest {
+			t.Errorf("negative token id: honest %v, err %v; want a failed audit", r.Honest, err)
 		}
 		s.Answer.IDs = s.Answer.IDs[1:]
 		s.Answer.Logprobs = []float64{1}

@@ -26,17 +26,33 @@ var revealRetryWait = 500 * time.Millisecond
 // refused, retrying does not help.
 var errRevealRefused = errors.New("reveal refused")
 
+// errRevealContradicts marks a reveal whose values do not hash to the receipt's commitment
+// but carry the provider's valid signature: the provider signed two contradicting statements,
+// which evidence material proves to every verifier.
+var errRevealContradicts = errors.New("signed reveal contradicts the receipt")
+
+// AccountKeys is implemented by a ShopperLedger that reads account public keys from the
+// ledger (the keys that sign receipts). The shopper needs it to keep a provider's signature
+// over a reveal (reveal.VerifyAnswer); without it no reveal signature is kept.
+type AccountKeys interface {
+	PubKey(ctx context.Context, addr string) (ed25519.PublicKey, error)
+}
+
 // fetchReveal asks the provider at endpoint (address providerAddr) for the ids and logprobs
 // behind the logprobs commitment of requestID, signed by the paying consumer's key, and
-// checks that they hash to commitment. An error means the provider did not reveal values
-// matching its commitment (after retries for transient failures).
-func (s *HTTPShopper) fetchReveal(ctx context.Context, endpoint, providerAddr, requestID, commitment string, k ed25519.PrivateKey) ([]int32, []float32, error) {
+// checks that they hash to commitment. Its answer's Signature is kept only when it verifies
+// under the provider's account key (else ""). A nil error means the values hash to the
+// commitment. A validly signed answer whose values do not comes back with an error wrapping
+// errRevealContradicts: it is kept as proof. Any other error means the provider did not
+// reveal (after retries for transient failures), or revealed values it did not sign that do
+// not match its commitment.
+func (s *HTTPShopper) fetchReveal(ctx context.Context, endpoint, providerAddr, requestID, commitment string, k ed25519.PrivateKey) (reveal.Response, error) {
 	var last error
 	for i := 0; i < revealAttempts; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, nil, fmt.Errorf("reveal %s: %w (last: %w)", requestID, ctx.Err(), last)
+				return reveal.Response{}, fmt.Errorf("reveal %s: %w (last: %w)", requestID, ctx.Err(), last)
 			case <-time.After(revealRetryWait):
 			}
 		}
@@ -49,18 +65,40 @@ func (s *HTTPShopper) fetchReveal(ctx context.Context, endpoint, providerAddr, r
 			continue
 		}
 		if r.RequestID != requestID {
-			return nil, nil, fmt.Errorf("reveal %s: provider revealed request %q", requestID, r.RequestID)
+			return reveal.Response{}, fmt.Errorf("reveal %s: provider revealed request %q", requestID, r.RequestID)
 		}
-		lps := r.Float32s()
-		if len(r.IDs) != len(lps) {
-			return nil, nil, fmt.Errorf("reveal %s: %d ids for %d logprobs", requestID, len(r.IDs), len(lps))
+		if len(r.IDs) != len(r.Logprobs) {
+			return reveal.Response{}, fmt.Errorf("reveal %s: %d ids for %d logprobs", requestID, len(r.IDs), len(r.Logprobs))
 		}
-		if got := channel.LogprobsCommitment(r.IDs, lps); !strings.EqualFold(got, commitment) {
-			return nil, nil, fmt.Errorf("reveal %s: revealed values hash to %s, the receipt commits to %s", requestID, got, commitment)
+		if r.Signature != "" {
+			if err := s.verifyRevealSignature(ctx, providerAddr, r); err != nil {
+				s.logger().Info("reveal signature not kept", "provider", providerAddr, "request_id", requestID, "err", err)
+				r.Signature = ""
+			}
 		}
-		return r.IDs, lps, nil
+		if got := channel.LogprobsCommitment(r.IDs, r.Float32s()); !strings.EqualFold(got, commitment) {
+			err := fmt.Errorf("reveal %s: revealed values hash to %s, the receipt commits to %s", requestID, got, commitment)
+			if r.Signature == "" {
+				return reveal.Response{}, err
+			}
+			return r, fmt.Errorf("%w: %w", errRevealContradicts, err)
+		}
+		return r, nil
 	}
-	return nil, nil, last
+	return reveal.Response{}, last
+}
+
+// verifyRevealSignature checks r's signature under providerAddr's account key on the ledger.
+func (s *HTTPShopper) verifyRevealSignature(ctx context.Context, providerAddr string, r reveal.Response) error {
+	ak, ok := s.ledger().(AccountKeys)
+	if !ok {
+		return errors.New("the shopper's ledger reads no public keys")
+	}
+	pub, err := ak.PubKey(ctx, providerAddr)
+	if err != nil {
+		return fmt.Errorf("public key of provider %s: %w", providerAddr, err)
+	}
+	return r.Verify(s.ChainID, providerAddr, pub)
 }
 
 func (s *HTTPShopper) getReveal(ctx context.Context, endpoint, providerAddr, requestID string, k ed25519.PrivateKey) (reveal.Response, error) {

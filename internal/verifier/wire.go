@@ -144,6 +144,21 @@ type ShopperLedger interface {
 // clientLedger is ShopperLedger over chainclient.
 type clientLedger struct{ c *chainclient.Client }
 
+// PubKey implements AccountKeys.
+func (l clientLedger) PubKey(ctx context.Context, addr string) (ed25519.PublicKey, error) {
+	if l.c == nil {
+		return nil, errors.New("no ledger client")
+	}
+	a, err := l.c.Account(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.PubKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("account %s has no public key on the ledger", addr)
+	}
+	return ed25519.PublicKey(a.PubKey), nil
+}
+
 func (l clientLedger) Epoch(ctx context.Context) (ledger.EpochView, error) {
 	var e ledger.EpochView
 	return e, l.c.Query(ctx, "epoch", nil, &e)
@@ -289,16 +304,20 @@ func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model str
 	} else {
 		// An answer without logprobs carries no token ids: ask for the ones behind the
 		// receipt's commitment, as the paying consumer, so the exact checks run (see
-		// Answer.Revealed). A refusal or values that do not hash to the commitment leave
-		// no logprobs with Revealed set: the re-check runs on the text's tokenisation and
-		// logprobs_reveal fails. Answers with logprobs already carry ids and values.
+		// Answer.Revealed). A refusal or unsigned values that do not hash to the commitment
+		// leave no logprobs with Revealed set: the re-check runs on the text's tokenisation
+		// and logprobs_reveal fails. Values the provider signed are kept with the signature
+		// (Answer.RevealSignature) whether they match or not: logprobs_reveal fails on a
+		// mismatch, and the evidence material proves it. Answers with logprobs already carry
+		// ids and values.
 		ans.Revealed = true
-		ids, lps, err := s.fetchReveal(ctx, p.Endpoint, p.Address, hex.EncodeToString(rid[:]), rc.LogprobsCommitment, payer.PrivKey)
+		r, err := s.fetchReveal(ctx, p.Endpoint, p.Address, hex.EncodeToString(rid[:]), rc.LogprobsCommitment, payer.PrivKey)
 		if err != nil {
 			s.logger().Info("provider did not reveal its committed logprobs", "provider", p.Address, "err", err)
-		} else {
-			ans.IDs, ans.Logprobs = ids, make([]float64, len(lps))
-			for i, v := range lps {
+		}
+		if err == nil || errors.Is(err, errRevealContradicts) {
+			ans.IDs, ans.Logprobs, ans.RevealSignature = r.IDs, make([]float64, len(r.Logprobs)), r.Signature
+			for i, v := range r.Float32s() {
 				ans.Logprobs[i] = float64(v)
 			}
 		}

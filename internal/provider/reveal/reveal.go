@@ -1,7 +1,9 @@
 // Package reveal defines the logprobs reveal: GET /mycel/v1/logprobs/{request_id}, by which
 // the consumer who paid for a request obtains from its provider the token ids and float32
 // log-probabilities behind the receipt's logprobs commitment (channel.LogprobsCommitment).
-// It is pure: the message the consumer signs to ask, and the answer's JSON form.
+// It is pure: the message the consumer signs to ask, the answer's JSON form and the
+// provider's signature over the answer, which makes a reveal that contradicts the receipt
+// provable to anyone holding both.
 package reveal
 
 import (
@@ -14,6 +16,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/mycel-network/mycel/internal/channel"
 )
 
 // Domain prefixes the bytes a consumer signs to ask for a reveal.
@@ -67,11 +71,63 @@ func Verify(chainID, provider, requestID, header string, pub ed25519.PublicKey) 
 }
 
 // Response is the answer of the reveal endpoint. Logprobs[i] is the float32 log-probability
-// of token Ids[i], exactly as committed.
+// of token Ids[i], exactly as committed. Signature is the provider's over the answer
+// (SignAnswer): a provider that reveals values other than those its receipt commits to has
+// signed two contradicting statements.
 type Response struct {
 	RequestID string    `json:"request_id"`
 	IDs       []int32   `json:"ids"`
 	Logprobs  []Logprob `json:"logprobs"`
+	Signature string    `json:"signature,omitempty"` // base64url (unpadded) ed25519
+}
+
+// AnswerSignBytes returns the bytes a provider signs for its reveal of requestID
+// (channel.RevealAnswerSignBytes):
+// "mycel/logprobs-reveal-answer/v1\x00" || u16be(len(chain id)) || chain id ||
+// u16be(len(provider)) || provider address || u16be(len(request id)) || request id ||
+// the 32 bytes of channel.LogprobsCommitment(ids, logprobs).
+func AnswerSignBytes(chainID, provider, requestID string, ids []int32, logprobs []float32) []byte {
+	return channel.RevealAnswerSignBytes(chainID, provider, requestID, ids, float32Bits(logprobs))
+}
+
+func float32Bits(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, f := range v {
+		out[i] = math.Float32bits(f)
+	}
+	return out
+}
+
+// SignAnswer returns the provider key k's signature (base64url, unpadded) over its reveal
+// of ids and logprobs for requestID on chainID.
+func SignAnswer(chainID, provider, requestID string, ids []int32, logprobs []float32, k ed25519.PrivateKey) string {
+	return base64.RawURLEncoding.EncodeToString(ed25519.Sign(k, AnswerSignBytes(chainID, provider, requestID, ids, logprobs)))
+}
+
+// VerifyAnswer checks a provider's signature sig (SignAnswer) over its reveal of ids and
+// logprobs (one per id) for requestID against the provider's public key. Every failure
+// wraps ErrBadSignature.
+func VerifyAnswer(chainID, provider, requestID string, ids []int32, logprobs []float32, sig string, pub ed25519.PublicKey) error {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(sig, "="))
+	if err != nil {
+		return fmt.Errorf("verify reveal answer: malformed signature: %w", ErrBadSignature)
+	}
+	if err := channel.VerifyRevealAnswer(chainID, provider, requestID, ids, float32Bits(logprobs), raw, pub); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return nil
+}
+
+// Sign sets r's Signature: provider's (key k) on chainID over r's request id, ids and
+// logprobs.
+func (r Response) Sign(chainID, provider string, k ed25519.PrivateKey) Response {
+	r.Signature = SignAnswer(chainID, provider, r.RequestID, r.IDs, r.Float32s(), k)
+	return r
+}
+
+// Verify checks r's Signature against the public key of provider on chainID.
+func (r Response) Verify(chainID, provider string, pub ed25519.PublicKey) error {
+	return VerifyAnswer(chainID, provider, r.RequestID, r.IDs, r.Float32s(), r.Signature, pub)
 }
 
 // Float32s returns the logprobs as float32.

@@ -72,3 +72,58 @@ func TestLogprobRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestSignVerifyAnswer: a provider-signed reveal answer verifies, survives its JSON round
+// trip, and fails after any change to the chain, provider, request, an id, a logprob's bits
+// (even -0 for 0) or the key.
+func TestSignVerifyAnswer(t *testing.T) {
+	k := key("provider")
+	pub := k.Public().(ed25519.PublicKey)
+	in := Response{RequestID: "req1", IDs: []int32{5, 7, 11}, Logprobs: []Logprob{-0.5, 0, -2.25}}.Sign("c", "prov", k)
+	if in.Signature == "" {
+		t.Fatal("Sign left no signature")
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Response
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Verify("c", "prov", pub); err != nil {
+		t.Fatalf("round-tripped answer: %v", err)
+	}
+	if err := VerifyAnswer("c", "prov", "req1", r.IDs, r.Float32s(), r.Signature, pub); err != nil {
+		t.Fatalf("VerifyAnswer: %v", err)
+	}
+	tamper := func(f func(*Response)) Response {
+		c := Response{RequestID: r.RequestID, IDs: append([]int32(nil), r.IDs...),
+			Logprobs: append([]Logprob(nil), r.Logprobs...), Signature: r.Signature}
+		f(&c)
+		return c
+	}
+	negZero := Logprob(float32(math.Copysign(0, -1)))
+	other := key("other").Public().(ed25519.PublicKey)
+	for name, err := range map[string]error{
+		"other chain":    r.Verify("d", "prov", pub),
+		"other provider": r.Verify("c", "prov2", pub),
+		"other key":      r.Verify("c", "prov", other),
+		"short key":      r.Verify("c", "prov", pub[:5]),
+		"other request":  tamper(func(c *Response) { c.RequestID = "req2" }).Verify("c", "prov", pub),
+		"other id":       tamper(func(c *Response) { c.IDs[1] = 8 }).Verify("c", "prov", pub),
+		"dropped token":  tamper(func(c *Response) { c.IDs, c.Logprobs = c.IDs[:2], c.Logprobs[:2] }).Verify("c", "prov", pub),
+		"other logprob":  tamper(func(c *Response) { c.Logprobs[2] = -2.5 }).Verify("c", "prov", pub),
+		"-0 for 0":       tamper(func(c *Response) { c.Logprobs[1] = negZero }).Verify("c", "prov", pub),
+		"missing value":  tamper(func(c *Response) { c.Logprobs = c.Logprobs[:2] }).Verify("c", "prov", pub),
+		"no signature":   tamper(func(c *Response) { c.Signature = "" }).Verify("c", "prov", pub),
+		"malformed":      tamper(func(c *Response) { c.Signature = "!!" }).Verify("c", "prov", pub),
+		"consumer's signature over the request": tamper(func(c *Response) {
+			c.Signature = Sign("c", "prov", "req1", k)
+		}).Verify("c", "prov", pub),
+	} {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Errorf("%s: err %v, want ErrBadSignature", name, err)
+		}
+	}
+}
