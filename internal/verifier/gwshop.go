@@ -129,15 +129,17 @@ func (s *GatewayShopper) Shop(ctx context.Context, p ledger.ProviderView, model 
 		ans.IDs, ans.Logprobs = ids, lps
 	} else {
 		// As HTTPShopper: the ids and logprobs behind the receipt's commitment, fetched by
-		// the gateway as the paying consumer. A refusal or values that do not hash to the
-		// commitment leave the answer revealed without logprobs (logprobs_reveal fails).
+		// the gateway as the paying consumer. A refusal or unsigned values that do not hash
+		// to the commitment leave the answer revealed without logprobs (logprobs_reveal
+		// fails); values the provider signed are kept with the signature, matching or not.
 		ans.Revealed = true
-		ids, lps, err := s.fetchReveal(ctx, id, rc)
+		r, err := s.fetchReveal(ctx, id, p.Address, rc)
 		if err != nil {
 			s.logger().Info("provider did not reveal its committed logprobs", "provider_id", p.Address, "request_id", id, "err", err)
-		} else {
-			ans.IDs, ans.Logprobs = ids, make([]float64, len(lps))
-			for i, v := range lps {
+		}
+		if err == nil || errors.Is(err, errRevealContradicts) {
+			ans.IDs, ans.Logprobs, ans.RevealSignature = r.IDs, make([]float64, len(r.Logprobs)), r.Signature
+			for i, v := range r.Float32s() {
 				ans.Logprobs[i] = float64(v)
 			}
 		}
@@ -220,14 +222,15 @@ func sameRequest(model, sys, user string, p ShopperParams, upModel, upSys, upUse
 }
 
 // fetchReveal asks the gateway for the provider's reveal of attempt 0 of request id and
-// checks it against the receipt's logprobs commitment, retrying transient failures.
-func (s *GatewayShopper) fetchReveal(ctx context.Context, id string, rc channel.Receipt) ([]int32, []float32, error) {
+// judges it against the receipt's logprobs commitment (judgeReveal), retrying transient
+// failures.
+func (s *GatewayShopper) fetchReveal(ctx context.Context, id, provider string, rc channel.Receipt) (reveal.Response, error) {
 	var last error
 	for i := 0; i < gwRevealAttempts; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return nil, nil, fmt.Errorf("reveal of %s: %w (last: %w)", id, ctx.Err(), last)
+				return reveal.Response{}, fmt.Errorf("reveal of %s: %w (last: %w)", id, ctx.Err(), last)
 			case <-time.After(gwRevealRetryWait):
 			}
 		}
@@ -239,25 +242,15 @@ func (s *GatewayShopper) fetchReveal(ctx context.Context, id string, rc channel.
 			}
 			continue
 		}
-		return checkReveal(r, rc)
+		return judgeReveal(r, rc.RequestID, rc.LogprobsCommitment, func(r reveal.Response) error {
+			pub, err := s.Keys.PubKey(ctx, provider)
+			if err != nil {
+				return err
+			}
+			return r.Verify(rc.ChainID, provider, pub)
+		}, s.logger())
 	}
-	return nil, nil, last
-}
-
-// checkReveal checks that a reveal is of the receipt's request and hashes to its
-// commitment.
-func checkReveal(r reveal.Response, rc channel.Receipt) ([]int32, []float32, error) {
-	if r.RequestID != rc.RequestID {
-		return nil, nil, fmt.Errorf("reveal of %s: provider revealed request %q", rc.RequestID, r.RequestID)
-	}
-	lps := r.Float32s()
-	if len(r.IDs) != len(lps) {
-		return nil, nil, fmt.Errorf("reveal of %s: %d ids for %d logprobs", rc.RequestID, len(r.IDs), len(lps))
-	}
-	if got := channel.LogprobsCommitment(r.IDs, lps); !strings.EqualFold(got, rc.LogprobsCommitment) {
-		return nil, nil, fmt.Errorf("reveal of %s: revealed values hash to %s, the receipt commits to %s", rc.RequestID, got, rc.LogprobsCommitment)
-	}
-	return r.IDs, lps, nil
+	return reveal.Response{}, last
 }
 
 // getReveal fetches the reveal once; retry reports a failure worth another try (transport,

@@ -352,6 +352,59 @@ func TestGatewayShopperDiscrepancies(t *testing.T) {
 	}
 }
 
+// TestGatewayShopperSignedLie: a reveal the provider signed whose values contradict its
+// receipt's commitment is kept with its signature (evidence material proves it), while an
+// altered reveal whose signature no longer verifies is dropped.
+func TestGatewayShopperSignedLie(t *testing.T) {
+	prov := seededKey("provider")
+	for _, c := range []struct {
+		name    string
+		signer  ed25519.PrivateKey
+		wantSig bool
+	}{
+		{"signed by the provider", prov.PrivKey, true},
+		{"signed by another key", seededKey("someone").PrivKey, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, srv := newFakeGateway(t)
+			g.reveal = func(status int, b []byte) (int, []byte) {
+				var rv reveal.Response
+				if err := json.Unmarshal(b, &rv); err != nil || status != http.StatusOK || len(rv.Logprobs) == 0 {
+					t.Errorf("honest reveal %d %s: %v", status, b, err)
+					return status, b
+				}
+				if err := rv.Verify(g.chainID, g.provider.Address, prov.PubKey()); err != nil {
+					t.Errorf("the provider's own reveal: %v", err)
+				}
+				rv.Logprobs[0] -= 0.25
+				out, _ := json.Marshal(rv.Sign(g.chainID, g.provider.Address, c.signer))
+				return status, out
+			}
+			got, err := gatewayShopper(g, srv.URL).Shop(context.Background(), g.provider, "synthetic", ShopperParams{PoolIndex: 2, MaxTokens: 9})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := got.Answer
+			if !c.wantSig {
+				if a.RevealSignature != "" || a.IDs != nil {
+					t.Fatalf("answer %+v: an unverified contradicting reveal was kept", a)
+				}
+				return
+			}
+			lps := make([]float32, len(a.Logprobs))
+			for i, v := range a.Logprobs {
+				lps[i] = float32(v)
+			}
+			if a.RevealSignature == "" || len(a.IDs) == 0 || channel.LogprobsCommitment(a.IDs, lps) == got.Receipt.LogprobsCommitment {
+				t.Fatalf("answer %+v: want the signed contradicting reveal", a)
+			}
+			if m := Material(got); m.RevealSignature != a.RevealSignature {
+				t.Errorf("material carries reveal signature %q, want %q", m.RevealSignature, a.RevealSignature)
+			}
+		})
+	}
+}
+
 // TestGatewayShopperRevealFails: a reveal the provider refuses, that keeps failing, or
 // whose values do not hash to the commitment leaves the answer revealed without logprobs
 // (the re-check's logprobs_reveal fails), after retries of transient failures only.

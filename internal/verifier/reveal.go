@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -64,28 +65,39 @@ func (s *HTTPShopper) fetchReveal(ctx context.Context, endpoint, providerAddr, r
 			}
 			continue
 		}
-		if r.RequestID != requestID {
-			return reveal.Response{}, fmt.Errorf("reveal %s: provider revealed request %q", requestID, r.RequestID)
-		}
-		if len(r.IDs) != len(r.Logprobs) {
-			return reveal.Response{}, fmt.Errorf("reveal %s: %d ids for %d logprobs", requestID, len(r.IDs), len(r.Logprobs))
-		}
-		if r.Signature != "" {
-			if err := s.verifyRevealSignature(ctx, providerAddr, r); err != nil {
-				s.logger().Info("reveal signature not kept", "provider", providerAddr, "request_id", requestID, "err", err)
-				r.Signature = ""
-			}
-		}
-		if got := channel.LogprobsCommitment(r.IDs, r.Float32s()); !strings.EqualFold(got, commitment) {
-			err := fmt.Errorf("reveal %s: revealed values hash to %s, the receipt commits to %s", requestID, got, commitment)
-			if r.Signature == "" {
-				return reveal.Response{}, err
-			}
-			return r, fmt.Errorf("%w: %w", errRevealContradicts, err)
-		}
-		return r, nil
+		return judgeReveal(r, requestID, commitment, func(r reveal.Response) error {
+			return s.verifyRevealSignature(ctx, providerAddr, r)
+		}, s.logger())
 	}
 	return reveal.Response{}, last
+}
+
+// judgeReveal checks a provider's reveal r of requestID against the receipt's commitment.
+// r's Signature is kept only when verify accepts it (else ""). A nil error means the values
+// hash to the commitment; a validly signed r whose values do not comes back with an error
+// wrapping errRevealContradicts (it is kept as proof); any other error means no usable
+// reveal.
+func judgeReveal(r reveal.Response, requestID, commitment string, verify func(reveal.Response) error, log *slog.Logger) (reveal.Response, error) {
+	if r.RequestID != requestID {
+		return reveal.Response{}, fmt.Errorf("reveal %s: provider revealed request %q", requestID, r.RequestID)
+	}
+	if len(r.IDs) != len(r.Logprobs) {
+		return reveal.Response{}, fmt.Errorf("reveal %s: %d ids for %d logprobs", requestID, len(r.IDs), len(r.Logprobs))
+	}
+	if r.Signature != "" {
+		if err := verify(r); err != nil {
+			log.Info("reveal signature not kept", "request_id", requestID, "err", err)
+			r.Signature = ""
+		}
+	}
+	if got := channel.LogprobsCommitment(r.IDs, r.Float32s()); !strings.EqualFold(got, commitment) {
+		err := fmt.Errorf("reveal %s: revealed values hash to %s, the receipt commits to %s", requestID, got, commitment)
+		if r.Signature == "" {
+			return reveal.Response{}, err
+		}
+		return r, fmt.Errorf("%w: %w", errRevealContradicts, err)
+	}
+	return r, nil
 }
 
 // verifyRevealSignature checks r's signature under providerAddr's account key on the ledger.
