@@ -96,7 +96,7 @@ func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *ap
 		out = g.cfg.DefaultMaxTokens
 	}
 	rr := router.Request{TokensIn: req.estIn, TokensOut: out, Limits: limits}
-	cands, e := g.candidates(r.Context(), req.model, policy, rr)
+	cands, e := g.candidates(r.Context(), req.model, req.pin, policy, rr)
 	if req.pin != "" {
 		cands, e = pinned(cands, e, req.model, req.pin)
 	}
@@ -177,8 +177,10 @@ func decodeRequest(k kind, body []byte) (genRequest, *openai.Error) {
 	return req, nil
 }
 
-// candidates returns the ranked providers for model, or the 404/503 that says why none.
-func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy, rr router.Request) ([]candInfo, *openai.Error) {
+// candidates returns the ranked providers for model, or the 404/503 that says why none. With a
+// pin, only that provider is a candidate: its share bound is then its own (a pinned request,
+// such as a verifier's capacity job, is limited by the provider's free slots only).
+func (g *Gateway) candidates(ctx context.Context, model, pin string, p router.Policy, rr router.Request) ([]candInfo, *openai.Error) {
 	if err := g.dir.ensure(ctx); err != nil {
 		return nil, &openai.Error{Status: http.StatusServiceUnavailable, Type: openai.TypeUnavailable, Message: "ledger unavailable: " + err.Error()}
 	}
@@ -189,7 +191,7 @@ func (g *Gateway) candidates(ctx context.Context, model string, p router.Policy,
 	endpoints := map[string]string{}
 	for _, pv := range ps {
 		sm, ok := served(pv, model)
-		if !ok {
+		if !ok || (pin != "" && pv.Address != pin) {
 			continue
 		}
 		// Capacity is what the provider advertises it takes for the model (max_concurrent

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mycel-network/mycel/internal/gateway/gwapi"
+	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/openai"
 )
 
@@ -86,5 +87,40 @@ func TestGatewayPinNoHedgeNoFailover(t *testing.T) {
 	}
 	if got := resp.Trailer.Get(HeaderProvider); got != e.addrs["a"] {
 		t.Errorf("%s trailer %q, want only a", HeaderProvider, got)
+	}
+}
+
+// TestGatewayPinBeyondProvenShare: a pinned request (a verifier's capacity job, say) to a
+// provider without a capacity proof that already holds its exploration share of the requests
+// in flight is served: the share bounds steer the router's choices, a pin is limited by the
+// provider's free slots only.
+func TestGatewayPinBeyondProvenShare(t *testing.T) {
+	e := newEnv(t, Config{NoHedge: true}, cheap("a"), cheap("n"))
+	e.ledger.SetCapacity(e.addrs["a"], &ledger.Capacity{Provider: e.addrs["a"], Epoch: 1,
+		Models: []ledger.ModelCapacity{{ModelID: testModel, TokensPerSecMilli: 50_000, Records: 2}}})
+	release := make(chan struct{})
+	e.provs["n"].SetHold(release)
+	first := make(chan *http.Response, 1)
+	go func() {
+		resp, _ := e.post("/v1/chat/completions", chatBody(""), gwapi.HeaderPinProvider, e.addrs["n"])
+		first <- resp
+	}()
+	waitFor(t, "the first pinned request to reach n", func() bool { return e.provs["n"].Requests() == 1 })
+	// n holds 1 of 1 requests in flight, over its 5 % exploration share; a second pin still
+	// reaches it (it waits on the same hold).
+	second := make(chan *http.Response, 1)
+	go func() {
+		resp, _ := e.post("/v1/chat/completions", chatBody(""), gwapi.HeaderPinProvider, e.addrs["n"])
+		second <- resp
+	}()
+	waitFor(t, "the second pinned request to reach n", func() bool { return e.provs["n"].Requests() == 2 })
+	close(release)
+	for _, ch := range []chan *http.Response{first, second} {
+		if resp := <-ch; resp == nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("pinned request: %v, want 200", resp)
+		}
+	}
+	if n := e.provs["a"].Requests(); n != 0 {
+		t.Errorf("a got %d of the requests pinned to n", n)
 	}
 }

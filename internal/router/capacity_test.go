@@ -182,6 +182,17 @@ func TestFilterProvenShare(t *testing.T) {
 	if ok, _ := Filter([]Candidate{a, b}, Request{}); len(ok) != 1 || ok[0].Provider != "a" {
 		t.Errorf("a 1, b 6 in flight: qualified %v, want a only", names(ok))
 	}
+	// b's slots are full and a is over its share: a serves the overflow rather than a 503.
+	a, b = proven("a", 10, 100), proven("b", 30, 4)
+	a.InFlight, b.InFlight = 2, 4 // a may hold ceil(0.25·7) = 2
+	ok, rej = Filter([]Candidate{a, b}, Request{})
+	if len(ok) != 1 || ok[0].Provider != "a" || len(rej) != 1 || rej[0].Provider != "b" {
+		t.Errorf("b full, a over its share: qualified %v, rejected %+v; want a, with b rejected", names(ok), rej)
+	}
+	a.InFlight = 100 // a's own slots full too: nobody
+	if ok, _ := Filter([]Candidate{a, b}, Request{}); len(ok) != 0 {
+		t.Errorf("every slot full: qualified %v, want none", names(ok))
+	}
 	a.ProvenTPS, b.ProvenTPS = 0, 0 // no proof anywhere: advertised slots alone limit
 	a.InFlight, b.InFlight = 50, 0
 	if ok, _ := Filter([]Candidate{a, b}, Request{}); len(ok) != 2 {

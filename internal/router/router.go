@@ -109,7 +109,9 @@ func ByName(name string) (Policy, error) {
 // flight on it would take it over its proven share (Bounds, computed over the candidates that
 // pass every other check) of this gateway's requests in flight for the model: with n requests
 // in flight in all, a candidate with bound b takes a request only while it has fewer than
-// ceil(b·(n+1)) of them. The bounds sum to 1, so that check alone never rejects every candidate.
+// ceil(b·(n+1)) of them. The bounds sum to 1, so that check alone never rejects every
+// candidate; and when every candidate with a free slot is over its share, those are served
+// rather than none (the bounds steer load; only full slots refuse).
 func Filter(cands []Candidate, r Request) (ok []Candidate, rejected []Rejection) {
 	reasons := make([]Rejection, len(cands))
 	var pass []Candidate
@@ -125,6 +127,10 @@ func Filter(cands []Candidate, r Request) (ok []Candidate, rejected []Rejection)
 	for _, c := range pass {
 		inFlight += c.InFlight
 	}
+	var (
+		over    []Candidate // free slots, but over their proven share
+		overRej []Rejection
+	)
 	j := 0 // index in pass and bounds
 	for i, c := range cands {
 		if reasons[i].Reason != "" {
@@ -141,13 +147,19 @@ func Filter(cands []Candidate, r Request) (ok []Candidate, rejected []Rejection)
 			rejected = append(rejected, Rejection{Provider: c.Provider, Reason: AtCapacity,
 				Detail: fmt.Sprintf("%d of %d request slots in use", c.InFlight, c.Capacity)})
 		case bounds != nil && c.InFlight >= provenSlots(b, inFlight):
-			rejected = append(rejected, Rejection{Provider: c.Provider, Reason: AtCapacity,
+			over = append(over, c)
+			overRej = append(overRej, Rejection{Provider: c.Provider, Reason: AtCapacity,
 				Detail: fmt.Sprintf("holds %d of the %d requests in flight; its share is at most %.1f%% (%s)", c.InFlight, inFlight, 100*b, provenDetail(c))})
 		default:
 			ok = append(ok, c)
 		}
 	}
-	return ok, rejected
+	if len(ok) == 0 {
+		// Every candidate with a free slot is over its proven share: serve rather than
+		// refuse (the bounds steer load, they are not a reason for a 503).
+		return over, rejected
+	}
+	return ok, append(rejected, overRej...)
 }
 
 // provenSlots is how many of the requests in flight (inFlight now, plus the one being placed)
