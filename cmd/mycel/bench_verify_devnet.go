@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/mycel-network/mycel/internal/chainclient"
 	"github.com/mycel-network/mycel/internal/devnet"
 	"github.com/mycel-network/mycel/internal/devnet/fleet"
+	"github.com/mycel-network/mycel/internal/gateway"
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/tx"
 	"github.com/mycel-network/mycel/internal/verifier"
@@ -65,8 +67,8 @@ type devnetCheatRun struct {
 	Caught   bool   `json:"caught"`  // slashed and jailed within the cap
 	Sent     int    `json:"sent"`    // user requests sent through the gateway
 	Errors   int    `json:"errors"`  // of those, answered with an error
-	Served   uint64 `json:"served"`  // the gateway's attempts on the cheater
-	Audited  uint64 `json:"shopped"` // the verifier's shopper requests the cheater answered
+	Served   uint64 `json:"served"`  // the users' answers the cheater served (part of)
+	Audited  uint64 `json:"shopped"` // the verifier's shopper requests (through the gateway) it got
 	// From the cheater's first served request (gateway or shopper) to the
 	// slash: wall seconds (as seen by polling, ±0.5 s) and blocks.
 	SecondsToSlash float64 `json:"seconds_to_slash,omitempty"`
@@ -91,9 +93,9 @@ type devnetCheatRun struct {
 type devnetHonestProvider struct {
 	Name     string `json:"name"`
 	Engine   string `json:"engine"`
-	Served   uint64 `json:"served"`   // the gateway's attempts
-	Answered uint64 `json:"answered"` // every answered request (gateway and shopper)
-	Shopped  uint64 `json:"shopped"`  // the verifier's shopper requests (every one re-checked)
+	Served   uint64 `json:"served"`   // the users' answers it served (part of)
+	Answered uint64 `json:"answered"` // every answered request (users' and shopper's)
+	Shopped  uint64 `json:"shopped"`  // the gateway's other requests to it: the verifier's shopper requests (every one re-checked)
 	Evidence int    `json:"evidence"`
 	Slashed  int    `json:"slashed"`
 }
@@ -268,6 +270,16 @@ type userTraffic struct {
 	start    time.Time
 	sent     int
 	errors   int
+
+	mu     sync.Mutex
+	served map[string]uint64 // users' answers by provider (the gateway's X-Mycel-Provider)
+}
+
+// servedBy is how many of the users' answers provider addr served (part of).
+func (u *userTraffic) servedBy(addr string) uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.served[addr]
 }
 
 // next fires when request number u.sent is due.
@@ -304,6 +316,21 @@ func (u *userTraffic) send(ctx context.Context) error {
 		u.errors++
 		return fmt.Errorf("gateway: %s %.200s (%v)", resp.Status, raw, err)
 	}
+	// A stream names every provider that served part of it in its trailer, read with the body.
+	names := resp.Trailer.Get(gateway.HeaderProvider)
+	if names == "" {
+		names = resp.Header.Get(gateway.HeaderProvider)
+	}
+	u.mu.Lock()
+	if u.served == nil {
+		u.served = map[string]uint64{}
+	}
+	for _, a := range strings.Split(names, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			u.served[a]++
+		}
+	}
+	u.mu.Unlock()
 	return nil
 }
 
@@ -373,6 +400,7 @@ func runCheatDevnet(ctx context.Context, cfg devnetBenchConfig, strategy string)
 		view            ledgerView
 		err             error
 	}
+	u := &userTraffic{url: n.fl.GatewayURL(), key: n.fl.APIKey(), mix: cfg.Mix, seed: cfg.Seed, rate: cfg.Rate}
 	results := make(chan seen, 1)
 	slashed := make(chan struct{})
 	go func() {
@@ -400,10 +428,12 @@ func runCheatDevnet(ctx context.Context, cfg devnetBenchConfig, strategy string)
 					}
 				}
 			}
-			// Counts stop at the slash: what the cheater got away with.
-			s.served = gw
-			if answered > gw {
-				s.shopped = answered - gw
+			// Counts stop at the slash: what the cheater got away with. The verifier shops
+			// through the gateway too: what the gateway sent the cheater beyond the users'
+			// answers it served are the shopper requests.
+			s.served = u.servedBy(cheater.Address)
+			if gw > s.served {
+				s.shopped = gw - s.served
 			}
 			if s.slash != nil {
 				close(slashed)
@@ -419,7 +449,6 @@ func runCheatDevnet(ctx context.Context, cfg devnetBenchConfig, strategy string)
 			}
 		}
 	}()
-	u := &userTraffic{url: n.fl.GatewayURL(), key: n.fl.APIKey(), mix: cfg.Mix, seed: cfg.Seed, rate: cfg.Rate}
 	var lastErr error
 send:
 	for u.sent < cfg.MaxRequests {
@@ -545,9 +574,9 @@ func runHonestDevnet(ctx context.Context, cfg devnetBenchConfig) (h devnetHonest
 		gw[p.Address] = p.Requests
 	}
 	for _, p := range n.fl.Providers() {
-		hp := devnetHonestProvider{Name: p.Name, Engine: p.Engine(), Served: gw[p.Address], Answered: p.Answered()}
-		if hp.Answered > hp.Served {
-			hp.Shopped = hp.Answered - hp.Served
+		hp := devnetHonestProvider{Name: p.Name, Engine: p.Engine(), Served: u.servedBy(p.Address), Answered: p.Answered()}
+		if gw[p.Address] > hp.Served {
+			hp.Shopped = gw[p.Address] - hp.Served // the verifier shops through the gateway
 		}
 		for _, e := range v.evidence {
 			if e.Provider == p.Address {
@@ -689,7 +718,7 @@ func printHonestRun(w io.Writer, h *devnetHonestRun) error {
 		fmt.Fprintf(w, "\nDEVNET honest-only, %.0fs of traffic, the verifier shopping every %.0fs: %d user requests (%d errors), %d evidence records, %d provider slashes; Ollama: %s%s\n",
 			h.Seconds, h.ShopEvery, h.Sent, h.Errors, h.Evidence, h.Slashed, orDash(h.Ollama, "included"), map[bool]string{true: "; error: " + h.Error, false: ""}[h.Error != ""])
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROVIDER\tENGINE\tSERVED (GATEWAY)\tSHOPPED + RE-CHECKED\tEVIDENCE\tSLASHED")
+		fmt.Fprintln(tw, "PROVIDER\tENGINE\tSERVED (USERS)\tSHOPPED + RE-CHECKED\tEVIDENCE\tSLASHED")
 		for _, p := range h.Providers {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\n", p.Name, p.Engine, p.Served, p.Shopped, p.Evidence, p.Slashed)
 		}

@@ -67,6 +67,7 @@ type genRequest struct {
 type candInfo struct {
 	router.Candidate
 	endpoint string
+	pinned   bool // the client pinned the request to it: its breaker does not stop it
 }
 
 func (g *Gateway) handleGenerate(w http.ResponseWriter, r *http.Request, key *apikey.Key, k kind) *openai.Error {
@@ -209,6 +210,12 @@ func (g *Gateway) candidates(ctx context.Context, model, pin string, p router.Po
 			c.Unhealthy = true
 		}
 		g.stats.Fill(&c, now)
+		if pin != "" {
+			// A pinned request asks for this provider whatever the gateway thinks of it (a
+			// verifier audits exactly the providers that misbehave): its breaker and health
+			// probe do not turn it away; full slots and a jail still do.
+			c.CircuitOpen, c.Unhealthy = false, !pv.Active && !pv.Jailed
+		}
 		g.dir.shares.Fill(model, &c)
 		cs = append(cs, c)
 		endpoints[pv.Address] = pv.Endpoint
@@ -229,7 +236,7 @@ func (g *Gateway) candidates(ctx context.Context, model, pin string, p router.Po
 	g.dir.shares.Add(model, ranked[0].Provider, rr.TokensOut)
 	out := make([]candInfo, len(ranked))
 	for i, c := range ranked {
-		out[i] = candInfo{Candidate: c, endpoint: endpoints[c.Provider]}
+		out[i] = candInfo{Candidate: c, endpoint: endpoints[c.Provider], pinned: pin != ""}
 	}
 	return out, nil
 }
@@ -542,7 +549,7 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 		for next < len(cands) && launched < g.cfg.MaxAttempts+1 {
 			c := cands[next]
 			next++
-			if !g.stats.Allow(c.Provider, g.now()) {
+			if !c.pinned && !g.stats.Allow(c.Provider, g.now()) {
 				failed = append(failed, fmt.Sprintf("%s: %s (circuit breaker open)", c.Provider, router.CircuitOpen))
 				continue
 			}

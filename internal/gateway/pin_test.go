@@ -9,6 +9,7 @@ import (
 	"github.com/mycel-network/mycel/internal/gateway/gwapi"
 	"github.com/mycel-network/mycel/internal/ledger"
 	"github.com/mycel-network/mycel/internal/openai"
+	"github.com/mycel-network/mycel/internal/router"
 )
 
 // TestGatewayPinProvider: a pinned request is served by the pinned provider only, even when
@@ -122,5 +123,25 @@ func TestGatewayPinBeyondProvenShare(t *testing.T) {
 	}
 	if n := e.provs["a"].Requests(); n != 0 {
 		t.Errorf("a got %d of the requests pinned to n", n)
+	}
+}
+
+// TestGatewayPinOpenBreaker: a provider whose circuit breaker is open gets no routed request,
+// but a request pinned to it (a verifier auditing a provider that misbehaves) reaches it.
+func TestGatewayPinOpenBreaker(t *testing.T) {
+	e := newEnv(t, Config{NoHedge: true}, cheap("a"), dear("b"))
+	for !e.gw.stats.Open(e.addrs["a"], e.gw.now()) {
+		e.gw.stats.Done(e.addrs["a"], router.Outcome{OK: false}, e.gw.now())
+	}
+	resp, b := e.post("/v1/chat/completions", chatBody(""))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderProvider) != e.addrs["b"] {
+		t.Fatalf("unpinned with a's breaker open: status %d from %q, want b: %s", resp.StatusCode, resp.Header.Get(HeaderProvider), b)
+	}
+	resp, b = e.post("/v1/chat/completions", chatBody(""), gwapi.HeaderPinProvider, e.addrs["a"])
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(HeaderProvider) != e.addrs["a"] {
+		t.Fatalf("pinned to a with its breaker open: status %d from %q: %s", resp.StatusCode, resp.Header.Get(HeaderProvider), b)
+	}
+	if n := e.provs["a"].Requests(); n != 1 {
+		t.Errorf("a got %d requests, want the pinned one", n)
 	}
 }
