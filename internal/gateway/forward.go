@@ -486,9 +486,12 @@ func (g *Gateway) reconcile(ctx context.Context, c candInfo) bool {
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st) != nil {
 		return false
 	}
-	ok := g.pay.reconcile(c.Provider, st.Delivered, g.cfg.ReconcileSlackUmyc)
-	if !ok {
-		g.log.Warn("provider claims more than its receipts", "provider_id", c.Provider, "claimed_umyc", st.Delivered)
+	ok, beyond := g.pay.reconcile(c.Provider, st.Delivered, g.cfg.ReconcileSlackUmyc)
+	switch {
+	case !ok:
+		g.log.Warn("provider claims more than its receipts", "provider_id", c.Provider, "claimed_umyc", st.Delivered, "beyond_umyc", beyond)
+	case beyond > 0:
+		g.log.Info("provider's claim adopted within the slack", "provider_id", c.Provider, "claimed_umyc", st.Delivered, "beyond_umyc", beyond)
 	}
 	return ok
 }

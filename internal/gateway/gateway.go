@@ -42,7 +42,7 @@ type Config struct {
 	Policy string `toml:"policy"`
 	// ReconcileSlackUmyc is how much a provider's claim after a 402 may exceed what the gateway
 	// counted, beyond the maximum cost of its attempts that ended without a receipt (those are
-	// always allowed), before the claim is refused.
+	// always allowed), before the claim is refused; 0 takes the default (1,000 umyc).
 	ReconcileSlackUmyc uint64 `toml:"reconcile_slack_umyc"`
 	// RecordLimit is how many records of answered requests (gwapi.RecordPath: the upstream
 	// bodies and receipts) the gateway keeps in memory, the oldest evicted first; -1 keeps
@@ -119,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Policy == "" {
 		c.Policy = d.Policy
+	}
+	if c.ReconcileSlackUmyc == 0 {
+		c.ReconcileSlackUmyc = d.ReconcileSlackUmyc
 	}
 	switch {
 	case c.RecordLimit == 0:

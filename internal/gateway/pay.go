@@ -228,20 +228,21 @@ func (p *payer) uncertain(provider string, maxCost uint64) {
 // reconcile is called after the provider answered 402 with claimed = its delivered total: it
 // adopts the claim when it exceeds what the gateway owes by no more than the uncertain
 // attempts could have cost plus slack (rounding), and reports whether it did.
-func (p *payer) reconcile(provider string, claimed, slack uint64) bool {
+func (p *payer) reconcile(provider string, claimed, slack uint64) (ok bool, beyondUnsure uint64) {
 	c := p.channel(provider)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if claimed <= c.owed {
-		return true
+		return true, 0
 	}
 	extra := claimed - c.owed
 	if extra > c.unsure+slack {
-		return false
+		return false, extra - min(extra, c.unsure)
 	}
+	beyondUnsure = extra - min(extra, c.unsure)
 	c.unsure -= min(extra, c.unsure)
 	c.owed = claimed
-	return true
+	return true, beyondUnsure
 }
 
 // channelID returns the id of provider's channel, 0 if none is open.

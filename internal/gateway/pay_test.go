@@ -43,12 +43,16 @@ func TestPayerVouchers(t *testing.T) {
 	}
 	// A claim within slack is adopted, beyond it refused, unless attempts without a receipt
 	// could have cost that much.
-	if !p.reconcile(prov, 350, 100) || p.reconcile(prov, 1000, 100) {
+	rec := func(claimed, slack uint64) bool { ok, _ := p.reconcile(prov, claimed, slack); return ok }
+	if !rec(350, 100) || rec(1000, 100) {
 		t.Error("reconcile: want 350 adopted (slack 100) and 1000 refused")
 	}
 	p.uncertain(prov, 600)
-	if !p.reconcile(prov, 1000, 100) || p.reconcile(prov, 1200, 100) {
-		t.Error("reconcile: want 1000 adopted after 600 uncertain, then 1200 refused (uncertainty used up)")
+	if ok, beyond := p.reconcile(prov, 1000, 100); !ok || beyond != 50 {
+		t.Errorf("reconcile 1000 after 600 uncertain: adopted %t, %d beyond the uncertainty; want adopted, 50", ok, beyond)
+	}
+	if rec(1200, 100) {
+		t.Error("reconcile: want 1200 refused (uncertainty used up)")
 	}
 	// Idle channels are handed back for closing and forgotten.
 	if got := p.idle(now.Add(time.Second)); len(got) != 1 || got[0].Owed != 1000 {
