@@ -256,7 +256,7 @@ func printVerifyReport(w io.Writer, rep cheat.BenchReport, eq equilibriumCheck) 
 	for _, m := range marks {
 		hdr += fmt.Sprintf("\tP(<=%d)", m)
 	}
-	fmt.Fprintln(tw, hdr+"\tMEAN CHEATS TO CATCH\tFAILED CHECKS")
+	fmt.Fprintln(tw, hdr+"\tMEAN CHEATS TO CATCH\tFAILED CHECKS\tVERDICTS")
 	for _, s := range rep.Strategies {
 		if s.Pool == 0 {
 			fmt.Fprintf(tw, "%s\t%s\tnever cheated (every request looked like an audit)\n", s.Strategy, s.Profile)
@@ -270,7 +270,7 @@ func printVerifyReport(w io.Writer, rep cheat.BenchReport, eq equilibriumCheck) 
 		if s.Strategy == cheat.Spotter {
 			extra = fmt.Sprintf(" (cheats on %.0f%% of requests)", 100*s.SpotterCheatShare)
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%v%s\n", line, s.MeanCheats, s.ByCheck, extra)
+		fmt.Fprintf(tw, "%s\t%.1f\t%v%s\t%v\n", line, s.MeanCheats, s.ByCheck, extra, s.Verdicts)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

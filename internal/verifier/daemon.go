@@ -953,16 +953,25 @@ func ClaimFromReceipt(r channel.Receipt) Claim {
 	}
 }
 
-// Summary turns a failed report into the ledger's evidence summary.
+// QuantizationMaxDev is the largest |Δlogprob| (nats) between an answer's claimed logprobs and
+// the reference's, teacher-forced on the answer's tokens, that Summary attributes to a
+// quantised file rather than another model: Q4_K_M of the demo model stays within 0.1 of F32
+// (docs/VERIFICATION.md, bands); another model's weights are off by whole nats.
+const QuantizationMaxDev = 1.0
+
+// Summary turns a failed report into the ledger's evidence summary. The verdict names the
+// likeliest cheat; it informs, the slash is the same.
 func Summary(r Report, rc channel.Receipt) tx.EvidenceSummary {
 	s := tx.EvidenceSummary{PositionsChecked: uint64(r.Tokens), ClaimedTokens: rc.TokensOut, ExpectedTokens: uint64(r.Tokens)}
 	failed := map[string]bool{}
+	lpDev := math.Inf(1) // the largest |Δlogprob| against the reference, if the answer had logprobs
 	for _, f := range r.Findings {
 		if f.Failed {
 			failed[f.Check] = true
 		}
 		if f.Check == "logprobs_band" {
-			s.MaxLogprobDevMicro = uint64(f.Statistic * 1e6)
+			s.MaxLogprobDevMicro = uint64(math.Min(f.Statistic, 1e6) * 1e6)
+			lpDev = f.Statistic
 		}
 		if f.Check == "greedy_argmax" && f.Failed {
 			s.Mismatches = uint64(f.Statistic)
@@ -977,6 +986,10 @@ func Summary(r Report, rc channel.Receipt) tx.EvidenceSummary {
 		s.Verdict = tx.VerdictPadding
 	case failed["finish_length"] || failed["finish_stop"]:
 		s.Verdict = tx.VerdictTruncation
+	case (failed["likelihood_pit"] || failed["rank_topk"] || failed["greedy_argmax"] || failed["seeded_regen"]) && lpDev <= QuantizationMaxDev:
+		// Tokens the registered model would not produce, with log-probabilities (teacher-forced
+		// on those tokens) within quantisation noise of the reference's: a quantised file.
+		s.Verdict = tx.VerdictQuantization
 	case failed["likelihood_pit"] || failed["rank_topk"] || failed["greedy_argmax"]:
 		// Tokens the registered model would not produce.
 		s.Verdict = tx.VerdictSubstitution

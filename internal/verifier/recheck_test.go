@@ -10,6 +10,7 @@ import (
 
 	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/demomodel"
+	"github.com/mycel-network/mycel/internal/tx"
 	"github.com/mycel-network/mycel/internal/verifier"
 	"github.com/mycel-network/mycel/internal/verifier/cheat"
 )
@@ -377,5 +378,28 @@ func TestPeerTokensOutSlack(t *testing.T) {
 		if f.Failed != tc.fail {
 			t.Errorf("%s: tokens_out failed = %v, want %v (%+v)", tc.name, f.Failed, tc.fail, f)
 		}
+	}
+}
+
+// TestSummaryVerdict: a failing report's verdict tells a quantised file (tokens off the
+// reference, logprobs within quantisation noise) from another model (logprobs off by nats).
+func TestSummaryVerdict(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		findings []verifier.Finding
+		want     string
+	}{
+		{"another model", []verifier.Finding{{Check: "seeded_regen", Failed: true}, {Check: "likelihood_pit", Failed: true}, {Check: "logprobs_band", Statistic: 3.2, Failed: true}}, tx.VerdictSubstitution},
+		{"a quantised file", []verifier.Finding{{Check: "seeded_regen", Failed: true}, {Check: "logprobs_band", Statistic: 0.21, Failed: true}}, tx.VerdictQuantization},
+		{"greedy, quantised", []verifier.Finding{{Check: "greedy_argmax", Statistic: 2, Failed: true}, {Check: "logprobs_band", Statistic: 0.08, Failed: true}}, tx.VerdictQuantization},
+		{"no logprobs to tell", []verifier.Finding{{Check: "likelihood_pit", Failed: true}}, tx.VerdictSubstitution},
+		{"only the numbers", []verifier.Finding{{Check: "logprobs_commitment", Failed: true}}, tx.VerdictQuantization},
+		{"truncated", []verifier.Finding{{Check: "finish_stop", Failed: true}, {Check: "logprobs_band", Statistic: 0}}, tx.VerdictTruncation},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := verifier.Summary(verifier.Report{Findings: tt.findings}, channel.Receipt{}).Verdict; got != tt.want {
+				t.Errorf("verdict %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mycel-network/mycel/internal/channel"
 	"github.com/mycel-network/mycel/internal/verifier"
 )
 
@@ -65,6 +66,8 @@ type StrategyStats struct {
 	// fails; ByCheck counts failures per check.
 	Detect  float64        `json:"detect_per_audit"`
 	ByCheck map[string]int `json:"by_check,omitempty"`
+	// Verdicts counts the evidence verdicts (verifier.Summary) of the failing reports.
+	Verdicts map[string]int `json:"verdicts,omitempty"`
 	// PCaught[n] is P(caught within n cheating requests) at AuditP,
 	// counting single-answer failures and the combined tally test.
 	PCaught map[int]float64 `json:"p_caught"`
@@ -307,13 +310,14 @@ func reveal(s Served, on bool) verifier.Answer {
 // provider is caught when the answer's report fails or the provider's
 // combined tally rejects.
 func simulate(pool []verifier.Report, cfg BenchConfig, alpha float64) StrategyStats {
-	st := StrategyStats{Pool: len(pool), ByCheck: map[string]int{}, PCaught: map[int]float64{}}
+	st := StrategyStats{Pool: len(pool), ByCheck: map[string]int{}, Verdicts: map[string]int{}, PCaught: map[int]float64{}}
 	if len(pool) == 0 {
 		return st
 	}
 	for _, r := range pool {
 		if !r.Honest {
 			st.Detect++
+			st.Verdicts[verifier.Summary(r, channel.Receipt{}).Verdict]++
 		}
 		for _, f := range r.Failed() {
 			st.ByCheck[f]++
