@@ -635,8 +635,18 @@ func (g *Gateway) firstByte(ctx context.Context, cands []candInfo, k kind, body 
 							g.pay.uncertain(r.a.cand.Provider, maxCost(r.a.cand.Candidate, rr))
 						} else if de := new(dialError); errors.As(r.err, &de) {
 							g.stats.Cancel(de.provider)
-							if de.sent {
+							switch {
+							case de.sent:
 								g.pay.uncertain(de.provider, de.maxCost)
+							case de.status == 0:
+								// Cancelled before its answer's headers arrived: the provider may
+								// have started streaming (and billing) all the same.
+								for _, c := range cands {
+									if c.Provider == de.provider {
+										g.pay.uncertain(de.provider, maxCost(c.Candidate, rr))
+										break
+									}
+								}
 							}
 						}
 					}

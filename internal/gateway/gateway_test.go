@@ -450,6 +450,14 @@ func TestHedging(t *testing.T) {
 	if tr := e.gw.Traffic(); tr.Hedges != 1 || tr.Requests != 1 {
 		t.Errorf("traffic: %d hedges in %d requests, want 1 in 1", tr.Hedges, tr.Requests)
 	}
+	// The primary was cancelled before its answer's headers: it may have billed all the same,
+	// so its channel counts the attempt as uncertain (a claim for it after a 402 is adopted).
+	waitFor(t, "the cancelled primary's attempt to count as uncertain", func() bool {
+		c := e.gw.pay.channel(e.addrs["a"])
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.unsure > 0
+	})
 }
 
 func TestModelsList(t *testing.T) {
