@@ -955,9 +955,10 @@ func ClaimFromReceipt(r channel.Receipt) Claim {
 
 // QuantizationMaxDev is the largest |Δlogprob| (nats) between an answer's claimed logprobs and
 // the reference's, teacher-forced on the answer's tokens, that Summary attributes to a
-// quantised file rather than another model: Q4_K_M of the demo model stays within 0.1 of F32
-// (docs/VERIFICATION.md, bands); another model's weights are off by whole nats.
-const QuantizationMaxDev = 1.0
+// quantised file rather than another model. Measured on the demo models (60 seeded answers
+// each): the Q4_K_M file served as F32 stays within 0.28–1.18 nats, the substitute reaches
+// 0.79–9.0 (median 4.9).
+const QuantizationMaxDev = 1.5
 
 // Summary turns a failed report into the ledger's evidence summary. The verdict names the
 // likeliest cheat; it informs, the slash is the same.
@@ -977,6 +978,8 @@ func Summary(r Report, rc channel.Receipt) tx.EvidenceSummary {
 			s.Mismatches = uint64(f.Statistic)
 		}
 	}
+	tokensOff := failed["likelihood_pit"] || failed["rank_topk"] || failed["greedy_argmax"]
+	numbersOff := failed["logprobs_band"] || failed["logprobs_commitment"]
 	switch {
 	case failed["request_hash"] || failed["tokens_in"]:
 		s.Verdict = tx.VerdictTamperedPrompt
@@ -986,17 +989,21 @@ func Summary(r Report, rc channel.Receipt) tx.EvidenceSummary {
 		s.Verdict = tx.VerdictPadding
 	case failed["finish_length"] || failed["finish_stop"]:
 		s.Verdict = tx.VerdictTruncation
-	case (failed["likelihood_pit"] || failed["rank_topk"] || failed["greedy_argmax"] || failed["seeded_regen"]) && lpDev <= QuantizationMaxDev:
-		// Tokens the registered model would not produce, with log-probabilities (teacher-forced
-		// on those tokens) within quantisation noise of the reference's: a quantised file.
-		s.Verdict = tx.VerdictQuantization
-	case failed["likelihood_pit"] || failed["rank_topk"] || failed["greedy_argmax"]:
+	case (tokensOff || numbersOff) && !math.IsInf(lpDev, 1):
+		// Another model's answer. Its log-probabilities, teacher-forced on its tokens, tell
+		// which: within quantisation noise of the reference's, a quantised file; further, a
+		// different model.
+		s.Verdict = tx.VerdictSubstitution
+		if lpDev <= QuantizationMaxDev {
+			s.Verdict = tx.VerdictQuantization
+		}
+	case tokensOff:
 		// Tokens the registered model would not produce.
 		s.Verdict = tx.VerdictSubstitution
-	case failed["logprobs_band"] || failed["logprobs_commitment"] || failed["logprobs_reveal"]:
+	case numbersOff:
 		// The right tokens with another model's numbers.
 		s.Verdict = tx.VerdictQuantization
-	case failed["seeded_regen"] || failed["text_tokens"] || failed["output_hash"] || failed["token_vocab"]:
+	case failed["seeded_regen"] || failed["text_tokens"] || failed["output_hash"] || failed["token_vocab"] || failed["logprobs_reveal"]:
 		s.Verdict = tx.VerdictMismatch
 	default:
 		s.Verdict = tx.VerdictSubstitution

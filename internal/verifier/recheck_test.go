@@ -394,6 +394,8 @@ func TestSummaryVerdict(t *testing.T) {
 		{"greedy, quantised", []verifier.Finding{{Check: "greedy_argmax", Statistic: 2, Failed: true}, {Check: "logprobs_band", Statistic: 0.08, Failed: true}}, tx.VerdictQuantization},
 		{"no logprobs to tell", []verifier.Finding{{Check: "likelihood_pit", Failed: true}}, tx.VerdictSubstitution},
 		{"only the numbers", []verifier.Finding{{Check: "logprobs_commitment", Failed: true}}, tx.VerdictQuantization},
+		{"the numbers of another model", []verifier.Finding{{Check: "logprobs_commitment", Failed: true}, {Check: "logprobs_band", Statistic: 4.0, Failed: true}}, tx.VerdictSubstitution},
+		{"a reveal contradicting the receipt", []verifier.Finding{{Check: "logprobs_reveal", Failed: true}}, tx.VerdictMismatch},
 		{"truncated", []verifier.Finding{{Check: "finish_stop", Failed: true}, {Check: "logprobs_band", Statistic: 0}}, tx.VerdictTruncation},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
