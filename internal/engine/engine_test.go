@@ -395,3 +395,52 @@ func TestScoreChunking(t *testing.T) {
 		}
 	}
 }
+
+// TestReplay: Replay of a seeded Generate's own tokens finds no difference and gives Score's
+// values, for several samplings, weight types and chunkings; a changed token is found at its
+// position; an answer generated with another seed differs early.
+func TestReplay(t *testing.T) {
+	for _, wt := range []gguf.Type{gguf.TypeF32, gguf.TypeQ6_K} {
+		m, _ := defaultSpec("qwen2", wt).load(t)
+		e := startEngine(t, m, Config{Threads: 2, PrefillChunk: 7})
+		for i, sp := range []Sampling{
+			{Temperature: 1, Seed: 3},
+			{Temperature: 0.7, TopP: 0.9, Seed: 99},
+			{Temperature: 1.3, Seed: 1 << 40},
+			{}, // greedy
+		} {
+			prompt := testPrompt(5+3*i, uint64(i))
+			res := generate(t, e, Request{Prompt: prompt, MaxTokens: 24, Sampling: sp})
+			out := ids(res)
+			got, first, err := e.Replay(context.Background(), prompt, out, 3, sp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first != -1 {
+				t.Errorf("%v sampling %+v: Replay of Generate's own tokens differs at %d", wt, sp, first)
+			}
+			want, err := e.Score(context.Background(), prompt, out, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%v sampling %+v: Replay's values differ from Score's:\n%s", wt, sp, diff)
+			}
+			// One token changed at k: found at k.
+			k := len(out) / 2
+			bad := append([]int32(nil), out...)
+			bad[k] = (bad[k] + 1) % int32(m.hp.nVocab)
+			if _, first, _ := e.Replay(context.Background(), prompt, bad, 0, sp); first != k {
+				t.Errorf("%v sampling %+v: token %d changed, Replay says first difference at %d", wt, sp, k, first)
+			}
+			if sp.Temperature > 0 {
+				// The same tokens under another seed: some draw differs.
+				other := sp
+				other.Seed++
+				if _, first, _ := e.Replay(context.Background(), prompt, out, 0, other); first < 0 {
+					t.Errorf("%v sampling %+v: Replay under seed %d finds no difference", wt, sp, other.Seed)
+				}
+			}
+		}
+	}
+}

@@ -21,33 +21,52 @@ const (
 // tokens. Score runs in the caller's goroutine and shares the KV budget with
 // generation, waiting while it is full.
 func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([]TokenScore, error) {
+	out, _, err := e.score(ctx, prompt, output, topK, nil)
+	return out, err
+}
+
+// Replay teacher-forces output after prompt as Score does and, at every position, runs the
+// sampler Generate would run there (same logits, sampling, history and draw index) to check
+// that a seeded Generate of prompt produces output: it returns Score's values and the first
+// position whose sampled token differs from output's (-1: none). An end-of-generation token in
+// output matches any end-of-generation token sampled there, as both end a Generate; output
+// that ends without one is a Generate cut at its length. It costs a prefill instead of a
+// decode of every token. Stop strings are not modelled: a request with them needs Generate.
+func (e *Engine) Replay(ctx context.Context, prompt, output []int32, topK int, sp Sampling) ([]TokenScore, int, error) {
+	return e.score(ctx, prompt, output, topK, &sp)
+}
+
+// score is Score, and Replay's check when replay is set: first is then the first position
+// whose sampled token differs from output's (-1: none).
+func (e *Engine) score(ctx context.Context, prompt, output []int32, topK int, replay *Sampling) (_ []TokenScore, first int, _ error) {
+	first = -1
 	if err := e.validate(prompt); err != nil {
-		return nil, fmt.Errorf("score: %w", err)
+		return nil, first, fmt.Errorf("score: %w", err)
 	}
 	for i, id := range output {
 		if id < 0 || int(id) >= e.m.hp.nVocab {
-			return nil, fmt.Errorf("score: output token %d: id %d outside vocabulary of %d", i, id, e.m.hp.nVocab)
+			return nil, first, fmt.Errorf("score: output token %d: id %d outside vocabulary of %d", i, id, e.m.hp.nVocab)
 		}
 	}
 	if topK < 0 || topK > 100 {
-		return nil, fmt.Errorf("score: top k %d out of range [0, 100]", topK)
+		return nil, first, fmt.Errorf("score: top k %d out of range [0, 100]", topK)
 	}
 	if len(output) == 0 {
-		return nil, nil
+		return nil, first, nil
 	}
 	total := len(prompt) + len(output)
 	if total > e.m.hp.nCtx {
-		return nil, fmt.Errorf("score: %d tokens do not fit the context of %d", total, e.m.hp.nCtx)
+		return nil, first, fmt.Errorf("score: %d tokens do not fit the context of %d", total, e.m.hp.nCtx)
 	}
 	// The last output token is never fed: its logprob comes from the
 	// position before it.
 	positions := total - 1
 	kvBytes := int64(positions) * e.m.kvBytesPerToken()
 	if kvBytes > e.budget.total {
-		return nil, fmt.Errorf("score: %d tokens need %d bytes of KV cache, budget is %d: %w", positions, kvBytes, e.budget.total, ErrKVBudget)
+		return nil, first, fmt.Errorf("score: %d tokens need %d bytes of KV cache, budget is %d: %w", positions, kvBytes, e.budget.total, ErrKVBudget)
 	}
 	if err := e.budget.acquire(ctx, kvBytes); err != nil {
-		return nil, fmt.Errorf("score: %w", err)
+		return nil, first, fmt.Errorf("score: %w", err)
 	}
 	defer e.budget.release(kvBytes)
 	kv := newKVCache(e.m, positions)
@@ -56,11 +75,12 @@ func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([
 	var sc scratch
 	var toks []fwdToken
 	var top []TopLogprob
+	var smp sampler
 	vocab := e.m.hp.nVocab
 	logitRows := max(minLogitRows, logitBufferBytes/(4*vocab))
 	for start, end := 0, 0; start < positions; start = end {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("score: %w", err)
+			return nil, first, fmt.Errorf("score: %w", err)
 		}
 		end = min(start+e.cfg.PrefillChunk, positions)
 		// At most logitRows positions with logits per pass bounds the
@@ -81,8 +101,16 @@ func (e *Engine) Score(ctx context.Context, prompt, output []int32, topK int) ([
 				top = topLogprobs(top, logits, lse, topK)
 				ts.Top = append([]TopLogprob(nil), top...)
 			}
+			if replay != nil && first < 0 {
+				// Draw n of Generate: history is the prompt and the n tokens before.
+				n := pos + 1 - len(prompt)
+				got := smp.sample(logits, *replay, all[:pos+1], uint64(n))
+				if got != target && !(e.isEOG(got) && e.isEOG(target)) {
+					first = n
+				}
+			}
 			out = append(out, ts)
 		}
 	}
-	return out, nil
+	return out, first, nil
 }

@@ -140,6 +140,12 @@ type Reference interface {
 	Generate(ctx context.Context, req engine.Request, fn func(engine.Token) error) (engine.Result, error)
 }
 
+// Replayer is a Reference that can check a seeded answer without decoding it again
+// (engine.Engine.Replay); Checker uses it when the reference has it.
+type Replayer interface {
+	Replay(ctx context.Context, prompt, output []int32, topK int, sp engine.Sampling) ([]engine.TokenScore, int, error)
+}
+
 // Checker re-checks answers of one registered model file.
 type Checker struct {
 	ref        Reference
@@ -274,24 +280,42 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		scored = append(append([]int32(nil), ans.IDs...), c.tok.EOS())
 	}
 	var scores []engine.TokenScore
-	// A seeded sampled answer on the built-in engine is regenerated; when
-	// the regeneration matches, its tokens carry the same bit-identical
-	// logprobs Score would compute, so no separate Score pass is needed
-	// (and a stop there is the reference's own stop).
+	// A seeded sampled answer on the built-in engine is regenerated: replayed when the
+	// reference can (engine.Engine.Replay: Score's one prefill pass, with the sampler Generate
+	// would run checked at every position, so its scores serve the tests below whatever the
+	// outcome), else generated again (its tokens carry the bit-identical logprobs Score would
+	// compute when they match). A match up to a claimed stop is the reference's own stop; a
+	// match of every token after which the reference goes on where the answer claims to have
+	// stopped is a truncation.
 	var regen *Finding
-	regenStop := false
+	regenStop, regenPast := false, false
 	if exact && s.Temperature > 0 && s.Seed != nil {
-		f, toks, finish, n, err := c.regenerate(ctx, job, ans)
-		if err != nil {
-			return Report{}, err
-		}
-		r.ScoredTokens += n
-		regen = &f
-		if !f.Failed {
-			scores = toks[:len(ans.IDs)]
-			if eosStop && finish == engine.FinishStop {
-				regenStop, eosStop, scored = true, false, ans.IDs
+		if rp, ok := c.ref.(Replayer); ok && len(s.Stop) == 0 {
+			sc, first, err := rp.Replay(ctx, job.Prompt, scored, scoreTopK, EngineSampling(s))
+			if err != nil {
+				return Report{}, fmt.Errorf("check: replay: %w", err)
 			}
+			f := Finding{Check: "seeded_regen", Statistic: float64(first), Threshold: -1, Failed: first >= 0,
+				Detail: "first position where the reference's seeded sampler differs (-1: none)"}
+			regen, scores = &f, sc
+			regenPast = eosStop && first == len(ans.IDs)
+			if !f.Failed && eosStop {
+				regenStop, eosStop, scored, scores = true, false, ans.IDs, sc[:len(ans.IDs)]
+			}
+		} else {
+			f, toks, finish, n, err := c.regenerate(ctx, job, ans)
+			if err != nil {
+				return Report{}, err
+			}
+			r.ScoredTokens += n
+			regen = &f
+			if !f.Failed {
+				scores = toks[:len(ans.IDs)]
+				if eosStop && finish == engine.FinishStop {
+					regenStop, eosStop, scored = true, false, ans.IDs
+				}
+			}
+			regenPast = eosStop && f.Failed && int(f.Statistic) == len(ans.IDs) && len(toks) > len(ans.IDs)
 		}
 	}
 	if len(scored) > 0 && (scores == nil || len(scores) != len(scored)) {
@@ -333,6 +357,11 @@ func (c *Checker) Check(ctx context.Context, job Job, ans Answer, claim Claim) (
 		}
 		if regenStop {
 			add(Finding{Check: "finish_stop", Detail: "the seeded regeneration stopped at the same position"})
+			break
+		}
+		if regenPast {
+			add(Finding{Check: "finish_stop", Statistic: float64(len(ans.IDs)), Failed: true,
+				Detail: "the seeded regeneration goes on where the answer claims to have stopped"})
 			break
 		}
 		eos := pos[len(pos)-1]

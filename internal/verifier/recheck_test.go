@@ -251,13 +251,13 @@ func TestCheatersCaught(t *testing.T) {
 		{cheat.Quantised, "mycel-ref-q8", "logprobs_commitment"},
 		// Stops early claiming a natural stop: the tokens are the
 		// reference's own, so only the stop itself is wrong. Greedy (EOS is
-		// not the argmax) and seeded (the regeneration goes on) answers are
-		// checked exactly; an unseeded sampled answer only fails when EOS is
-		// very unlikely where it stopped (docs/VERIFICATION.md), so the
-		// requests here are greedy or seeded.
-		{cheat.Truncate, "", ""},
-		// Honest to requests that look like audits (seeded or asking for
-		// logprobs), substituting otherwise.
+		// not the argmax) and seeded (the seeded sampler goes on where the
+		// answer stops) answers fail finish_stop exactly; an unseeded sampled
+		// answer only fails when EOS is very unlikely where it stopped
+		// (docs/VERIFICATION.md), so the requests here are greedy or seeded.
+		{cheat.Truncate, "", "finish_stop"},
+		// Honest to requests that look like audits (asking for logprobs),
+		// substituting otherwise.
 		{cheat.Spotter, "mycel-sub", "logprobs_commitment"},
 	}
 	for _, tt := range tests {
