@@ -137,12 +137,7 @@ func (s *GatewayShopper) Shop(ctx context.Context, p ledger.ProviderView, model 
 		if err != nil {
 			s.logger().Info("provider did not reveal its committed logprobs", "provider_id", p.Address, "request_id", id, "err", err)
 		}
-		if err == nil || errors.Is(err, errRevealContradicts) {
-			ans.IDs, ans.Logprobs, ans.RevealSignature = r.IDs, make([]float64, len(r.Logprobs)), r.Signature
-			for i, v := range r.Float32s() {
-				ans.Logprobs[i] = float64(v)
-			}
-		}
+		ans.useReveal(r, err)
 	}
 	return Shopped{Body: []byte(at.Body), System: upSys, User: upUser, Params: up, Answer: ans, Receipt: rc, Duration: dur}, nil
 }

@@ -72,6 +72,19 @@ func (s *HTTPShopper) fetchReveal(ctx context.Context, endpoint, providerAddr, r
 	return reveal.Response{}, last
 }
 
+// useReveal puts a judged reveal (judgeReveal's result) into a: the values of a reveal that
+// hashes to the commitment, or of a signed one that contradicts it, kept with its signature as
+// proof. Any other failure leaves a without ids or logprobs.
+func (a *Answer) useReveal(r reveal.Response, err error) {
+	if err != nil && !errors.Is(err, errRevealContradicts) {
+		return
+	}
+	a.IDs, a.Logprobs, a.RevealSignature = r.IDs, make([]float64, len(r.Logprobs)), r.Signature
+	for i, v := range r.Float32s() {
+		a.Logprobs[i] = float64(v)
+	}
+}
+
 // judgeReveal checks a provider's reveal r of requestID against the receipt's commitment.
 // r's Signature is kept only when verify accepts it (else ""). A nil error means the values
 // hash to the commitment; a validly signed r whose values do not comes back with an error

@@ -315,12 +315,7 @@ func (s *HTTPShopper) Shop(ctx context.Context, p ledger.ProviderView, model str
 		if err != nil {
 			s.logger().Info("provider did not reveal its committed logprobs", "provider", p.Address, "err", err)
 		}
-		if err == nil || errors.Is(err, errRevealContradicts) {
-			ans.IDs, ans.Logprobs, ans.RevealSignature = r.IDs, make([]float64, len(r.Logprobs)), r.Signature
-			for i, v := range r.Float32s() {
-				ans.Logprobs[i] = float64(v)
-			}
-		}
+		ans.useReveal(r, err)
 	}
 	s.mu.Lock()
 	if rc.Cumulative > ch.delivered {
