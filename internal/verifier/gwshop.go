@@ -56,13 +56,6 @@ type GatewayShopper struct {
 	Logger     *slog.Logger
 }
 
-// gwRevealAttempts bounds the tries of a reveal that meets a transport error or a 5xx/429;
-// a 4xx other than 429 is the provider's refusal, relayed by the gateway.
-const gwRevealAttempts = 3
-
-// gwRevealRetryWait is the pause between reveal attempts.
-var gwRevealRetryWait = 500 * time.Millisecond
-
 // Shop implements Shopper.
 func (s *GatewayShopper) Shop(ctx context.Context, p ledger.ProviderView, model string, params ShopperParams) (Shopped, error) {
 	sys, user := PoolPrompt(params.PoolIndex)
@@ -220,32 +213,17 @@ func sameRequest(model, sys, user string, p ShopperParams, upModel, upSys, upUse
 // judges it against the receipt's logprobs commitment (judgeReveal), retrying transient
 // failures.
 func (s *GatewayShopper) fetchReveal(ctx context.Context, id, provider string, rc channel.Receipt) (reveal.Response, error) {
-	var last error
-	for i := 0; i < gwRevealAttempts; i++ {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return reveal.Response{}, fmt.Errorf("reveal of %s: %w (last: %w)", id, ctx.Err(), last)
-			case <-time.After(gwRevealRetryWait):
-			}
-		}
-		r, retry, err := s.getReveal(ctx, id)
-		if err != nil {
-			last = err
-			if !retry {
-				break
-			}
-			continue
-		}
-		return judgeReveal(r, rc.RequestID, rc.LogprobsCommitment, func(r reveal.Response) error {
-			pub, err := s.Keys.PubKey(ctx, provider)
-			if err != nil {
-				return err
-			}
-			return r.Verify(rc.ChainID, provider, pub)
-		}, s.logger())
+	r, err := retryReveal(ctx, id, func() (reveal.Response, bool, error) { return s.getReveal(ctx, id) })
+	if err != nil {
+		return reveal.Response{}, err
 	}
-	return reveal.Response{}, last
+	return judgeReveal(r, rc.RequestID, rc.LogprobsCommitment, func(r reveal.Response) error {
+		pub, err := s.Keys.PubKey(ctx, provider)
+		if err != nil {
+			return err
+		}
+		return r.Verify(rc.ChainID, provider, pub)
+	}, s.logger())
 }
 
 // getReveal fetches the reveal once; retry reports a failure worth another try (transport,

@@ -409,16 +409,16 @@ func TestGatewayShopperSignedLie(t *testing.T) {
 // whose values do not hash to the commitment leaves the answer revealed without logprobs
 // (the re-check's logprobs_reveal fails), after retries of transient failures only.
 func TestGatewayShopperRevealFails(t *testing.T) {
-	old := gwRevealRetryWait
-	gwRevealRetryWait = 0
-	t.Cleanup(func() { gwRevealRetryWait = old })
+	old := revealRetryWait
+	revealRetryWait = 0
+	t.Cleanup(func() { revealRetryWait = old })
 	for _, c := range []struct {
 		name   string
 		reveal func(status int, b []byte) (int, []byte)
 		calls  int32
 	}{
 		{"refused", func(int, []byte) (int, []byte) { return http.StatusForbidden, []byte(`{"error":{"message":"no"}}`) }, 1},
-		{"unreachable", func(int, []byte) (int, []byte) { return http.StatusBadGateway, []byte(`{"error":{"message":"down"}}`) }, gwRevealAttempts},
+		{"unreachable", func(int, []byte) (int, []byte) { return http.StatusBadGateway, []byte(`{"error":{"message":"down"}}`) }, revealAttempts},
 		{"changed logprob", func(status int, b []byte) (int, []byte) {
 			var rv reveal.Response
 			if err := json.Unmarshal(b, &rv); err != nil || status != http.StatusOK || len(rv.Logprobs) == 0 {

@@ -48,26 +48,39 @@ type AccountKeys interface {
 // reveal (after retries for transient failures), or revealed values it did not sign that do
 // not match its commitment.
 func (s *HTTPShopper) fetchReveal(ctx context.Context, endpoint, providerAddr, requestID, commitment string, k ed25519.PrivateKey) (reveal.Response, error) {
+	r, err := retryReveal(ctx, requestID, func() (reveal.Response, bool, error) {
+		r, err := s.getReveal(ctx, endpoint, providerAddr, requestID, k)
+		return r, !errors.Is(err, errRevealRefused), err
+	})
+	if err != nil {
+		return reveal.Response{}, err
+	}
+	return judgeReveal(r, requestID, commitment, func(r reveal.Response) error {
+		return s.verifyRevealSignature(ctx, providerAddr, r)
+	}, s.logger())
+}
+
+// retryReveal calls get up to revealAttempts times, revealRetryWait apart, while it fails
+// with retry set (a transport error, a 5xx or 429: a network blip must not fail an honest
+// provider; a refusal is final).
+func retryReveal(ctx context.Context, id string, get func() (r reveal.Response, retry bool, err error)) (reveal.Response, error) {
 	var last error
 	for i := 0; i < revealAttempts; i++ {
 		if i > 0 {
 			select {
 			case <-ctx.Done():
-				return reveal.Response{}, fmt.Errorf("reveal %s: %w (last: %w)", requestID, ctx.Err(), last)
+				return reveal.Response{}, fmt.Errorf("reveal %s: %w (last: %w)", id, ctx.Err(), last)
 			case <-time.After(revealRetryWait):
 			}
 		}
-		r, err := s.getReveal(ctx, endpoint, providerAddr, requestID, k)
-		if err != nil {
-			last = err
-			if errors.Is(err, errRevealRefused) {
-				break
-			}
-			continue
+		r, retry, err := get()
+		if err == nil {
+			return r, nil
 		}
-		return judgeReveal(r, requestID, commitment, func(r reveal.Response) error {
-			return s.verifyRevealSignature(ctx, providerAddr, r)
-		}, s.logger())
+		last = err
+		if !retry {
+			break
+		}
 	}
 	return reveal.Response{}, last
 }
