@@ -19,6 +19,7 @@ import (
 
 	"github.com/mycel-network/mycel/internal/chainclient"
 	"github.com/mycel-network/mycel/internal/devnet/fleet"
+	"github.com/mycel-network/mycel/internal/gateway/apikey"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from a child's output copier
@@ -221,5 +222,28 @@ func TestDevnetCommand(t *testing.T) {
 	p2.interrupt(t, 30*time.Second)
 	if !strings.Contains(p2.out.String(), "devnet stopped") {
 		t.Errorf("no clean-stop message in the output:\n%s", p2.out)
+	}
+	// The verifier shops with a key of its own, a new one each start, the old one revoked.
+	keys, err := apikey.Open(filepath.Join(home, "gateway", "apikeys.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	all, err := keys.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, revoked := 0, 0
+	for _, k := range all {
+		if k.Name == "verifier1-shopper" {
+			if k.Revoked {
+				revoked++
+			} else {
+				live++
+			}
+		}
+	}
+	if live != 1 || revoked != 1 {
+		t.Errorf("verifier shopper keys after two starts: %d live, %d revoked; want 1 and 1", live, revoked)
 	}
 }

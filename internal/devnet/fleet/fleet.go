@@ -393,9 +393,20 @@ func (f *Fleet) addVerifier(ctx context.Context) error {
 	bands := verifier.DefaultBands()
 	f.vmodels = &verifier.ModelDir{Dir: f.cfg.ModelsDir, Threads: 1, Bands: bands, Logger: logger}
 	// Shopper requests go through the devnet's gateway like any user's, paid by the
-	// gateway against an API key of the verifier's own (a new one each start: the store
-	// keeps only hashes of secrets).
-	secret, _, err := f.keys.Create("verifier1-shopper", VerifierAPIKeyBudget, 0, 0, time.Now())
+	// gateway against an API key of the verifier's own: a new one each start (the store
+	// keeps only hashes of secrets), the previous run's revoked.
+	old, err := f.keys.List()
+	if err != nil {
+		return fmt.Errorf("fleet: verifier api key: %w", err)
+	}
+	for _, k := range old {
+		if k.Name == verifierKeyName && !k.Revoked {
+			if _, err := f.keys.Revoke(k.ID); err != nil {
+				return fmt.Errorf("fleet: verifier api key: %w", err)
+			}
+		}
+	}
+	secret, _, err := f.keys.Create(verifierKeyName, VerifierAPIKeyBudget, 0, 0, time.Now())
 	if err != nil {
 		return fmt.Errorf("fleet: verifier api key: %w", err)
 	}
@@ -452,6 +463,9 @@ func (f *Fleet) addGateway() error {
 
 // APIKeyBudget is the budget of the API key a devnet creates: 100 myc.
 const APIKeyBudget uint64 = 100 * 1_000_000
+
+// verifierKeyName names the API key the devnet's verifier shops with.
+const verifierKeyName = "verifier1-shopper"
 
 // VerifierAPIKeyBudget is the budget of the API key the devnet's verifier shops with.
 const VerifierAPIKeyBudget uint64 = 100 * 1_000_000
